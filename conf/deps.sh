@@ -1,0 +1,31 @@
+#!/bin/bash
+# deps.sh: installs, on Debian 12 as root, what building and running SimplePySandbox needs (and, with --test, testing it).
+set -euo pipefail
+
+packages=(build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libfcgi-bin libjson-c-dev libsqlite3-dev libb64-dev libseccomp-dev
+	nginx python3 python3-venv python3-pip curl jq sqlite3 ca-certificates)
+if [[ ${1:-} == --test ]]; then
+	packages+=(python3-pytest shellcheck clang procps iproute2 libfcgi-bin)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libfcgi before Debian's 2.4.2-2+deb12u1 has CVE-2025-23016.
+v=$(dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null || true)
+if [[ -z $v ]] || ! dpkg --compare-versions "$v" ge 2.4.2-2+deb12u1; then
+	echo "deps.sh: libfcgi0ldbl $v is older than 2.4.2-2+deb12u1 (CVE-2025-23016); upgrade it" >&2
+	exit 1
+fi
+# Installing nginx may start Debian's default site; the project runs its own nginx.
+if [[ -x /usr/sbin/service ]] && pgrep -x nginx >/dev/null 2>&1 && [[ -f /run/nginx.pid ]]; then
+	service nginx stop >/dev/null 2>&1 || true
+fi

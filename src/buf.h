@@ -1,0 +1,31 @@
+/* buf.h: growable byte buffers and UTF-8 sanitising of untrusted bytes. */
+#ifndef SBX_BUF_H
+#define SBX_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+/* Append; returns -1 (errno ENOMEM) on allocation failure. Always NUL-terminates. */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/* Copy of in[0..n) that is valid UTF-8: each invalid or truncated sequence,
+ * overlong form, surrogate or code point past U+10FFFF becomes U+FFFD.
+ * Returns NULL on allocation failure; *outlen gets the length. */
+char *utf8_sanitize(const char *in, size_t n, size_t *outlen);
+/* True iff in[0..n) is valid UTF-8 (same rules). */
+bool utf8_valid(const char *in, size_t n);
+
+/* True iff name[0..len) is a safe relative path: valid UTF-8 of at most
+ * max_len bytes, no control characters or backslashes, not absolute, no
+ * empty, "." or ".." component, at most max_depth components. */
+bool path_safe_relative(const char *name, size_t len, size_t max_len, size_t max_depth);
+
+#endif

@@ -1,0 +1,420 @@
+/* conf.c: parses the INI configuration (pure over a buffer), applies env overrides, checks limits. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+
+#ifndef PYSANDBOX_JAIL_PATH
+#define PYSANDBOX_JAIL_PATH "/usr/libexec/pysandbox/pysandbox-jail"
+#endif
+#ifndef PYSANDBOX_STATE_DIR
+#define PYSANDBOX_STATE_DIR "/var/lib/pysandbox"
+#endif
+#ifndef PYSANDBOX_SOCKET
+#define PYSANDBOX_SOCKET "/run/pysandbox/pysandbox.sock"
+#endif
+#ifndef PYSANDBOX_PYTHON
+#define PYSANDBOX_PYTHON "/usr/bin/python3"
+#endif
+
+enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_MODE, CT_LEVEL };
+
+struct conf_directive {
+	const char	*section;
+	const char	*key;
+	enum conf_type	 type;
+	size_t		 off;
+	double		 min, max;	/* numeric range; ignored for strings */
+};
+
+#define D(sec, key, type, field, min, max) \
+	{ sec, key, type, offsetof(struct conf, field), min, max }
+
+static const struct conf_directive directives[] = {
+	D("service", "workers",		CT_INT,    workers,		0, 256),
+	D("service", "max_requests",	CT_LONG,   max_requests,	0, 1e9),
+	D("service", "socket",		CT_STR,    socket,		0, 0),
+	D("service", "socket_mode",	CT_MODE,   socket_mode,		0, 0777),
+	D("service", "state_dir",	CT_STR,    state_dir,		0, 0),
+	D("service", "shutdown_grace",	CT_INT,    shutdown_grace,	0, 3600),
+	D("service", "max_body_size",	CT_SIZE,   max_body_size,	1024, 1024.0 * 1024 * 1024),
+	D("service", "log_level",	CT_LEVEL,  log_level,		0, 0),
+	D("limits", "default_timeout",	CT_DOUBLE, default_timeout,	0.001, HARD_MAX_TIMEOUT),
+	D("limits", "max_timeout",	CT_DOUBLE, max_timeout,		0.001, HARD_MAX_TIMEOUT),
+	D("limits", "default_memory_mb", CT_INT,   default_memory_mb,	16, HARD_MAX_MEMORY_MB),
+	D("limits", "max_memory_mb",	CT_INT,    max_memory_mb,	16, HARD_MAX_MEMORY_MB),
+	D("limits", "max_file_size",	CT_SIZE,   max_file_size,	1, HARD_MAX_FILE_SIZE),
+	D("limits", "max_code_length",	CT_SIZE,   max_code_length,	1, HARD_MAX_CODE_LENGTH),
+	D("limits", "max_output",	CT_SIZE,   max_output,		1024, 256.0 * 1024 * 1024),
+	D("limits", "max_input_files",	CT_INT,    max_input_files,	0, 10000),
+	D("limits", "max_return_files",	CT_INT,    max_return_files,	0, 10000),
+	D("limits", "max_return_bytes",	CT_SIZE,   max_return_bytes,	0, 1024.0 * 1024 * 1024),
+	D("limits", "workdir_mb",	CT_INT,    workdir_mb,		1, 65536),
+	D("limits", "tmp_mb",		CT_INT,    tmp_mb,		1, 65536),
+	D("limits", "max_processes",	CT_INT,    max_processes,	1, 4096),
+	D("limits", "max_open_files",	CT_INT,    max_open_files,	16, 65536),
+	D("jail", "jail",		CT_STR,    jail,		0, 0),
+	D("jail", "python",		CT_STR,    python,		0, 0),
+	D("jail", "uid_base",		CT_LONG,   uid_base,		1000, 4e9),
+	D("jail", "uid_count",		CT_INT,    uid_count,		2, 65536),
+	D("jail", "allow_network",	CT_BOOL,   allow_network,	0, 0),
+};
+
+void
+conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->workers = 0;
+	c->max_requests = 1000;
+	snprintf(c->socket, sizeof(c->socket), "%s", PYSANDBOX_SOCKET);
+	c->socket_mode = 0660;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", PYSANDBOX_STATE_DIR);
+	c->shutdown_grace = 10;
+	c->max_body_size = 64L * 1024 * 1024;
+	c->log_level = LOG_LVL_INFO;
+	c->default_timeout = 30;
+	c->max_timeout = HARD_MAX_TIMEOUT;
+	c->default_memory_mb = 512;
+	c->max_memory_mb = HARD_MAX_MEMORY_MB;
+	c->max_file_size = 10L * 1024 * 1024;
+	c->max_code_length = 50L * 1024;
+	c->max_output = 1024L * 1024;
+	c->max_input_files = 100;
+	c->max_return_files = 100;
+	c->max_return_bytes = 32L * 1024 * 1024;
+	c->workdir_mb = 64;
+	c->tmp_mb = 64;
+	c->max_processes = 64;
+	c->max_open_files = 256;
+	snprintf(c->jail, sizeof(c->jail), "%s", PYSANDBOX_JAIL_PATH);
+	snprintf(c->python, sizeof(c->python), "%s", PYSANDBOX_PYTHON);
+	c->uid_base = 60000;
+	c->uid_count = 64;
+	c->allow_network = false;
+}
+
+/* Parse a byte size: digits with an optional K, M or G suffix (powers of 1024). */
+static int
+parse_size(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !isdigit((unsigned char)*s))
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': v *= 1024; end++; break;
+	case 'M': v *= 1024 * 1024; end++; break;
+	case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	if (*end != '\0' || v != floor(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *why, size_t whylen)
+{
+	char *p = (char *)c + d->off, *end;
+	double v = 0;
+	int lvl;
+
+	switch (d->type) {
+	case CT_STR:
+		if (*val == '\0' || strlen(val) >= CONF_PATH_MAX) {
+			snprintf(why, whylen, "%s must be a non-empty path shorter than %d bytes", d->key, CONF_PATH_MAX);
+			return -1;
+		}
+		if (val[0] != '/') {
+			snprintf(why, whylen, "%s must be an absolute path", d->key);
+			return -1;
+		}
+		memcpy(p, val, strlen(val) + 1);
+		return 0;
+	case CT_BOOL:
+		if (!strcasecmp(val, "true") || !strcasecmp(val, "yes") || !strcasecmp(val, "on") || !strcmp(val, "1"))
+			*(bool *)p = true;
+		else if (!strcasecmp(val, "false") || !strcasecmp(val, "no") || !strcasecmp(val, "off") || !strcmp(val, "0"))
+			*(bool *)p = false;
+		else {
+			snprintf(why, whylen, "%s must be true or false", d->key);
+			return -1;
+		}
+		return 0;
+	case CT_LEVEL:
+		if ((lvl = log_level_parse(val)) < 0) {
+			snprintf(why, whylen, "%s must be one of error, warning, info, debug", d->key);
+			return -1;
+		}
+		*(int *)p = lvl;
+		return 0;
+	case CT_MODE:
+		errno = 0;
+		v = (double)strtol(val, &end, 8);
+		if (*val == '\0' || *end != '\0' || errno)
+			goto badnum;
+		break;
+	case CT_SIZE:
+		if (parse_size(val, &v) == -1)
+			goto badnum;
+		break;
+	case CT_INT:
+	case CT_LONG:
+		errno = 0;
+		v = (double)strtoll(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || errno)
+			goto badnum;
+		break;
+	case CT_DOUBLE:
+		errno = 0;
+		v = strtod(val, &end);
+		if (*val == '\0' || *end != '\0' || errno || !isfinite(v))
+			goto badnum;
+		break;
+	}
+	if (v < d->min || v > d->max) {
+		snprintf(why, whylen, "%s = %s is out of range [%.15g, %.15g]", d->key, val, d->min, d->max);
+		return -1;
+	}
+	switch (d->type) {
+	case CT_INT: case CT_MODE:	*(int *)p = (int)v; break;
+	case CT_LONG: case CT_SIZE:	*(long *)p = (long)v; break;
+	case CT_DOUBLE:			*(double *)p = v; break;
+	default: break;
+	}
+	return 0;
+badnum:
+	snprintf(why, whylen, "%s: '%s' is not a valid %s", d->key, val,
+	    d->type == CT_SIZE ? "size (bytes, or with K/M/G)" :
+	    d->type == CT_MODE ? "octal mode" : "number");
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int
+conf_parse(const char *text, size_t len, struct conf *c, char *err, size_t errlen)
+{
+	char section[32] = "", line[1024], why[256];
+	size_t pos = 0, lineno = 0, n;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		char *s, *eq, *key, *val;
+		size_t i;
+
+		n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		lineno++;
+		if (n >= sizeof(line)) {
+			snprintf(err, errlen, "line %zu: line too long", lineno);
+			return -1;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n + (nl ? 1 : 0);
+		if (memchr(line, '\0', n)) {
+			snprintf(err, errlen, "line %zu: NUL byte", lineno);
+			return -1;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (close == NULL || close[1] != '\0' || (size_t)(close - s - 1) >= sizeof(section)) {
+				snprintf(err, errlen, "line %zu: malformed section header", lineno);
+				return -1;
+			}
+			*close = '\0';
+			snprintf(section, sizeof(section), "%s", trim(s + 1));
+			for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+				if (strcmp(directives[i].section, section) == 0)
+					break;
+			if (i == sizeof(directives) / sizeof(directives[0])) {
+				snprintf(err, errlen, "line %zu: unknown section [%s]", lineno, section);
+				return -1;
+			}
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errlen, "line %zu: expected key = value", lineno);
+			return -1;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		/* Inline comments: " # ..." after the value. */
+		for (char *h = val; *h; h++)
+			if ((*h == '#' || *h == ';') && h > val && (h[-1] == ' ' || h[-1] == '\t')) {
+				*h = '\0';
+				val = trim(val);
+				break;
+			}
+		if (*section == '\0') {
+			snprintf(err, errlen, "line %zu: '%s' outside of any section", lineno, key);
+			return -1;
+		}
+		for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+			if (!strcmp(directives[i].section, section) && !strcmp(directives[i].key, key))
+				break;
+		if (i == sizeof(directives) / sizeof(directives[0])) {
+			snprintf(err, errlen, "line %zu: unknown directive '%s' in [%s]", lineno, key, section);
+			return -1;
+		}
+		if (conf_set(c, &directives[i], val, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "line %zu: %s", lineno, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct conf_directive *
+conf_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+		if (!strcmp(directives[i].section, section) && !strcmp(directives[i].key, key))
+			return &directives[i];
+	return NULL;
+}
+
+int
+conf_env_override(struct conf *c, char *err, size_t errlen)
+{
+	static const struct { const char *env, *section, *key; } map[] = {
+		{ "MAX_EXECUTION_TIME", "limits", "max_timeout" },
+		{ "MAX_CODE_LENGTH", "limits", "max_code_length" },
+		{ "MAX_FILE_SIZE", "limits", "max_file_size" },
+		{ "LOG_LEVEL", "service", "log_level" },
+	};
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *v = getenv(map[i].env);
+		if (v == NULL || *v == '\0')
+			continue;
+		if (conf_set(c, conf_find(map[i].section, map[i].key), v, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "environment %s: %s", map[i].env, why);
+			return -1;
+		}
+	}
+	/* The original lowered the default with the maximum; keep defaults within it. */
+	if (c->default_timeout > c->max_timeout)
+		c->default_timeout = c->max_timeout;
+	return 0;
+}
+
+int
+conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	if (c->default_timeout > c->max_timeout) {
+		snprintf(err, errlen, "default_timeout (%g) exceeds max_timeout (%g)", c->default_timeout, c->max_timeout);
+		return -1;
+	}
+	if (c->default_memory_mb > c->max_memory_mb) {
+		snprintf(err, errlen, "default_memory_mb (%d) exceeds max_memory_mb (%d)", c->default_memory_mb, c->max_memory_mb);
+		return -1;
+	}
+	if (c->uid_count < conf_workers(c) + 1) {
+		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 (%d): each concurrent run needs its own uid",
+		    c->uid_count, conf_workers(c) + 1);
+		return -1;
+	}
+	if (c->uid_base + c->uid_count > 4294967294L) {
+		snprintf(err, errlen, "uid_base + uid_count overflows the uid range");
+		return -1;
+	}
+	if ((long)c->workdir_mb * 1024 * 1024 < c->max_file_size) {
+		snprintf(err, errlen, "workdir_mb (%d) is smaller than max_file_size", c->workdir_mb);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_workers(const struct conf *c)
+{
+	long n;
+
+	if (c->workers > 0)
+		return c->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 && n < 64 ? (int)n * 2 : 2;
+}
+
+int
+conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t errlen)
+{
+	char *text = NULL, perr[300];
+	struct stat st;
+	int fd = -1, rc = -1;
+	ssize_t r;
+
+	conf_defaults(c);
+	if (path) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
+			snprintf(err, errlen, "%s: not a regular file of at most 1 MB", path);
+			goto out;
+		}
+		if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto out;
+		}
+		if ((r = read(fd, text, (size_t)st.st_size)) != st.st_size) {
+			snprintf(err, errlen, "%s: short read", path);
+			goto out;
+		}
+		if (conf_parse(text, (size_t)r, c, perr, sizeof(perr)) == -1) {
+			snprintf(err, errlen, "%s: %s", path, perr);
+			goto out;
+		}
+	}
+	if (path)
+		snprintf(c->file, sizeof(c->file), "%s", path);
+	if (use_env && conf_env_override(c, err, errlen) == -1)
+		goto out;
+	if (conf_check(c, perr, sizeof(perr)) == -1) {
+		snprintf(err, errlen, "%s: %s", path ? path : "configuration", perr);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	if (fd != -1)
+		close(fd);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/* conf.h: the service configuration (INI), its defaults, hard maxima and environment overrides. */
+#ifndef SBX_CONF_H
+#define SBX_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Hard maxima from the original's limits table; no configuration can exceed them. */
+#define HARD_MAX_MEMORY_MB	2048
+#define HARD_MAX_TIMEOUT	300
+#define HARD_MAX_FILE_SIZE	(100L * 1024 * 1024)
+#define HARD_MAX_CODE_LENGTH	(500L * 1024)
+#define CONF_PATH_MAX		512
+
+struct conf {
+	/* [service] */
+	int	 workers;		/* 0: 2 x online cores */
+	long	 max_requests;		/* recycle a worker after this many; 0: never */
+	char	 socket[CONF_PATH_MAX];
+	int	 socket_mode;
+	char	 state_dir[CONF_PATH_MAX];
+	int	 shutdown_grace;	/* seconds in-flight runs get on stop */
+	long	 max_body_size;		/* bytes */
+	int	 log_level;
+	/* [limits] */
+	double	 default_timeout;
+	double	 max_timeout;
+	int	 default_memory_mb;
+	int	 max_memory_mb;
+	long	 max_file_size;
+	long	 max_code_length;
+	long	 max_output;		/* per stream */
+	int	 max_input_files;
+	int	 max_return_files;
+	long	 max_return_bytes;
+	int	 workdir_mb;		/* tmpfs size of the working directory */
+	int	 tmp_mb;		/* tmpfs size of /tmp and /dev/shm */
+	int	 max_processes;
+	int	 max_open_files;
+	/* [jail] */
+	char	 jail[CONF_PATH_MAX];
+	char	 python[CONF_PATH_MAX];
+	long	 uid_base;
+	int	 uid_count;
+	bool	 allow_network;
+	/* not a directive: the file this was loaded from ("" for none) */
+	char	 file[CONF_PATH_MAX];
+};
+
+/* Fill with the built-in defaults. */
+void conf_defaults(struct conf *c);
+/* Parse INI text over c (pure: no I/O). On error returns -1 and writes
+ * "line N: why" into err. Unknown sections or keys are errors. */
+int conf_parse(const char *text, size_t len, struct conf *c, char *err, size_t errlen);
+/* Apply MAX_EXECUTION_TIME, MAX_CODE_LENGTH, MAX_FILE_SIZE, LOG_LEVEL from getenv. */
+int conf_env_override(struct conf *c, char *err, size_t errlen);
+/* Cross-field checks (defaults within maxima, maxima within hard maxima). */
+int conf_check(const struct conf *c, char *err, size_t errlen);
+/* Defaults, then the file (if path is not NULL), then the environment, then checks. */
+int conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t errlen);
+/* Number of workers after resolving 0. */
+int conf_workers(const struct conf *c);
+
+#endif

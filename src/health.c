@@ -1,0 +1,187 @@
+/* health.c: the jail self-test run at start-up, and the /health document built from the scoreboard. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "pool.h"
+#include "run.h"
+
+/* Runs inside the jail and reports what it can see; health_selftest judges it. */
+static char selftest_code[] =
+    "import json, os, socket, sys\n"
+    "r = {'uid': os.getuid(), 'gid': os.getgid(), 'pid': os.getpid(), 'hostname': socket.gethostname(),\n"
+    "     'interfaces': [n for _, n in socket.if_nameindex()], 'shadow': os.path.exists('/etc/shadow'),\n"
+    "     'version': '%d.%d.%d' % sys.version_info[:3], 'groups': os.getgroups()}\n"
+    "try:\n"
+    "    open('/usr/.pysandbox-selftest', 'w')\n"
+    "    r['usr_writable'] = True\n"
+    "except OSError:\n"
+    "    r['usr_writable'] = False\n"
+    "print(json.dumps(r))\n";
+
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool
+judge(const struct conf *c, int slot, const struct run_result *res, char *why, size_t whylen)
+{
+	json_object *o = NULL, *v, *ifs;
+	bool ok = false;
+	long uid = c->uid_base + slot;
+
+	if (res->status != RUN_OK) {
+		snprintf(why, whylen, "self-test program failed: %.200s", res->error);
+		return false;
+	}
+	if ((o = json_tokener_parse(res->out.data ? res->out.data : "")) == NULL) {
+		snprintf(why, whylen, "self-test printed no report");
+		return false;
+	}
+#define GET(key) (json_object_object_get_ex(o, key, &v) ? v : NULL)
+	if (json_object_get_int64(GET("uid")) != uid || json_object_get_int64(GET("gid")) != uid)
+		snprintf(why, whylen, "self-test ran with the wrong uid/gid");
+	else if (json_object_array_length(GET("groups")) != 0)
+		snprintf(why, whylen, "self-test kept supplementary groups");
+	else if (json_object_get_int(GET("pid")) != 2)
+		snprintf(why, whylen, "self-test is not in its own pid namespace");
+	else if (strcmp(json_object_get_string(GET("hostname")) ? json_object_get_string(GET("hostname")) : "", "sandbox"))
+		snprintf(why, whylen, "self-test is not in its own uts namespace");
+	else if ((ifs = GET("interfaces")) == NULL || json_object_array_length(ifs) != 1 ||
+	    strcmp(json_object_get_string(json_object_array_get_idx(ifs, 0)), "lo"))
+		snprintf(why, whylen, "self-test is not in its own network namespace");
+	else if (json_object_get_boolean(GET("shadow")))
+		snprintf(why, whylen, "self-test can see the host's /etc/shadow");
+	else if (json_object_get_boolean(GET("usr_writable")))
+		snprintf(why, whylen, "self-test can write to /usr");
+	else {
+		snprintf(scoreboard->python_version, sizeof(scoreboard->python_version), "%s",
+		    json_object_get_string(GET("version")) ? json_object_get_string(GET("version")) : "");
+		ok = true;
+	}
+#undef GET
+	json_object_put(o);
+	return ok;
+}
+
+bool
+health_selftest(const struct conf *c, int slot)
+{
+	struct exec_req req = { 0 };
+	struct run_result res = { 0 };
+	char why[256] = "";
+	bool ok = false;
+
+	req.code = (char *)selftest_code;
+	req.code_len = sizeof(selftest_code) - 1;
+	req.timeout = 10;
+	req.memory_mb = c->default_memory_mb;
+	if (run_exec(c, slot, &req, &res, why, sizeof(why)) != SBX_OK) {
+		char tmp[256];
+		snprintf(tmp, sizeof(tmp), "sandbox could not be set up: %.200s", why);
+		memcpy(why, tmp, sizeof(why));
+	} else
+		ok = judge(c, slot, &res, why, sizeof(why));
+	run_result_free(&res);
+
+	snprintf(scoreboard->isolation, sizeof(scoreboard->isolation),
+	    "{\"namespaces\":[\"mount\",\"pid\",\"ipc\",\"uts\",\"net\"],"
+	    "\"root\":\"pivot_root into a tmpfs with read-only binds of /usr and a generated /etc\","
+	    "\"uid_range\":\"%ld-%ld\",\"no_new_privs\":true,"
+	    "\"rlimits\":[\"cpu\",\"as\",\"fsize\",\"nofile\",\"nproc\",\"core\"],"
+	    "\"tmpfs_mb\":{\"work\":%d,\"tmp\":%d},"
+	    "\"seccomp\":false,\"cgroup\":\"none\",\"network_requests_allowed\":%s}",
+	    c->uid_base, c->uid_base + c->uid_count - 1, c->workdir_mb, c->tmp_mb,
+	    c->allow_network ? "true" : "false");
+	scoreboard->checked_at = wall_now();
+	if (ok) {
+		scoreboard->reason[0] = '\0';
+		scoreboard->healthy = 1;
+		log_info("jail self-test passed (python %s)", scoreboard->python_version);
+	} else {
+		snprintf(scoreboard->reason, sizeof(scoreboard->reason), "%s", why);
+		scoreboard->healthy = 0;
+		log_warnx("jail self-test failed: %s", why);
+	}
+	return ok;
+}
+
+void
+health_fail(const char *reason)
+{
+	snprintf(scoreboard->reason, sizeof(scoreboard->reason), "jail failure: %s", reason);
+	scoreboard->healthy = 0;
+}
+
+static void
+iso8601(double t, char *out, size_t n)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *
+health_json(const struct conf *c, int *status)
+{
+	json_object *o = json_object_new_object(), *pool = json_object_new_object(), *interp, *lim, *iso;
+	int busy = 0, workers = 0;
+	char ts[32], *out;
+
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (scoreboard->slot[i].pid > 0) {
+			workers++;
+			busy += scoreboard->slot[i].busy ? 1 : 0;
+		}
+	*status = scoreboard->healthy ? 200 : 503;
+	json_object_object_add(o, "status", json_object_new_string(scoreboard->healthy ? "healthy" : "unhealthy"));
+	iso8601(wall_now(), ts, sizeof(ts));
+	json_object_object_add(o, "timestamp", json_object_new_string(ts));
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	if (!scoreboard->healthy)
+		json_object_object_add(o, "reason", json_object_new_string(scoreboard->reason));
+	json_object_object_add(o, "uptime", json_object_new_int64((int64_t)(wall_now() - scoreboard->started)));
+	iso8601(scoreboard->checked_at, ts, sizeof(ts));
+	json_object_object_add(o, "self_test_at", json_object_new_string(ts));
+	iso = json_tokener_parse(scoreboard->isolation);
+	json_object_object_add(o, "isolation", iso);
+	json_object_object_add(pool, "workers", json_object_new_int(workers));
+	json_object_object_add(pool, "busy", json_object_new_int(busy));
+	json_object_object_add(pool, "idle", json_object_new_int(workers - busy));
+	json_object_object_add(pool, "requests", json_object_new_int64((int64_t)scoreboard->requests));
+	json_object_object_add(o, "pool", pool);
+	interp = json_object_new_object();
+	json_object_object_add(interp, "version", json_object_new_string(scoreboard->python_version));
+	json_object_object_add(interp, "path", json_object_new_string(c->python));
+	json_object_object_add(interp, "default", json_object_new_boolean(1));
+	{
+		json_object *arr = json_object_new_array();
+		json_object_array_add(arr, interp);
+		json_object_object_add(o, "interpreters", arr);
+	}
+	lim = json_object_new_object();
+	json_object_object_add(lim, "default_timeout", json_object_new_double(c->default_timeout));
+	json_object_object_add(lim, "max_timeout", json_object_new_double(c->max_timeout));
+	json_object_object_add(lim, "default_memory_mb", json_object_new_int(c->default_memory_mb));
+	json_object_object_add(lim, "max_memory_mb", json_object_new_int(c->max_memory_mb));
+	json_object_object_add(lim, "max_file_size", json_object_new_int64(c->max_file_size));
+	json_object_object_add(lim, "max_code_length", json_object_new_int64(c->max_code_length));
+	json_object_object_add(lim, "max_output", json_object_new_int64(c->max_output));
+	json_object_object_add(o, "limits", lim);
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}

@@ -1,0 +1,320 @@
+/* http.c: a worker's FastCGI accept loop: routing, body reading, JSON responses, one log line per request. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+#include "request.h"
+#include "run.h"
+
+static volatile sig_atomic_t worker_stop;
+static volatile sig_atomic_t worker_in_request;
+static volatile sig_atomic_t worker_listen_fd = -1;
+
+/* Graceful stop (php-fpm's way): an idle worker closes its listening socket
+ * so that a blocked accept returns; a busy one finishes its request first. */
+static void
+worker_on_stop(int sig)
+{
+	worker_stop = 1;
+	if (!worker_in_request && worker_listen_fd >= 0) {
+		close(worker_listen_fd);
+		worker_listen_fd = -1;
+	}
+	(void)sig;
+}
+
+enum route
+http_route(const char *method, const char *path, bool *method_ok, const char **allow)
+{
+	static const struct { const char *path; const char *method; enum route r; } table[] = {
+		{ "/", "GET", ROUTE_ROOT },
+		{ "/health", "GET", ROUTE_HEALTH },
+		{ "/execute", "POST", ROUTE_EXECUTE },
+		{ "/execute-with-environment", "POST", ROUTE_EXECUTE_ENV },
+	};
+
+	*method_ok = false;
+	*allow = NULL;
+	if (method == NULL || path == NULL)
+		return ROUTE_NONE;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(path, table[i].path) != 0)
+			continue;
+		*allow = table[i].method;
+		*method_ok = strcmp(method, table[i].method) == 0;
+		return table[i].r;
+	}
+	return ROUTE_NONE;
+}
+
+int
+http_content_length(const char *s, long max, long *out)
+{
+	long v = 0;
+
+	*out = 0;
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || p - s > 18)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	*out = v;
+	return v > max ? 1 : 0;
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct reply {
+	int	 status;
+	char	*body;		/* malloc'ed JSON */
+	char	 headers[128];	/* extra header lines, each ending in \r\n */
+	const char *run_status;
+	int	 exit_code;
+};
+
+static void
+reply_detail(struct reply *r, enum sbx_err e, json_object *detail)
+{
+	json_object *o = json_object_new_object();
+
+	r->status = sbx_err_status(e);
+	json_object_object_add(o, "detail", detail);
+	r->body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void
+reply_msg(struct reply *r, enum sbx_err e, const char *msg)
+{
+	reply_detail(r, e, json_object_new_string(msg));
+}
+
+static void
+handle_root(struct reply *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "message", json_object_new_string("SimplePySandbox API"));
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(o, "docs", json_object_new_string("/docs"));
+	json_object_object_add(o, "health", json_object_new_string("/health"));
+	r->status = 200;
+	r->body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void
+handle_execute(const struct conf *c, int slot, const char *body, size_t len, bool env_required, struct reply *r)
+{
+	struct req_limits lim = {
+		.max_code_length = c->max_code_length, .default_timeout = c->default_timeout,
+		.max_timeout = c->max_timeout, .max_file_size = c->max_file_size,
+		.max_input_files = c->max_input_files, .default_memory_mb = c->default_memory_mb,
+		.max_memory_mb = c->max_memory_mb, .allow_network = c->allow_network,
+		.environment_required = env_required,
+	};
+	struct exec_req req;
+	struct run_result res = { 0 };
+	json_object *detail = NULL;
+	enum sbx_err e;
+	char why[300], msg[400];
+
+	if ((e = req_parse(body, len, &lim, &req, &detail)) != SBX_OK) {
+		reply_detail(r, e, detail);
+		return;
+	}
+	if (req.environment) {
+		/* Environments arrive with the environments subsystem; none exist yet. */
+		snprintf(msg, sizeof(msg), "Environment '%s' not found", req.environment);
+		reply_msg(r, SBX_ENOTFOUND, msg);
+		goto out;
+	}
+	if (!scoreboard->healthy) {
+		snprintf(msg, sizeof(msg), "Sandbox unavailable: %s", scoreboard->reason);
+		reply_msg(r, SBX_EBUSY, msg);
+		snprintf(r->headers, sizeof(r->headers), "Retry-After: 10\r\n");
+		goto out;
+	}
+	e = run_exec(c, slot, &req, &res, why, sizeof(why));
+	if (e == SBX_EJAIL) {
+		log_warnx("sandbox could not be set up: %s", why);
+		health_fail(why);
+		reply_msg(r, e, "The sandbox could not be set up; the code was not run");
+		goto out;
+	}
+	if (e != SBX_OK) {
+		log_warnx("run failed: %s", why);
+		reply_msg(r, e, "Internal error while running the code");
+		goto out;
+	}
+	r->status = 200;
+	r->run_status = run_status_name(res.status);
+	r->exit_code = res.exit_code;
+	if ((r->body = run_result_json(&res, req.environment, req.output_base64)) == NULL)
+		reply_msg(r, SBX_ENOMEM, "Out of memory");
+out:
+	run_result_free(&res);
+	req_free(&req);
+}
+
+/* Read the whole body, at most max bytes; *too_big when it is longer. */
+static char *
+read_body(FCGX_Request *fr, long declared, long max, size_t *len, bool *too_big)
+{
+	size_t cap = declared > 0 ? (size_t)declared + 1 : 65536, got = 0;
+	char *b = malloc(cap), *nb;
+	int n;
+
+	*too_big = false;
+	if (b == NULL)
+		return NULL;
+	for (;;) {
+		if (got + 1 >= cap) {
+			if ((long)cap > max + 1) {
+				*too_big = true;
+				break;
+			}
+			if ((nb = realloc(b, cap * 2)) == NULL) {
+				free(b);
+				return NULL;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		n = FCGX_GetStr(b + got, (int)(cap - got - 1), fr->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if ((long)got > max) {
+			*too_big = true;
+			break;
+		}
+	}
+	b[got] = '\0';
+	*len = got;
+	return b;
+}
+
+static void
+serve_one(const struct conf *c, int slot, FCGX_Request *fr)
+{
+	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+	const char *path = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+	const char *rid = FCGX_GetParam("REQUEST_ID", fr->envp);
+	const char *allow;
+	struct reply r = { .exit_code = -1 };
+	double t0 = mono_now();
+	char *body = NULL;
+	size_t len = 0;
+	long declared;
+	bool method_ok, too_big;
+	enum route route;
+
+	if (path == NULL)
+		path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	route = http_route(method, path, &method_ok, &allow);
+	if (route == ROUTE_NONE) {
+		reply_msg(&r, SBX_ENOTFOUND, "Not Found");
+	} else if (!method_ok) {
+		reply_msg(&r, SBX_EMETHOD, "Method Not Allowed");
+		snprintf(r.headers, sizeof(r.headers), "Allow: %s\r\n", allow);
+	} else if (route == ROUTE_ROOT) {
+		handle_root(&r);
+	} else if (route == ROUTE_HEALTH) {
+		r.body = health_json(c, &r.status);
+	} else {
+		int cl = http_content_length(FCGX_GetParam("CONTENT_LENGTH", fr->envp), c->max_body_size, &declared);
+		if (cl == 1) {
+			reply_msg(&r, SBX_ETOOBIG, "Request body too large");
+		} else if (cl == -1) {
+			reply_msg(&r, SBX_EBADREQ, "Invalid Content-Length");
+		} else if ((body = read_body(fr, declared, c->max_body_size, &len, &too_big)) == NULL) {
+			reply_msg(&r, SBX_ENOMEM, "Out of memory");
+		} else if (too_big) {
+			reply_msg(&r, SBX_ETOOBIG, "Request body too large");
+		} else
+			handle_execute(c, slot, body, len, route == ROUTE_EXECUTE_ENV, &r);
+	}
+	if (r.body == NULL) {
+		r.status = 500;
+		r.body = strdup("{\"detail\":\"Internal Server Error\"}");
+	}
+	FCGX_FPrintF(fr->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n", r.status, sbx_status_text(r.status), r.headers);
+	if (r.body)
+		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
+	log_info("req=%s method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",
+	    rid ? rid : "-", method ? method : "-", path ? path : "-", r.status,
+	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
+	free(body);
+	free(r.body);
+}
+
+void
+http_worker(const struct conf *c, int listen_fd, int slot)
+{
+	struct sigaction sa;
+	FCGX_Request fr;
+
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init failed");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_stop;	/* no SA_RESTART: a blocked accept must return */
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	/* Stop with the master: a worker never outlives its pool. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() == 1)
+		return;
+	worker_listen_fd = listen_fd;
+	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		fatalx("FCGX_InitRequest failed");
+
+	for (unsigned long served = 0; !worker_stop; ) {
+		if (FCGX_Accept_r(&fr) < 0) {
+			if (worker_stop)
+				break;
+			if (errno == EINTR)
+				continue;
+			log_warn("accept");
+			break;
+		}
+		worker_in_request = 1;
+		scoreboard->slot[slot].busy = 1;
+		serve_one(c, slot, &fr);
+		FCGX_Finish_r(&fr);
+		scoreboard->slot[slot].busy = 0;
+		scoreboard->slot[slot].served = ++served;
+		__atomic_add_fetch(&scoreboard->requests, 1, __ATOMIC_RELAXED);
+		worker_in_request = 0;
+		if (c->max_requests > 0 && served >= (unsigned long)c->max_requests) {
+			log_debug("worker recycled after %lu requests", served);
+			break;
+		}
+	}
+}

@@ -1,0 +1,840 @@
+/* jail.c: pysandbox-jail, the small privileged helper that runs one Python program in a fresh root,
+ * new namespaces, rlimits and an unprivileged uid, then reports its outcome and files. */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "jail.h"
+
+/*
+ * File descriptors on entry (set up by the worker, see run.c):
+ *   0 stdin of the program, 1 stdout, 2 stderr,
+ *   3 status stream to the worker (records described in jail.h),
+ *   4 input: a memfd of file records, main.py last.
+ * Process tree: outer (this process, host pid namespace) -> init (pid 1 of
+ * the new pid namespace; builds the root, reaps, enforces the deadline,
+ * collects files) -> the program (pid 2, unprivileged).  When init exits the
+ * kernel kills every process left in the namespace, so nothing outlives a run.
+ */
+
+#define FD_STATUS	3
+#define FD_INPUT	4
+#define NEWROOT		"/tmp"	/* mount point of the new root inside our private mount namespace */
+#define MAX_INPUTS	10000
+
+struct jail_args {
+	long	slot;
+	long	timeout_ms;
+	long	memory_mb;
+	int	net;
+	long	max_files;
+	long	max_return_bytes;
+	char	**prog_args;
+	int	nprog_args;
+};
+
+struct input_rec {
+	char		*name;
+	size_t		 len;
+	uint64_t	 hash;
+};
+
+static struct conf conf;
+static struct jail_args args;
+static uid_t run_uid;
+static gid_t run_gid;
+static struct input_rec *inputs;
+static size_t ninputs;
+static volatile sig_atomic_t init_pid;
+
+/* Report a setup failure on the status stream and exit: the worker answers 500. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	char msg[512];
+	int saved = errno, n;
+	va_list ap;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	dprintf(FD_STATUS, "E %.*s: %s\n", n, msg, strerror(saved));
+	_exit(JAIL_EXIT_SETUP);
+}
+
+static void
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, c, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(JAIL_EXIT_SETUP);	/* the worker is gone */
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+static long
+parse_long(const char *s, const char *what, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno || v < min || v > max) {
+		errno = EINVAL;
+		die("argument %s=%s outside [%ld, %ld]", what, s, min, max);
+	}
+	return v;
+}
+
+/* Refuse anything the root-owned configuration does not allow. */
+static void
+parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "slot", required_argument, NULL, 's' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "memory-mb", required_argument, NULL, 'm' },
+		{ "net", no_argument, NULL, 'n' },
+		{ "max-files", required_argument, NULL, 'f' },
+		{ "max-return-bytes", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = PYSANDBOX_CONF_PATH;
+	char err[600];
+	int ch;
+
+	/* A caller that is already root gains nothing from choosing the file;
+	 * anyone else gets the compiled-in, root-owned one. */
+	bool caller_is_root = getuid() == 0;
+
+	args.slot = args.timeout_ms = args.memory_mb = -1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			if (!caller_is_root) {
+				errno = EPERM;
+				die("--config is only accepted from root");
+			}
+			config = optarg;
+			break;
+		case 's': args.slot = parse_long(optarg, "slot", 0, 65535); break;
+		case 't': args.timeout_ms = parse_long(optarg, "timeout-ms", 1, HARD_MAX_TIMEOUT * 1000L); break;
+		case 'm': args.memory_mb = parse_long(optarg, "memory-mb", 16, HARD_MAX_MEMORY_MB); break;
+		case 'n': args.net = 1; break;
+		case 'f': args.max_files = parse_long(optarg, "max-files", 0, 10000); break;
+		case 'b': args.max_return_bytes = parse_long(optarg, "max-return-bytes", 0, 1L << 30); break;
+		default:
+			errno = EINVAL;
+			die("unknown option");
+		}
+	}
+	if (optind >= argc || strcmp(argv[optind], "run") != 0) {
+		errno = EINVAL;
+		die("usage: pysandbox-jail [--config FILE] --slot N --timeout-ms N --memory-mb N "
+		    "[--net] [--max-files N] [--max-return-bytes N] run [ARG...]");
+	}
+	args.prog_args = argv + optind + 1;
+	args.nprog_args = argc - optind - 1;
+	if (args.slot < 0 || args.timeout_ms < 0 || args.memory_mb < 0) {
+		errno = EINVAL;
+		die("--slot, --timeout-ms and --memory-mb are required");
+	}
+	if (conf_load(config, &conf, caller_is_root, err, sizeof(err)) == -1) {
+		errno = EINVAL;
+		die("configuration: %s", err);
+	}
+	errno = EPERM;
+	if (args.slot >= conf.uid_count)
+		die("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
+	if (args.timeout_ms > (long)(conf.max_timeout * 1000 + 0.5))
+		die("timeout above the configured maximum");
+	if (args.memory_mb > conf.max_memory_mb)
+		die("memory above the configured maximum");
+	if (args.net && !conf.allow_network)
+		die("network is not allowed by the configuration");
+	if (args.max_files > conf.max_return_files || args.max_return_bytes > conf.max_return_bytes)
+		die("return caps above the configured maxima");
+	run_uid = (uid_t)(conf.uid_base + args.slot);
+	run_gid = (gid_t)(conf.uid_base + args.slot);
+}
+
+/* ---- building the root ------------------------------------------------ */
+
+static void
+bind_ro(const char *src, const char *dst, unsigned long extra)
+{
+	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) == -1)
+		die("bind %s", src);
+	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | extra, NULL) == -1)
+		die("remount %s read-only", dst);
+}
+
+static void
+write_file(const char *path, const char *content, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd == -1)
+		die("create %s", path);
+	write_all(fd, content, strlen(content));
+	close(fd);
+}
+
+/* Mount a host file (or directory) read-only at the same place under the new root, if it exists. */
+static void
+bind_host_path(const char *hostpath, unsigned long extra)
+{
+	char dst[PATH_MAX];
+	struct stat st;
+
+	if (stat(hostpath, &st) == -1)
+		return;
+	snprintf(dst, sizeof(dst), NEWROOT "%s", hostpath);
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdir(dst, 0755) == -1 && errno != EEXIST)
+			die("mkdir %s", dst);
+	} else {
+		int fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd == -1)
+			die("create mount point %s", dst);
+		close(fd);
+	}
+	bind_ro(hostpath, dst, extra);
+}
+
+static void
+mount_tmpfs(const char *dst, const char *opts)
+{
+	if (mkdir(dst, 0755) == -1 && errno != EEXIST)
+		die("mkdir %s", dst);
+	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts) == -1)
+		die("mount tmpfs %s", dst);
+}
+
+static void
+copy_host_file(const char *hostpath, const char *dst)
+{
+	char data[65536];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(hostpath, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	if (n < 0)
+		return;
+	data[n] = '\0';
+	write_file(dst, data, 0644);
+}
+
+static void
+build_root(void)
+{
+	static const char *top_level[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+	static const char *etc_files[] = {
+		"/etc/ld.so.cache", "/etc/localtime", "/etc/mime.types", "/etc/matplotlibrc",
+		"/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
+	};
+	static const char *devices[] = { "null", "zero", "full", "random", "urandom" };
+	char path[PATH_MAX], target[PATH_MAX], opts[160];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	ssize_t n;
+
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+		die("make mounts private");
+	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=512,mode=0755") == -1)
+		die("mount root tmpfs");
+
+	if (mkdir(NEWROOT "/usr", 0755) == -1)
+		die("mkdir /usr");
+	bind_ro("/usr", NEWROOT "/usr", MS_NODEV);
+	/* /bin, /lib...: the same symlinks as the host (merged /usr), or read-only binds. */
+	for (size_t i = 0; i < sizeof(top_level) / sizeof(top_level[0]); i++) {
+		snprintf(path, sizeof(path), "/%s", top_level[i]);
+		if (lstat(path, &st) == -1)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
+				die("readlink %s", path);
+			target[n] = '\0';
+			snprintf(path, sizeof(path), NEWROOT "/%s", top_level[i]);
+			if (symlink(target, path) == -1)
+				die("symlink %s", path);
+		} else if (S_ISDIR(st.st_mode))
+			bind_host_path(path, MS_NODEV);
+	}
+
+	/* /etc: generated, plus the few host files Python, SSL and the loader need. */
+	if (mkdir(NEWROOT "/etc", 0755) == -1)
+		die("mkdir /etc");
+	snprintf(target, sizeof(target),
+	    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+	    "sandbox:x:%lu:%lu:sandbox:/work:/usr/sbin/nologin\n"
+	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+	    (unsigned long)run_uid, (unsigned long)run_gid);
+	write_file(NEWROOT "/etc/passwd", target, 0644);
+	snprintf(target, sizeof(target), "root:x:0:\nsandbox:x:%lu:\nnogroup:x:65534:\n", (unsigned long)run_gid);
+	write_file(NEWROOT "/etc/group", target, 0644);
+	write_file(NEWROOT "/etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0644);
+	write_file(NEWROOT "/etc/hostname", "sandbox\n", 0644);
+	write_file(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n", 0644);
+	if (args.net)
+		copy_host_file("/etc/resolv.conf", NEWROOT "/etc/resolv.conf");
+	for (size_t i = 0; i < sizeof(etc_files) / sizeof(etc_files[0]); i++)
+		bind_host_path(etc_files[i], MS_NODEV);
+	/* Debian's /etc/python3.X holds sitecustomize.py that the stdlib links to. */
+	if ((d = opendir("/etc")) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "python3", 7) == 0 && strlen(de->d_name) < 32) {
+				snprintf(path, sizeof(path), "/etc/%s", de->d_name);
+				bind_host_path(path, MS_NODEV);
+			}
+		closedir(d);
+	}
+
+	/* /dev: the five harmless character devices, the usual links, a private /dev/shm. */
+	if (mkdir(NEWROOT "/dev", 0755) == -1)
+		die("mkdir /dev");
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		snprintf(path, sizeof(path), "/dev/%s", devices[i]);
+		bind_host_path(path, MS_NOEXEC);
+	}
+	if (symlink("/proc/self/fd", NEWROOT "/dev/fd") == -1 ||
+	    symlink("/proc/self/fd/0", NEWROOT "/dev/stdin") == -1 ||
+	    symlink("/proc/self/fd/1", NEWROOT "/dev/stdout") == -1 ||
+	    symlink("/proc/self/fd/2", NEWROOT "/dev/stderr") == -1)
+		die("symlinks in /dev");
+	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=4096,mode=1777", conf.tmp_mb);
+	mount_tmpfs(NEWROOT "/dev/shm", opts);
+
+	/* A proc of our own pid namespace; hidepid hides init (root) from the program. */
+	if (mkdir(NEWROOT "/proc", 0555) == -1)
+		die("mkdir /proc");
+	if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") == -1)
+		die("mount /proc");
+
+	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=16384,mode=1777", conf.tmp_mb);
+	mount_tmpfs(NEWROOT "/tmp", opts);
+	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=16384,mode=0700,uid=%lu,gid=%lu",
+	    conf.workdir_mb, (unsigned long)run_uid, (unsigned long)run_gid);
+	mount_tmpfs(NEWROOT "/work", opts);
+	if (mkdir(NEWROOT "/root", 0700) == -1)
+		die("mkdir /root");
+}
+
+/* Swap roots and drop every path to the host's tree. */
+static void
+enter_root(void)
+{
+	if (chdir(NEWROOT) == -1)
+		die("chdir new root");
+	if (syscall(SYS_pivot_root, ".", ".") == -1)
+		die("pivot_root");
+	if (umount2(".", MNT_DETACH) == -1)
+		die("detach old root");
+	if (chdir("/") == -1)
+		die("chdir /");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) == -1)
+		die("remount root read-only");
+}
+
+/* A new network namespace starts with lo down; programs expect localhost to work. */
+static void
+loopback_up(void)
+{
+	struct ifreq ifr;
+	int s;
+
+	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket for lo");
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == -1)
+		die("get lo flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) == -1)
+		die("bring lo up");
+	close(s);
+}
+
+/* ---- input files -------------------------------------------------------- */
+
+static uint64_t
+fnv1a(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Create the parent directories of name under dirfd, owned by the run's uid. */
+static void
+make_parents(int dirfd, char *name)
+{
+	for (char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdirat(dirfd, name, 0755) == 0) {
+			if (fchownat(dirfd, name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) == -1)
+				die("chown directory");
+		} else if (errno != EEXIST)
+			die("mkdir for input file");
+		*s = '/';
+	}
+}
+
+/* Records: "<name_len> <data_len>\n<name><data>", repeated. The worker wrote
+ * them, but the names came from a client: check them again. */
+static void
+write_inputs(void)
+{
+	struct stat st;
+	char *map;
+	const char *p, *end;
+	int workfd, fd;
+
+	if (fstat(FD_INPUT, &st) == -1)
+		die("stat input");
+	if ((workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		die("open /work");
+	if (st.st_size == 0)
+		die("no main.py in the input");
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, FD_INPUT, 0);
+	if (map == MAP_FAILED)
+		die("map input");
+	if ((inputs = calloc(MAX_INPUTS, sizeof(*inputs))) == NULL)
+		die("allocate");
+	p = map;
+	end = map + st.st_size;
+	while (p < end) {
+		unsigned long nlen, dlen;
+		char *nl, *name;
+		int used;
+
+		errno = EINVAL;
+		if (sscanf(p, "%lu %lu\n%n", &nlen, &dlen, &used) != 2 || used <= 0 ||
+		    (nl = memchr(p, '\n', (size_t)(end - p))) == NULL || (size_t)(nl + 1 - p) != (size_t)used)
+			die("malformed input record");
+		p += used;
+		if (nlen > (size_t)(end - p) || dlen > (size_t)(end - p) - nlen || ninputs >= MAX_INPUTS)
+			die("truncated input record");
+		if (!path_safe_relative(p, nlen, 255, 16))
+			die("unsafe input file name");
+		if ((name = strndup(p, nlen)) == NULL)
+			die("allocate");
+		p += nlen;
+		make_parents(workfd, name);
+		fd = openat(workfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd == -1)
+			die("create input file");
+		write_all(fd, p, dlen);
+		if (fchown(fd, run_uid, run_gid) == -1)
+			die("chown input file");
+		close(fd);
+		inputs[ninputs].name = name;
+		inputs[ninputs].len = dlen;
+		inputs[ninputs].hash = fnv1a((const unsigned char *)p, dlen);
+		ninputs++;
+		p += dlen;
+	}
+	munmap(map, (size_t)st.st_size);
+	close(FD_INPUT);
+	close(workfd);
+}
+
+/* ---- the program ------------------------------------------------------ */
+
+static void
+set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)
+{
+	struct rlimit rl = { soft, hard };
+
+	if (setrlimit(resource, &rl) == -1)
+		die("setrlimit %s", what);
+}
+
+static void __attribute__((noreturn))
+exec_program(const sigset_t *oldmask)
+{
+	static char *envp[] = {
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
+		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg", "OPENBLAS_NUM_THREADS=1",
+		"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
+		"VECLIB_MAXIMUM_THREADS=1", NULL,
+	};
+	char **argv;
+	rlim_t cpu = (rlim_t)((args.timeout_ms + 999) / 1000 + 1);
+	int i;
+
+	/* Signals back to defaults, unblocked, for the program. */
+	for (i = 1; i < NSIG; i++)
+		signal(i, SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	if (setsid() == -1)
+		die("setsid");
+	if (chdir("/work") == -1)
+		die("chdir /work");
+
+	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
+	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << 20, (rlim_t)args.memory_mb << 20, "as");
+	set_limit(RLIMIT_FSIZE, (rlim_t)conf.max_file_size, (rlim_t)conf.max_file_size, "fsize");
+	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
+	set_limit(RLIMIT_NPROC, (rlim_t)conf.max_processes, (rlim_t)conf.max_processes, "nproc");
+	set_limit(RLIMIT_CORE, 0, 0, "core");
+	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
+	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
+	set_limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
+
+	/* Drop privileges in the fixed order: groups, gid, uid; then prove it. */
+	if (setgroups(0, NULL) == -1)
+		die("setgroups");
+	if (setresgid(run_gid, run_gid, run_gid) == -1)
+		die("setresgid");
+	if (setresuid(run_uid, run_uid, run_uid) == -1)
+		die("setresuid");
+	if (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != run_uid || getegid() != run_gid) {
+		errno = EPERM;
+		die("privileges could be regained");
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		die("no_new_privs");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	umask(022);
+
+	if ((argv = calloc((size_t)args.nprog_args + 6, sizeof(char *))) == NULL)
+		die("allocate");
+	i = 0;
+	argv[i++] = conf.python;
+	argv[i++] = "-I";	/* isolated: no env vars, no user site, no cwd on sys.path */
+	argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
+	argv[i++] = "main.py";
+	for (int k = 0; k < args.nprog_args; k++)
+		argv[i++] = args.prog_args[k];
+	/* Only 0-2 and the status stream (closed on exec) stay open. */
+	if (fcntl(FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
+		die("cloexec");
+#ifdef HAVE_CLOSE_RANGE
+	close_range(FD_STATUS + 1, ~0U, 0);
+#endif
+	execve(conf.python, argv, envp);
+	die("exec %s", conf.python);
+}
+
+/* ---- after the run: collect the files it created or changed ----------- */
+
+struct collect {
+	long	files;
+	long	bytes;
+	bool	truncated;
+	long	scanned;
+};
+
+static bool
+unchanged_input(const char *name, const unsigned char *data, size_t len)
+{
+	for (size_t i = 0; i < ninputs; i++)
+		if (inputs[i].len == len && strcmp(inputs[i].name, name) == 0)
+			return inputs[i].hash == fnv1a(data, len);
+	return false;
+}
+
+static void
+send_file(int dirfd, const char *entry, const char *relname, struct collect *col)
+{
+	unsigned char *data = NULL;
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	char hdr[64];
+	int fd;
+
+	/* Every process of the run is dead: nothing can swap this file under us. */
+	fd = openat(dirfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		goto out;
+	if (col->files >= args.max_files || st.st_size > args.max_return_bytes - col->bytes) {
+		col->truncated = true;
+		goto out;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL)
+		goto out;
+	while (got < (size_t)st.st_size && (r = read(fd, data + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)r;
+	if (strcmp(relname, "main.py") == 0 || unchanged_input(relname, data, got))
+		goto out;
+	snprintf(hdr, sizeof(hdr), "F %zu %zu\n", strlen(relname), got);
+	write_all(FD_STATUS, hdr, strlen(hdr));
+	write_all(FD_STATUS, relname, strlen(relname));
+	write_all(FD_STATUS, data, got);
+	col->files++;
+	col->bytes += (long)got;
+out:
+	free(data);
+	close(fd);
+}
+
+static void
+collect_dir(int dirfd, const char *prefix, int depth, struct collect *col)
+{
+	char rel[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int sub;
+
+	if (depth > 32 || (d = fdopendir(dirfd)) == NULL) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (++col->scanned > 100000) {
+			col->truncated = true;
+			break;
+		}
+		if ((size_t)snprintf(rel, sizeof(rel), "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) >= sizeof(rel))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub != -1)
+				collect_dir(sub, rel, depth + 1, col);
+		} else if (S_ISREG(st.st_mode))
+			send_file(dirfd, de->d_name, rel, col);
+	}
+	closedir(d);
+}
+
+/* ---- init: pid 1 of the run's pid namespace --------------------------- */
+
+static long
+elapsed_us(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000000L + (b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+static void __attribute__((noreturn))
+run_init(int alive_fd)
+{
+	sigset_t mask, oldmask;
+	struct timespec start, now, deadline, wait;
+	struct rusage ru;
+	struct collect col = { 0 };
+	const char *how = "exited";
+	int status = 0, prog_status = -1, sig, workfd;
+	pid_t prog, p;
+	char rec[160];
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	/* getppid() is 0 across the pid namespace boundary; the outer helper's
+	 * end of this pipe tells whether it died before PDEATHSIG was armed. */
+	{
+		struct pollfd pfd = { alive_fd, POLLIN, 0 };
+		if (poll(&pfd, 1, 0) != 0)
+			_exit(JAIL_EXIT_SETUP);
+		close(alive_fd);
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) == -1)
+		die("block signals");
+	signal(SIGPIPE, SIG_IGN);
+
+	build_root();
+	enter_root();
+	if (sethostname("sandbox", 7) == -1)
+		die("sethostname");
+	if (!args.net)
+		loopback_up();
+	write_inputs();
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if ((prog = fork()) == -1)
+		die("fork program");
+	if (prog == 0)
+		exec_program(&oldmask);
+
+	/* init holds nothing the program's readers wait on. */
+	{
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull == -1)
+			die("open /dev/null");
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		close(devnull);
+	}
+
+	deadline.tv_sec = start.tv_sec + args.timeout_ms / 1000;
+	deadline.tv_nsec = start.tv_nsec + (args.timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		long left;
+
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+			if (p == prog)
+				prog_status = status;
+		if (prog_status != -1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = elapsed_us(&now, &deadline);
+		if (left <= 0) {
+			how = "timeout";
+			break;
+		}
+		wait.tv_sec = left / 1000000;
+		wait.tv_nsec = (left % 1000000) * 1000;
+		sig = sigtimedwait(&mask, NULL, &wait);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+			how = "killed";
+			break;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+
+	/* End everything else in the namespace, daemons included, and reap it. */
+	kill(-1, SIGKILL);
+	while ((p = waitpid(-1, &status, 0)) > 0 || (p == -1 && errno == EINTR))
+		if (p == prog && prog_status == -1)
+			prog_status = status;
+
+	if (strcmp(how, "exited") == 0 && WIFSIGNALED(prog_status))
+		how = "signaled";
+	getrusage(RUSAGE_CHILDREN, &ru);
+	snprintf(rec, sizeof(rec), "R %s %d %d %ld %ld %ld %ld\n", how,
+	    prog_status != -1 && WIFEXITED(prog_status) ? WEXITSTATUS(prog_status) : -1,
+	    prog_status != -1 && WIFSIGNALED(prog_status) ? WTERMSIG(prog_status) : 0,
+	    elapsed_us(&start, &now),
+	    ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec,
+	    ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec,
+	    ru.ru_maxrss);
+	write_all(FD_STATUS, rec, strlen(rec));
+
+	if ((workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)
+		collect_dir(workfd, "", 0, &col);
+	if (col.truncated)
+		write_all(FD_STATUS, "T\n", 2);
+	write_all(FD_STATUS, "D\n", 2);
+	_exit(0);
+}
+
+/* ---- outer: waits for init in the host pid namespace ------------------ */
+
+static void
+forward_signal(int sig)
+{
+	if (init_pid > 0)
+		kill(init_pid, SIGTERM);
+	(void)sig;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sigaction sa;
+	int flags, status, fd, alive[2];
+	pid_t child, p;
+
+	/* The worker must hand us exactly fds 0-4; refuse to run with fewer. */
+	for (fd = 0; fd <= FD_INPUT; fd++)
+		if (fcntl(fd, F_GETFD) == -1)
+			return JAIL_EXIT_SETUP;
+#ifdef HAVE_CLOSE_RANGE
+	close_range(FD_INPUT + 1, ~0U, 0);
+#endif
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	parse_args(argc, argv);
+
+	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!args.net)
+		flags |= CLONE_NEWNET;
+	if (unshare(flags) == -1)
+		die("unshare namespaces");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	if (pipe2(alive, O_CLOEXEC) == -1)
+		die("pipe");
+	if ((child = fork()) == -1)
+		die("fork init");
+	if (child == 0) {
+		close(alive[1]);
+		run_init(alive[0]);
+	}
+	init_pid = child;
+	close(alive[0]);
+
+	/* Hold no end of the program's pipes, so the worker sees EOF when the run ends. */
+	for (fd = 0; fd <= FD_INPUT; fd++)
+		close(fd);
+	while ((p = waitpid(child, &status, 0)) == -1 && errno == EINTR)
+		;
+	if (p == -1)
+		return JAIL_EXIT_SETUP;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP;
+}

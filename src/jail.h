@@ -1,0 +1,22 @@
+/* jail.h: the contract between the worker (run.c) and pysandbox-jail (jail.c). */
+#ifndef SBX_JAIL_H
+#define SBX_JAIL_H
+
+/*
+ * Invocation: pysandbox-jail [--config FILE] --slot N --timeout-ms N --memory-mb N
+ *             [--net] [--max-files N] [--max-return-bytes N] run [ARG...]
+ * fds: 0 stdin, 1 stdout, 2 stderr, 3 status (write end), 4 input memfd.
+ *
+ * Input records (fd 4):  "<name_len> <data_len>\n" name data   (main.py last)
+ * Status records (fd 3), in order:
+ *   "E <reason>\n"                        setup failed; nothing ran (or exec failed)
+ *   "R <how> <exit> <sig> <wall_us> <utime_us> <stime_us> <maxrss_kb>\n"
+ *        how: exited | signaled | timeout | killed
+ *   "F <name_len> <data_len>\n" name data  a file created or changed, any number
+ *   "T\n"                                  some files were left out (caps)
+ *   "D\n"                                  end of stream
+ */
+
+#define JAIL_EXIT_SETUP	125	/* the helper itself failed */
+
+#endif

@@ -1,0 +1,273 @@
+/* pool.c: the master process: listening socket, prefork workers, restarts, reload, graceful stop. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pool.h"
+
+#define RECHECK_S	10	/* how often an unhealthy master re-runs the self-test */
+#define FAST_DEATH_S	1.0	/* a worker dying sooner than this counts towards the crash-loop guard */
+
+struct scoreboard *scoreboard;
+static int sig_pipe[2] = { -1, -1 };
+
+static void
+on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* pipe full: a signal of that kind is already pending */
+	}
+	errno = saved;
+}
+
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Bind the FastCGI socket; refuse to steal it from a live instance. */
+static int
+open_listener(const struct conf *c)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
+		log_warnx("socket path too long: %s", c->socket);
+		return -1;
+	}
+	memcpy(sun.sun_path, c->socket, strlen(c->socket) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("socket");
+		return -1;
+	}
+	if (lstat(c->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s exists and is not a socket", c->socket);
+			goto fail;
+		}
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			log_warnx("%s: another instance is listening", c->socket);
+			goto fail;
+		}
+		unlink(c->socket);
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_warn("bind %s", c->socket);
+		goto fail;
+	}
+	if (chmod(c->socket, (mode_t)c->socket_mode) == -1 || listen(fd, 128) == -1) {
+		log_warn("listen %s", c->socket);
+		unlink(c->socket);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static pid_t
+spawn_worker(const struct conf *c, int listen_fd, int slot)
+{
+	pid_t pid = fork();
+
+	if (pid == -1) {
+		log_warn("fork worker");
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		close(sig_pipe[0]);
+		close(sig_pipe[1]);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The FastCGI socket must be inherited by libfcgi but not by the jail. */
+		http_worker(c, listen_fd, slot);
+		_exit(0);
+	}
+	scoreboard->slot[slot].pid = pid;
+	scoreboard->slot[slot].busy = 0;
+	scoreboard->slot[slot].served = 0;
+	scoreboard->slot[slot].started = wall_now();
+	log_debug("worker %d started as pid %ld", slot, (long)pid);
+	return pid;
+}
+
+static void
+signal_workers(int sig)
+{
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (scoreboard->slot[i].pid > 0)
+			kill(scoreboard->slot[i].pid, sig);
+}
+
+static int
+live_workers(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (scoreboard->slot[i].pid > 0)
+			n++;
+	return n;
+}
+
+int
+pool_main(struct conf *c, const char *conf_path)
+{
+	struct sigaction sa;
+	struct conf newc;
+	double stop_deadline = 0, last_check, respawn_after = 0;
+	int listen_fd, fast_deaths = 0, stopping = 0, killed = 0;
+	char err[600];
+
+	scoreboard = mmap(NULL, sizeof(*scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (scoreboard == MAP_FAILED)
+		fatal("mmap scoreboard");
+	memset(scoreboard, 0, sizeof(*scoreboard));
+	scoreboard->started = wall_now();
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((listen_fd = open_listener(c)) == -1)
+		return 1;
+	/* libfcgi in the workers needs it across fork, never across exec. */
+	health_selftest(c, c->uid_count - 1);
+	last_check = wall_now();
+	scoreboard->nworkers = conf_workers(c);
+	for (int i = 0; i < scoreboard->nworkers; i++)
+		spawn_worker(c, listen_fd, i);
+	log_info("listening on %s with %d workers", c->socket, scoreboard->nworkers);
+
+	for (;;) {
+		struct pollfd pfd = { sig_pipe[0], POLLIN, 0 };
+		unsigned char sigs[64];
+		ssize_t n;
+		int status;
+		pid_t pid;
+
+		if (stopping && live_workers() == 0)
+			break;
+		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
+			fatal("poll");
+		n = read(sig_pipe[0], sigs, sizeof(sigs));
+		for (ssize_t i = 0; i < n; i++) {
+			switch (sigs[i]) {
+			case SIGTERM: case SIGINT: case SIGQUIT:
+				if (!stopping) {
+					log_info("stopping: waiting up to %d s for in-flight runs", c->shutdown_grace);
+					stopping = 1;
+					stop_deadline = wall_now() + c->shutdown_grace;
+					close(listen_fd);
+					listen_fd = -1;
+					signal_workers(SIGQUIT);
+				}
+				break;
+			case SIGHUP:
+				if (stopping)
+					break;
+				if (conf_load(conf_path, &newc, true, err, sizeof(err)) == -1) {
+					log_warnx("reload refused, keeping the running configuration: %s", err);
+					break;
+				}
+				if (strcmp(newc.socket, c->socket) != 0)
+					log_warnx("reload: a new socket path takes a restart; keeping %s", c->socket);
+				snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
+				*c = newc;
+				log_set_level((enum log_level)c->log_level);
+				log_info("configuration reloaded; recycling workers");
+				health_selftest(c, c->uid_count - 1);
+				last_check = wall_now();
+				scoreboard->nworkers = conf_workers(c);
+				signal_workers(SIGQUIT);
+				break;
+			default:
+				break;
+			}
+		}
+		/* Reap; replace what died unless stopping. */
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+				if (scoreboard->slot[i].pid != pid)
+					continue;
+				if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+					log_warnx("worker %d (pid %ld) died (%s %d)", i, (long)pid,
+					    WIFSIGNALED(status) ? "signal" : "exit",
+					    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+					if (wall_now() - scoreboard->slot[i].started < FAST_DEATH_S)
+						fast_deaths++;
+				} else
+					fast_deaths = 0;
+				scoreboard->slot[i].pid = 0;
+				scoreboard->slot[i].busy = 0;
+				break;
+			}
+		}
+		if (!stopping && fast_deaths >= 5 && respawn_after == 0) {
+			log_warnx("workers keep dying at start; pausing restarts for 5 s");
+			respawn_after = wall_now() + 5;
+		}
+		if (!stopping && (respawn_after == 0 || wall_now() >= respawn_after)) {
+			if (respawn_after)
+				fast_deaths = 0;
+			respawn_after = 0;
+			for (int i = 0; i < scoreboard->nworkers; i++)
+				if (scoreboard->slot[i].pid == 0)
+					spawn_worker(c, listen_fd, i);
+		}
+		if (stopping && !killed && wall_now() >= stop_deadline) {
+			log_warnx("grace period over: killing %d busy workers", live_workers());
+			signal_workers(SIGKILL);
+			killed = 1;
+		}
+		if (!stopping && !scoreboard->healthy && wall_now() - last_check >= RECHECK_S) {
+			health_selftest(c, c->uid_count - 1);
+			last_check = wall_now();
+		}
+	}
+	if (listen_fd != -1)
+		close(listen_fd);
+	unlink(c->socket);
+	log_info("stopped");
+	munmap(scoreboard, sizeof(*scoreboard));
+	return 0;
+}

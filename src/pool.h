@@ -1,0 +1,47 @@
+/* pool.h: the prefork process pool (master and workers) and the scoreboard they share. */
+#ifndef SBX_POOL_H
+#define SBX_POOL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+#define POOL_MAX_WORKERS 256
+
+struct pool_slot {
+	pid_t		 pid;		/* 0: empty */
+	int		 busy;
+	unsigned long	 served;
+	double		 started;	/* CLOCK_REALTIME seconds */
+};
+
+/* Shared (MAP_SHARED) between the master and its workers; each worker writes only its slot. */
+struct scoreboard {
+	int		 healthy;	/* jail self-test passed and no jail failure since */
+	char		 reason[256];	/* why unhealthy */
+	char		 isolation[1024]; /* JSON object describing the isolation in force */
+	char		 python_version[32]; /* of the default interpreter, as the self-test saw it */
+	double		 started;
+	double		 checked_at;
+	unsigned long	 requests;
+	int		 nworkers;
+	struct pool_slot slot[POOL_MAX_WORKERS];
+};
+
+extern struct scoreboard *scoreboard;
+
+/* Run the master until stopped; returns the process exit status. */
+int pool_main(struct conf *c, const char *conf_path);
+
+/* health.c: run the jail self-test as uid slot `slot`; fills the scoreboard. */
+bool health_selftest(const struct conf *c, int slot);
+/* health.c: mark the service unhealthy after a jail failure seen by a worker. */
+void health_fail(const char *reason);
+/* health.c: the /health document; *status gets 200 or 503. Caller frees. */
+char *health_json(const struct conf *c, int *status);
+
+/* http.c: a worker's accept loop on listen_fd; returns when it should exit. */
+void http_worker(const struct conf *c, int listen_fd, int slot);
+
+#endif

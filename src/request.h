@@ -1,0 +1,68 @@
+/* request.h: the /execute request, parsed and validated by one pure function (fuzzable). */
+#ifndef SBX_REQUEST_H
+#define SBX_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "err.h"
+
+#define REQ_MAX_NAME	255	/* bytes in one input file name */
+#define REQ_MAX_DEPTH	16	/* directory levels in an input file name */
+#define REQ_MAX_ARGS	256
+#define REQ_MAX_ARGLEN	(64 * 1024)
+#define REQ_JSON_DEPTH	32
+
+struct req_limits {
+	long	max_code_length;
+	double	default_timeout;
+	double	max_timeout;
+	long	max_file_size;
+	int	max_input_files;
+	int	default_memory_mb;
+	int	max_memory_mb;
+	bool	allow_network;
+	bool	environment_required;	/* /execute-with-environment */
+};
+
+struct req_file {
+	char		*name;
+	unsigned char	*data;
+	size_t		 len;
+};
+
+struct exec_req {
+	char		*code;
+	size_t		 code_len;
+	double		 timeout;
+	struct req_file	*files;
+	size_t		 nfiles;
+	char		*environment;	/* NULL when none */
+	char		*stdin_data;
+	size_t		 stdin_len;
+	char		**args;
+	size_t		 nargs;
+	int		 memory_mb;
+	bool		 network;
+	bool		 output_base64;	/* output_encoding: "base64" */
+};
+
+/* Parse and validate body[0..len). On success returns SBX_OK and fills req.
+ * Otherwise returns the error and sets *detail to the value of the response's
+ * "detail" member (a FastAPI-shaped list for SBX_EINVAL, a string otherwise);
+ * the caller owns it. Never reads outside the buffer; never does I/O. */
+enum sbx_err req_parse(const char *body, size_t len, const struct req_limits *lim,
+    struct exec_req *req, json_object **detail);
+void req_free(struct exec_req *req);
+
+/* True iff name is a safe relative path: 1..REQ_MAX_NAME bytes of valid UTF-8,
+ * no control characters or backslashes, no empty, "." or ".." component,
+ * not absolute, at most REQ_MAX_DEPTH components. */
+bool req_safe_name(const char *name, size_t len);
+
+/* One FastAPI-shaped error item: {"loc": ["body", field(, key)], "msg", "type"}. */
+json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type);
+
+#endif

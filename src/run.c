@@ -1,0 +1,568 @@
+/* run.c: runs one request's code through pysandbox-jail and turns its outcome into the API's result. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "b64.h"
+#include "jail.h"
+#include "log.h"
+#include "run.h"
+
+/* Seconds the jail gets beyond the run's timeout to set up and hand back files. */
+#define RUN_SLACK_S	15
+
+const char *
+run_status_name(enum run_status s)
+{
+	static const char *names[] = { "ok", "error", "timeout", "memory_limit", "output_limit", "killed" };
+	return names[s];
+}
+
+void
+run_result_free(struct run_result *res)
+{
+	buf_free(&res->out);
+	buf_free(&res->err);
+	for (size_t i = 0; i < res->nfiles; i++) {
+		free(res->files[i].name);
+		free(res->files[i].data);
+	}
+	free(res->files);
+	memset(res, 0, sizeof(*res));
+}
+
+/* A new fd >= 5 so that the spawn's dup2 onto 0-4 never clobbers a source. */
+static int
+high_fd(int fd)
+{
+	int nfd;
+
+	if (fd == -1 || fd >= 5)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+	close(fd);
+	return nfd;
+}
+
+static int
+memfd_with(const char *name, const struct buf *b)
+{
+	size_t off = 0;
+	ssize_t w;
+	int fd;
+
+	if ((fd = high_fd(memfd_create(name, MFD_CLOEXEC))) == -1)
+		return -1;
+	while (off < b->len) {
+		if ((w = write(fd, b->data + off, b->len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+input_record(struct buf *b, const char *name, const void *data, size_t len)
+{
+	if (buf_printf(b, "%zu %zu\n", strlen(name), len) == -1 ||
+	    buf_append(b, name, strlen(name)) == -1 || buf_append(b, data, len) == -1)
+		return -1;
+	return 0;
+}
+
+/* Parse the jail's status stream (jail.h). Pure: used on untrusted bytes in the fuzzer. */
+int
+run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen)
+{
+	const char *end = p + n;
+	bool have_r = false, done = false;
+	size_t cap = 0;
+
+	why[0] = '\0';
+	while (p < end && !done) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t linelen;
+		char line[256];
+
+		if (nl == NULL)
+			break;
+		linelen = (size_t)(nl - p);
+		if (linelen >= sizeof(line)) {
+			snprintf(why, whylen, "malformed status record");
+			return -1;
+		}
+		memcpy(line, p, linelen);
+		line[linelen] = '\0';
+		p = nl + 1;
+		switch (line[0]) {
+		case 'E':
+			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "unknown failure");
+			return -1;
+		case 'R': {
+			char how[16];
+			long wall, ut, st, rss;
+			int code, sig;
+
+			if (sscanf(line, "R %15s %d %d %ld %ld %ld %ld", how, &code, &sig, &wall, &ut, &st, &rss) != 7) {
+				snprintf(why, whylen, "malformed result record");
+				return -1;
+			}
+			have_r = true;
+			res->exit_code = code;
+			res->signal = sig;
+			res->wall_time = (double)wall / 1e6;
+			res->cpu_time = (double)(ut + st) / 1e6;
+			res->max_rss_kb = rss;
+			if (strcmp(how, "timeout") == 0)
+				res->status = RUN_TIMEOUT;
+			else if (strcmp(how, "killed") == 0)
+				res->status = RUN_KILLED;
+			else if (strcmp(how, "exited") == 0)
+				res->status = code == 0 ? RUN_OK : RUN_ERROR;
+			else if (strcmp(how, "signaled") == 0)
+				res->status = sig == SIGXCPU ? RUN_TIMEOUT : RUN_KILLED;
+			else {
+				snprintf(why, whylen, "unknown outcome");
+				return -1;
+			}
+			break;
+		}
+		case 'F': {
+			size_t nlen, dlen;
+			struct run_file *f;
+
+			if (!have_r || sscanf(line, "F %zu %zu", &nlen, &dlen) != 2 ||
+			    nlen == 0 || nlen > 4096 || nlen > (size_t)(end - p) || dlen > (size_t)(end - p) - nlen) {
+				snprintf(why, whylen, "malformed file record");
+				return -1;
+			}
+			if (res->nfiles == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct run_file *nf = realloc(res->files, ncap * sizeof(*nf));
+				if (nf == NULL)
+					goto nomem;
+				res->files = nf;
+				cap = ncap;
+			}
+			f = &res->files[res->nfiles];
+			memset(f, 0, sizeof(*f));
+			if ((f->name = malloc(nlen + 1)) == NULL || (f->data = malloc(dlen ? dlen : 1)) == NULL) {
+				free(f->name);
+				goto nomem;
+			}
+			memcpy(f->name, p, nlen);
+			f->name[nlen] = '\0';
+			f->name_len = nlen;
+			memcpy(f->data, p + nlen, dlen);
+			f->len = dlen;
+			res->nfiles++;
+			p += nlen + dlen;
+			break;
+		}
+		case 'T':
+			res->trunc_files = true;
+			break;
+		case 'D':
+			done = true;
+			break;
+		default:
+			snprintf(why, whylen, "unknown status record");
+			return -1;
+		}
+	}
+	if (!have_r || !done) {
+		snprintf(why, whylen, "the sandbox ended without reporting a result");
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(why, whylen, "out of memory");
+	return -1;
+}
+
+static void
+describe_outcome(struct run_result *res, const struct exec_req *req, long max_output)
+{
+	const char *tail;
+
+	switch (res->status) {
+	case RUN_OK:
+		res->error[0] = '\0';
+		return;
+	case RUN_TIMEOUT:
+		if (res->signal == SIGXCPU)
+			snprintf(res->error, sizeof(res->error), "CPU time limit exceeded (timeout %g s)", req->timeout);
+		else
+			snprintf(res->error, sizeof(res->error), "Execution timed out after %g seconds", req->timeout);
+		return;
+	case RUN_OUTPUT:
+		snprintf(res->error, sizeof(res->error), "Output limit of %ld bytes reached; the program was stopped",
+		    max_output);
+		return;
+	case RUN_KILLED:
+		if (res->signal)
+			snprintf(res->error, sizeof(res->error), "Killed by signal SIG%s",
+			    sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "UNKNOWN");
+		else
+			snprintf(res->error, sizeof(res->error), "The program was stopped");
+		return;
+	case RUN_ERROR:
+	case RUN_MEMORY:
+		break;
+	}
+	/* Without a memory cgroup, running out of address space shows as a MemoryError. */
+	tail = res->err.len ? res->err.data + (res->err.len > 256 ? res->err.len - 256 : 0) : "";
+	if (strstr(tail, "\nMemoryError") || strncmp(res->err.data ? res->err.data : "", "MemoryError", 11) == 0) {
+		res->status = RUN_MEMORY;
+		snprintf(res->error, sizeof(res->error), "Memory limit of %d MB exceeded", req->memory_mb);
+		return;
+	}
+	snprintf(res->error, sizeof(res->error), "Process exited with status %d", res->exit_code);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum sbx_err
+run_exec(const struct conf *c, int slot, const struct exec_req *req,
+    struct run_result *res, char *why, size_t whylen)
+{
+	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	struct buf input = { 0 }, status = { 0 };
+	char *argv[REQ_MAX_ARGS + 24], *envp[8], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
+	char envbuf[4][256], confbuf[CONF_PATH_MAX];
+	int in_fd = -1, stdin_fd = -1, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 };
+	int argc = 0, envc = 0, wstatus, fa_init = 0, attr_init = 0;
+	enum sbx_err rc = SBX_EJAIL;
+	bool killed_for_output = false, backstop = false;
+	long status_cap = c->max_return_bytes + 1024L * 1024;
+	double deadline;
+	pid_t pid = -1;
+	sigset_t none;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	snprintf(why, whylen, "unknown failure");
+
+	for (size_t i = 0; i < req->nfiles; i++)
+		if (input_record(&input, req->files[i].name, req->files[i].data, req->files[i].len) == -1)
+			goto nomem;
+	if (input_record(&input, "main.py", req->code, req->code_len) == -1)
+		goto nomem;
+	if ((in_fd = memfd_with("pysandbox-input", &input)) == -1) {
+		snprintf(why, whylen, "input memfd: %s", strerror(errno));
+		rc = SBX_ESYS;
+		goto out;
+	}
+	if (req->stdin_len) {
+		struct buf sb = { req->stdin_data, req->stdin_len, req->stdin_len };
+		stdin_fd = memfd_with("pysandbox-stdin", &sb);
+	} else
+		stdin_fd = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	if (stdin_fd == -1 || pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
+	    pipe2(stp, O_CLOEXEC) == -1) {
+		snprintf(why, whylen, "pipes: %s", strerror(errno));
+		rc = SBX_ESYS;
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		outp[i] = high_fd(outp[i]);
+		errp[i] = high_fd(errp[i]);
+		stp[i] = high_fd(stp[i]);
+	}
+	if (outp[0] == -1 || outp[1] == -1 || errp[0] == -1 || errp[1] == -1 || stp[0] == -1 || stp[1] == -1) {
+		snprintf(why, whylen, "pipes: %s", strerror(errno));
+		rc = SBX_ESYS;
+		goto out;
+	}
+
+	snprintf(slotbuf, sizeof(slotbuf), "%d", slot);
+	snprintf(tmbuf, sizeof(tmbuf), "%ld", (long)ceil(req->timeout * 1000));
+	snprintf(mbuf, sizeof(mbuf), "%d", req->memory_mb);
+	snprintf(fbuf, sizeof(fbuf), "%d", c->max_return_files);
+	snprintf(bbuf, sizeof(bbuf), "%ld", c->max_return_bytes);
+	argv[argc++] = "pysandbox-jail";
+	/* The jail accepts --config only from root; unprivileged, it reads its own. */
+	if (geteuid() == 0 && c->file[0]) {
+		snprintf(confbuf, sizeof(confbuf), "%s", c->file);
+		argv[argc++] = "--config";
+		argv[argc++] = confbuf;
+	}
+	argv[argc++] = "--slot";
+	argv[argc++] = slotbuf;
+	argv[argc++] = "--timeout-ms";
+	argv[argc++] = tmbuf;
+	argv[argc++] = "--memory-mb";
+	argv[argc++] = mbuf;
+	argv[argc++] = "--max-files";
+	argv[argc++] = fbuf;
+	argv[argc++] = "--max-return-bytes";
+	argv[argc++] = bbuf;
+	if (req->network)
+		argv[argc++] = "--net";
+	argv[argc++] = "run";
+	for (size_t i = 0; i < req->nargs; i++)
+		argv[argc++] = req->args[i];
+	argv[argc] = NULL;
+	for (size_t i = 0; i < sizeof(pass_env) / sizeof(pass_env[0]); i++) {
+		const char *v = getenv(pass_env[i]);
+		if (v && snprintf(envbuf[envc], sizeof(envbuf[envc]), "%s=%s", pass_env[i], v) < (int)sizeof(envbuf[envc])) {
+			envp[envc] = envbuf[envc];
+			envc++;
+		}
+	}
+	envp[envc] = NULL;
+
+	if (posix_spawn_file_actions_init(&fa) != 0 || (fa_init = 1, posix_spawnattr_init(&attr)) != 0)
+		goto nomem;
+	attr_init = 1;
+	posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, stp[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, in_fd, 4);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	{
+		sigset_t def;
+		sigfillset(&def);
+		posix_spawnattr_setsigdefault(&attr, &def);
+	}
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if ((errno = posix_spawn(&pid, c->jail, &fa, &attr, argv, envp)) != 0) {
+		snprintf(why, whylen, "spawn %s: %s", c->jail, strerror(errno));
+		pid = -1;
+		goto out;
+	}
+	close(outp[1]);
+	close(errp[1]);
+	close(stp[1]);
+	outp[1] = errp[1] = stp[1] = -1;
+	close(in_fd);
+	close(stdin_fd);
+	in_fd = stdin_fd = -1;
+
+	/* Read all three streams until EOF; the jail's init closing them ends the run. */
+	deadline = now_s() + req->timeout + RUN_SLACK_S;
+	for (;;) {
+		struct pollfd pfd[3] = {
+			{ outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 }, { stp[0], POLLIN, 0 },
+		};
+		char chunk[65536];
+		double left = deadline - now_s();
+		int open_fds = 0, r;
+
+		for (int i = 0; i < 3; i++)
+			if (pfd[i].fd != -1)
+				open_fds++;
+		if (open_fds == 0)
+			break;
+		if (left <= 0) {
+			if (backstop)
+				break;	/* the jail ignored SIGKILL's consequences: give up on the pipes */
+			log_warnx("jail %ld overran its deadline; killing it", (long)pid);
+			kill(pid, SIGKILL);
+			backstop = true;
+			deadline = now_s() + 5;
+			continue;
+		}
+		r = poll(pfd, 3, (int)(left * 1000) + 1);
+		if (r == -1 && errno != EINTR) {
+			snprintf(why, whylen, "poll: %s", strerror(errno));
+			rc = SBX_ESYS;
+			goto out;
+		}
+		for (int i = 0; i < 3 && r > 0; i++) {
+			struct buf *dst = i == 0 ? &res->out : i == 1 ? &res->err : &status;
+			bool *trunc = i == 0 ? &res->trunc_out : i == 1 ? &res->trunc_err : NULL;
+			long cap = i < 2 ? c->max_output : status_cap;
+			ssize_t n;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(pfd[i].fd, chunk, sizeof(chunk));
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				close(pfd[i].fd);
+				if (i == 0) outp[0] = -1;
+				else if (i == 1) errp[0] = -1;
+				else stp[0] = -1;
+				continue;
+			}
+			if ((long)dst->len + n > cap) {
+				size_t keep = (size_t)(cap - (long)dst->len);
+				if (buf_append(dst, chunk, keep) == -1)
+					goto nomem;
+				if (trunc && !*trunc) {
+					*trunc = true;
+					killed_for_output = true;
+					kill(pid, SIGTERM);	/* the jail ends the run and still reports */
+				} else if (!trunc && !backstop) {
+					kill(pid, SIGKILL);
+					backstop = true;
+				}
+				continue;
+			}
+			if (buf_append(dst, chunk, (size_t)n) == -1)
+				goto nomem;
+		}
+	}
+	while (waitpid(pid, &wstatus, 0) == -1 && errno == EINTR)
+		;
+	pid = -1;
+
+	if (run_parse_status(status.data ? status.data : "", status.len, res, why, whylen) == -1) {
+		rc = SBX_EJAIL;
+		goto out;
+	}
+	if (killed_for_output || res->trunc_out || res->trunc_err)
+		res->status = RUN_OUTPUT;
+	describe_outcome(res, req, c->max_output);
+	rc = SBX_OK;
+	goto out;
+nomem:
+	rc = SBX_ENOMEM;
+	snprintf(why, whylen, "out of memory");
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &wstatus, 0) == -1 && errno == EINTR)
+			;
+	}
+	if (fa_init)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_init)
+		posix_spawnattr_destroy(&attr);
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] != -1) close(outp[i]);
+		if (errp[i] != -1) close(errp[i]);
+		if (stp[i] != -1) close(stp[i]);
+	}
+	if (in_fd != -1)
+		close(in_fd);
+	if (stdin_fd != -1)
+		close(stdin_fd);
+	buf_free(&input);
+	buf_free(&status);
+	return rc;
+}
+
+/* Seconds with microsecond precision, printed as such (json-c would print 17 digits). */
+static json_object *
+json_seconds(double s)
+{
+	char txt[32];
+
+	snprintf(txt, sizeof(txt), "%.6f", s);
+	return json_object_new_double_s(strtod(txt, NULL), txt);
+}
+
+static json_object *
+json_text(const char *p, size_t n)
+{
+	size_t outlen;
+	char *clean = utf8_sanitize(p ? p : "", n, &outlen);
+	json_object *o;
+
+	if (clean == NULL)
+		return NULL;
+	o = json_object_new_string_len(clean, (int)outlen);
+	free(clean);
+	return o;
+}
+
+static json_object *
+json_b64(const void *p, size_t n)
+{
+	size_t outlen;
+	char *enc = b64_encode(p, n, &outlen);
+	json_object *o;
+
+	if (enc == NULL)
+		return NULL;
+	o = json_object_new_string_len(enc, (int)outlen);
+	free(enc);
+	return o;
+}
+
+char *
+run_result_json(const struct run_result *res, const char *environment, bool output_base64)
+{
+	json_object *o = json_object_new_object(), *files, *trunc, *rsrc;
+	char *out = NULL;
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "success", json_object_new_boolean(res->status == RUN_OK));
+	json_object_object_add(o, "stdout", json_text(res->out.data, res->out.len));
+	json_object_object_add(o, "stderr", json_text(res->err.data, res->err.len));
+	json_object_object_add(o, "error", res->error[0] ? json_object_new_string(res->error) : NULL);
+	json_object_object_add(o, "execution_time", json_seconds(res->wall_time));
+	files = json_object_new_object();
+	for (size_t i = 0; i < res->nfiles; i++) {
+		size_t nlen;
+		char *name = utf8_sanitize(res->files[i].name, res->files[i].name_len, &nlen);
+		if (name == NULL)
+			goto fail;
+		json_object_object_add(files, name, json_b64(res->files[i].data, res->files[i].len));
+		free(name);
+	}
+	json_object_object_add(o, "files", files);
+	json_object_object_add(o, "exit_code", res->exit_code >= 0 ? json_object_new_int(res->exit_code) : NULL);
+	if (res->signal) {
+		char sig[32];
+		snprintf(sig, sizeof(sig), "SIG%s", sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "UNKNOWN");
+		json_object_object_add(o, "signal", json_object_new_string(sig));
+	} else
+		json_object_object_add(o, "signal", NULL);
+	json_object_object_add(o, "status", json_object_new_string(run_status_name(res->status)));
+	trunc = json_object_new_object();
+	json_object_object_add(trunc, "stdout", json_object_new_boolean(res->trunc_out));
+	json_object_object_add(trunc, "stderr", json_object_new_boolean(res->trunc_err));
+	json_object_object_add(trunc, "files", json_object_new_boolean(res->trunc_files));
+	json_object_object_add(o, "truncated", trunc);
+	rsrc = json_object_new_object();
+	json_object_object_add(rsrc, "cpu_time", json_seconds(res->cpu_time));
+	json_object_object_add(rsrc, "max_rss_kb", json_object_new_int64(res->max_rss_kb));
+	json_object_object_add(o, "resources", rsrc);
+	json_object_object_add(o, "environment", environment ? json_object_new_string(environment) : NULL);
+	if (output_base64) {
+		json_object_object_add(o, "stdout_base64", json_b64(res->out.data ? res->out.data : "", res->out.len));
+		json_object_object_add(o, "stderr_base64", json_b64(res->err.data ? res->err.data : "", res->err.len));
+	}
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+fail:
+	json_object_put(o);
+	return out;
+}

@@ -1,0 +1,48 @@
+/* run.h: one run of user code through pysandbox-jail, and its result. */
+#ifndef SBX_RUN_H
+#define SBX_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "err.h"
+#include "request.h"
+
+enum run_status { RUN_OK, RUN_ERROR, RUN_TIMEOUT, RUN_MEMORY, RUN_OUTPUT, RUN_KILLED };
+
+struct run_file {
+	char		*name;		/* as the jail reported it: any bytes but NUL and '/' abuse */
+	size_t		 name_len;
+	unsigned char	*data;
+	size_t		 len;
+};
+
+struct run_result {
+	enum run_status	 status;
+	int		 exit_code;	/* -1 when the program did not exit normally */
+	int		 signal;	/* 0 when not killed by a signal */
+	struct buf	 out, err;
+	bool		 trunc_out, trunc_err, trunc_files;
+	double		 wall_time, cpu_time;
+	long		 max_rss_kb;
+	struct run_file	*files;
+	size_t		 nfiles;
+	char		 error[256];	/* empty on success */
+};
+
+/* Run req in the jail as uid slot `slot` (0-based index into the uid pool).
+ * On a sandbox failure returns SBX_EJAIL and puts the reason in why. */
+enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req,
+    struct run_result *res, char *why, size_t whylen);
+void run_result_free(struct run_result *res);
+const char *run_status_name(enum run_status s);
+
+/* Parse the jail's status stream (pure; fuzzable). Returns 0, or -1 with why set. */
+int run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen);
+
+/* The response body (API.md "POST /execute" response) for a finished run. */
+char *run_result_json(const struct run_result *res, const char *environment, bool output_base64);
+
+#endif
