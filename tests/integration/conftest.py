@@ -1,0 +1,154 @@
+"""conftest.py: starts the real stack (nginx -> pysandboxd pool -> pysandbox-jail) for the integration tests."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+SRC = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("top_builddir") or os.path.join(SRC, "build")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """One running stack; stop() ends it by the PID we started and waits for it."""
+
+    def __init__(self, extra_conf="", env=None, rate=None, burst=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tempfile.mkdtemp(prefix="pysandbox-test-state.")
+        self.log_path = os.path.join(self.state, "service.log")
+        e = dict(os.environ)
+        e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})
+        if rate:
+            e["RATE"] = str(rate)
+        if burst is not None:
+            e["BURST"] = str(burst)
+        e.update(env or {})
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(["bash", os.path.join(SRC, "conf", "devserver.sh"), SRC, BUILD],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e, start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("service exited at start:\n" + self.read_log())
+            try:
+                status, _ = self.request("GET", "/health")
+                if status in (200, 503):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("service did not answer /health within 20 s:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, raw=None, headers=None, timeout=120):
+        """Returns (status, parsed JSON or raw text)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        h.update(headers or {})
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, text, hdrs = r.status, r.read(), r.headers
+        except urllib.error.HTTPError as e:
+            status, text, hdrs = e.code, e.read(), e.headers
+        self.last_headers = hdrs
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text.decode("utf-8", "replace")
+
+    def execute(self, code, **fields):
+        fields["code"] = code
+        status, body = self.request("POST", "/execute", fields)
+        assert status == 200, (status, body)
+        return body
+
+    def healthy(self):
+        status, body = self.request("GET", "/health")
+        return status == 200 and body["status"] == "healthy"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        subprocess.run(["rm", "-rf", self.state], check=False)
+
+
+@pytest.fixture(scope="session")
+def service():
+    s = Service()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def make_service():
+    """Start extra stacks with their own configuration; all are stopped after the test."""
+    started = []
+
+    def make(**kw):
+        s = Service(**kw)
+        started.append(s)
+        return s
+    yield make
+    for s in started:
+        s.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+# ---- TAP output for automake's tap-driver (one line per test) --------------
+_tap = {"n": 0, "file": None}
+
+
+def pytest_sessionstart(session):
+    path = os.environ.get("TAP_FILE")
+    if path:
+        _tap["file"] = open(path, "w")
+
+
+def pytest_runtest_logreport(report):
+    f = _tap["file"]
+    if f is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _tap["n"] += 1
+        name = report.nodeid.replace("#", "")
+        if report.skipped:
+            f.write(f"ok {_tap['n']} - {name} # SKIP\n")
+        elif report.passed:
+            f.write(f"ok {_tap['n']} - {name}\n")
+        else:
+            f.write(f"not ok {_tap['n']} - {name}\n")
+        f.flush()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    f = _tap["file"]
+    if f is not None:
+        f.write(f"1..{_tap['n']}\n")
+        f.close()
