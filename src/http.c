@@ -132,6 +132,7 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		.max_code_length = c->max_code_length, .default_timeout = c->default_timeout,
 		.max_timeout = c->max_timeout, .max_file_size = c->max_file_size,
 		.max_input_files = c->max_input_files, .default_memory_mb = c->default_memory_mb,
+		.max_input_bytes = (long)c->workdir_mb * 1024 * 1024 - 1024 * 1024,
 		.max_memory_mb = c->max_memory_mb, .allow_network = c->allow_network,
 		.environment_required = env_required,
 	};
@@ -162,6 +163,11 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		log_warnx("sandbox could not be set up: %s", why);
 		health_fail(why);
 		reply_msg(r, e, "The sandbox could not be set up; the code was not run");
+		goto out;
+	}
+	if (e == SBX_EBADREQ) {
+		snprintf(msg, sizeof(msg), "Input files could not be written: %s", why);
+		reply_msg(r, e, msg);
 		goto out;
 	}
 	if (e != SBX_OK) {

@@ -95,6 +95,15 @@ die(const char *fmt, ...)
 	_exit(JAIL_EXIT_SETUP);
 }
 
+/* An input file could not be written (a client's doing, e.g. the directory
+ * is full): say so with an "I" record so the worker does not blame the jail. */
+static void __attribute__((noreturn))
+input_fail(const char *what)
+{
+	dprintf(FD_STATUS, "I %s: %s\n", what, strerror(errno));
+	_exit(JAIL_EXIT_SETUP);
+}
+
 static void
 write_all(int fd, const void *p, size_t n)
 {
@@ -233,6 +242,13 @@ bind_host_path(const char *hostpath, unsigned long extra)
 	if (stat(hostpath, &st) == -1)
 		return;
 	snprintf(dst, sizeof(dst), NEWROOT "%s", hostpath);
+	/* Parents first (e.g. /etc/ssl for /etc/ssl/certs). */
+	for (char *s = strchr(dst + strlen(NEWROOT) + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(dst, 0755) == -1 && errno != EEXIST)
+			die("mkdir %s", dst);
+		*s = '/';
+	}
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdir(dst, 0755) == -1 && errno != EEXIST)
 			die("mkdir %s", dst);
@@ -277,7 +293,8 @@ build_root(void)
 	static const char *top_level[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 	static const char *etc_files[] = {
 		"/etc/ld.so.cache", "/etc/localtime", "/etc/mime.types", "/etc/matplotlibrc",
-		"/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
+		"/etc/alternatives", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates",
+		"/etc/ca-certificates.conf",
 	};
 	static const char *devices[] = { "null", "zero", "full", "random", "urandom" };
 	char path[PATH_MAX], target[PATH_MAX], opts[160];
@@ -426,7 +443,7 @@ make_parents(int dirfd, char *name)
 			if (fchownat(dirfd, name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) == -1)
 				die("chown directory");
 		} else if (errno != EEXIST)
-			die("mkdir for input file");
+			input_fail("mkdir for an input file");
 		*s = '/';
 	}
 }
@@ -474,8 +491,15 @@ write_inputs(void)
 		make_parents(workfd, name);
 		fd = openat(workfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd == -1)
-			die("create input file");
-		write_all(fd, p, dlen);
+			input_fail("create an input file");
+		for (size_t off = 0; off < dlen; ) {
+			ssize_t w = write(fd, p + off, dlen - off);
+			if (w == -1 && errno == EINTR)
+				continue;
+			if (w == -1)
+				input_fail("write an input file");
+			off += (size_t)w;
+		}
 		if (fchown(fd, run_uid, run_gid) == -1)
 			die("chown input file");
 		close(fd);
@@ -533,6 +557,10 @@ exec_program(const sigset_t *oldmask)
 	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
 	set_limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
 
+	/* Empty the bounding set so that nothing exec'd can ever hold a capability. */
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			die("drop capability %d", cap);
 	/* Drop privileges in the fixed order: groups, gid, uid; then prove it. */
 	if (setgroups(0, NULL) == -1)
 		die("setgroups");

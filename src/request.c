@@ -253,6 +253,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 				rc = SBX_ENOMEM;
 				goto out;
 			}
+			size_t total = 0;
 			for (size_t i = 0; i < n; i++) {
 				json_object *a = json_object_array_get_idx(v, i);
 				char idx[24];
@@ -262,8 +263,10 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 					continue;
 				}
 				if ((size_t)json_object_get_string_len(a) != strlen(json_object_get_string(a)) ||
-				    json_object_get_string_len(a) > REQ_MAX_ARGLEN) {
-					add_err(errs, "args", idx, "Value error, argument contains NUL or is too long", "value_error");
+				    json_object_get_string_len(a) > REQ_MAX_ARGLEN ||
+				    (total += (size_t)json_object_get_string_len(a) + 1) > REQ_MAX_ARGS_BYTES) {
+					add_err(errs, "args", idx, "Value error, argument contains NUL or is too long "
+					    "(4096 bytes each, 64 KB in all)", "value_error");
 					continue;
 				}
 				if ((req->args[req->nargs++] = strdup(json_object_get_string(a))) == NULL) {
@@ -349,8 +352,28 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 		}
 	}
 
+	/* A name cannot be both a file and the directory of another file. */
+	for (size_t i = 0; i < req->nfiles; i++)
+		for (size_t j = 0; j < req->nfiles; j++) {
+			size_t li = strlen(req->files[i].name);
+			if (i != j && strncmp(req->files[j].name, req->files[i].name, li) == 0 &&
+			    req->files[j].name[li] == '/')
+				add_err(errs, "files", req->files[j].name, "Value error, a parent of this name is also "
+				    "given as a file", "value_error");
+		}
 	if (json_object_array_length(errs) > 0)
 		goto out;
+	{
+		size_t total = 0;
+		for (size_t i = 0; i < req->nfiles; i++)
+			total += req->files[i].len;
+		if (lim->max_input_bytes > 0 && total + req->code_len > (size_t)lim->max_input_bytes) {
+			*detail = detail_string("Input files total %zu bytes, more than the working directory holds (%ld)",
+			    total + req->code_len, lim->max_input_bytes);
+			rc = SBX_ETOOBIG;
+			goto out;
+		}
+	}
 
 	/* Checks the original answered with 400 rather than 422. */
 	if (is_blank(req->code, req->code_len)) {

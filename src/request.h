@@ -12,7 +12,8 @@
 #define REQ_MAX_NAME	255	/* bytes in one input file name */
 #define REQ_MAX_DEPTH	16	/* directory levels in an input file name */
 #define REQ_MAX_ARGS	256
-#define REQ_MAX_ARGLEN	(64 * 1024)
+#define REQ_MAX_ARGLEN	4096
+#define REQ_MAX_ARGS_BYTES (64 * 1024)	/* all args together, well under ARG_MAX */
 #define REQ_JSON_DEPTH	32
 
 struct req_limits {
@@ -21,6 +22,7 @@ struct req_limits {
 	double	max_timeout;
 	long	max_file_size;
 	int	max_input_files;
+	long	max_input_bytes;	/* all decoded files together: they must fit the working directory */
 	int	default_memory_mb;
 	int	max_memory_mb;
 	bool	allow_network;

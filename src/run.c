@@ -120,6 +120,9 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 		case 'E':
 			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "unknown failure");
 			return -1;
+		case 'I':
+			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "input files could not be written");
+			return -2;
 		case 'R': {
 			char how[16];
 			long wall, ut, st, rss;
@@ -442,7 +445,13 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 		;
 	pid = -1;
 
-	if (run_parse_status(status.data ? status.data : "", status.len, res, why, whylen) == -1) {
+	switch (run_parse_status(status.data ? status.data : "", status.len, res, why, whylen)) {
+	case 0:
+		break;
+	case -2:
+		rc = SBX_EBADREQ;	/* the input did not fit: the client's doing */
+		goto out;
+	default:
 		rc = SBX_EJAIL;
 		goto out;
 	}

@@ -1,0 +1,468 @@
+"""bench.py: measures SimplePySandbox (latency vs a bare interpreter, throughput, pool idle memory) and reports."""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HELLO = {"code": "print('hello')"}
+HELLO_BODY = json.dumps(HELLO).encode()
+PYTHON = "/usr/bin/python3"
+WARMUP = 20
+
+# Targets: what the C rewrite promises over the original FastAPI service (42 ms p50, 40 req/s, 46 MB idle).
+TARGET_RATIO = 1.5
+TARGET_RPS = 150.0
+TARGET_MB = 10.0
+MB = 1024 * 1024
+
+WRK_LUA = r"""-- bench.lua: written by bench.py; POSTs hello world and counts answers that are not a correct 200.
+wrk.method = "POST"
+wrk.body = '%(body)s'
+wrk.headers["Content-Type"] = "application/json"
+
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  bad_status = 0
+  bad_body = 0
+end
+function response(status, headers, body)
+  if status ~= 200 then
+    bad_status = bad_status + 1
+  elseif not (body:find('"success":true', 1, true) and body:find('"stdout":"hello\\n"', 1, true)) then
+    bad_body = bad_body + 1
+  end
+end
+function done(summary, latency, requests)
+  local s, b = 0, 0
+  for _, t in ipairs(threads) do
+    s = s + t:get("bad_status")
+    b = b + t:get("bad_body")
+  end
+  io.write(string.format("BENCH bad_status=%%d bad_body=%%d p50_us=%%d p90_us=%%d\n",
+                         s, b, latency:percentile(50), latency:percentile(90)))
+end
+"""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of a non-empty list."""
+    v = sorted(values)
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def summary_ms(samples_ns):
+    ms = [s / 1e6 for s in samples_ns]
+    return {"n": len(ms), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "p99_ms": pct(ms, 99),
+            "min_ms": min(ms), "mean_ms": statistics.fmean(ms)}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- 1. the bare interpreter -----------------------------------------------
+def bench_bare(n):
+    cmd = [PYTHON, "-I", "-c", "print('hello')"]
+    samples = []
+    for i in range(WARMUP + n):
+        t0 = time.perf_counter_ns()
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        t1 = time.perf_counter_ns()
+        if r.returncode != 0 or r.stdout != b"hello\n":
+            raise RuntimeError(f"bare interpreter failed: {r.returncode} {r.stdout!r} {r.stderr!r}")
+        if i >= WARMUP:
+            samples.append(t1 - t0)
+    return summary_ms(samples)
+
+
+# ---- 2. the stack -----------------------------------------------------------
+class Stack:
+    """nginx + pysandboxd started through conf/devserver.sh; stop() ends it by the PID started here."""
+
+    def __init__(self, srcdir, builddir):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="pysandbox-bench.")
+        self.state = os.path.join(self.tmp, "state")
+        self.log_path = os.path.join(self.tmp, "service.log")
+        env = dict(os.environ)
+        env.update({"PORT": str(self.port), "STATE_DIR": self.state, "RATE": "100000", "BURST": "100000"})
+        env.pop("PYSANDBOX_EXTRA_CONF", None)
+        self.cmd = ["bash", os.path.join(srcdir, "conf", "devserver.sh"), srcdir, builddir]
+        self.env = env
+        self.log = None
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
+
+    def wait_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the stack exited at start:\n" + self.read_log())
+            try:
+                status, body = self.request("GET", "/health")
+                if status == 200 and body.get("status") == "healthy":
+                    return body
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"no healthy /health within {timeout} s:\n" + self.read_log())
+
+    def request(self, method, path, body=None, timeout=60):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, json.loads(r.read())
+        finally:
+            conn.close()
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # devserver.sh runs in its own session: its process group is everything it started.
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.log is not None:
+            self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_hello(status, raw):
+    if status != 200:
+        raise RuntimeError(f"/execute answered {status}: {raw[:300]!r}")
+    body = json.loads(raw)
+    if body.get("success") is not True or body.get("stdout") != "hello\n":
+        raise RuntimeError(f"/execute gave a wrong result: {raw[:300]!r}")
+
+
+# ---- 3. sequential latency --------------------------------------------------
+def bench_sequential(stack, n):
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    samples = []
+    try:
+        for i in range(WARMUP + n):
+            t0 = time.perf_counter_ns()
+            conn.request("POST", "/execute", body=HELLO_BODY, headers=headers)
+            r = conn.getresponse()
+            raw = r.read()
+            t1 = time.perf_counter_ns()
+            check_hello(r.status, raw)
+            if r.will_close:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+            if i >= WARMUP:
+                samples.append(t1 - t0)
+    finally:
+        conn.close()
+    return summary_ms(samples)
+
+
+# ---- 4. throughput ------------------------------------------------------------
+def parse_wrk(out):
+    res = {"tool": "wrk", "requests": 0, "rps": 0.0, "non_2xx": 0, "bad_body": 0, "socket_errors": 0}
+    for line in out.splitlines():
+        s = line.strip()
+        if " requests in " in s:
+            res["requests"] = int(s.split()[0])
+        elif s.startswith("Requests/sec:"):
+            res["rps"] = float(s.split()[1])
+        elif s.startswith("Non-2xx or 3xx responses:"):
+            res["non_2xx"] = int(s.split(":")[1])
+        elif s.startswith("Socket errors:"):
+            res["socket_errors"] = sum(int(p.split()[-1]) for p in s.split(":", 1)[1].split(","))
+        elif s.startswith("BENCH "):
+            kv = dict(p.split("=") for p in s.split()[1:])
+            res["not_200"] = int(kv["bad_status"])
+            res["bad_body"] = int(kv["bad_body"])
+            res["p50_ms"] = int(kv["p50_us"]) / 1000.0
+            res["p90_ms"] = int(kv["p90_us"]) / 1000.0
+    res["non_2xx"] = max(res["non_2xx"], res.get("not_200", 0))
+    return res
+
+
+def bench_wrk(wrk, stack, conns, duration, tmp):
+    script = os.path.join(tmp, "bench.lua")
+    with open(script, "w") as f:
+        f.write(WRK_LUA % {"body": HELLO_BODY.decode().replace("\\", "\\\\").replace("'", "\\'")})
+    threads = min(conns, os.cpu_count() or 1)
+    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "30s", "-s", script,
+           f"http://127.0.0.1:{stack.port}/execute"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
+                       timeout=duration + 120)
+    out = r.stdout.decode("utf-8", "replace")
+    if r.returncode != 0 or "Requests/sec:" not in out:
+        raise RuntimeError(f"wrk failed ({r.returncode}):\n{out}")
+    return parse_wrk(out)
+
+
+def bench_threads(stack, conns, duration):
+    """Fallback without wrk: conns threads, each with its own keep-alive connection."""
+    lock = threading.Lock()
+    totals = {"requests": 0, "non_2xx": 0, "bad_body": 0, "socket_errors": 0}
+    samples = []
+    stop_at = time.monotonic() + duration
+
+    def client():
+        local = {"requests": 0, "non_2xx": 0, "bad_body": 0, "socket_errors": 0}
+        lat = []
+        conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter_ns()
+            try:
+                conn.request("POST", "/execute", body=HELLO_BODY, headers=headers)
+                r = conn.getresponse()
+                raw = r.read()
+            except (OSError, http.client.HTTPException):
+                local["socket_errors"] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+                continue
+            lat.append(time.perf_counter_ns() - t0)
+            local["requests"] += 1
+            if r.status // 100 != 2:
+                local["non_2xx"] += 1
+            else:
+                try:
+                    check_hello(r.status, raw)
+                except (RuntimeError, ValueError):
+                    local["bad_body"] += 1
+            if r.will_close:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+        conn.close()
+        with lock:
+            for k, v in local.items():
+                totals[k] += v
+            samples.extend(lat)
+
+    t0 = time.monotonic()
+    ts = [threading.Thread(target=client) for _ in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    elapsed = time.monotonic() - t0
+    res = {"tool": "python-threads", "rps": totals["requests"] / elapsed, **totals}
+    if samples:
+        s = summary_ms(samples)
+        res["p50_ms"], res["p90_ms"] = s["p50_ms"], s["p90_ms"]
+    return res
+
+
+# ---- 5. memory ------------------------------------------------------------------
+def proc_table():
+    """{pid: (ppid, comm)} for every process."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        table[int(d)] = (ppid, comm)
+    return table
+
+
+def children(table, pid):
+    return [p for p, (pp, _) in table.items() if pp == pid]
+
+
+def mem_of(pid):
+    """(RSS, PSS) in bytes; PSS from smaps_rollup."""
+    rss = pss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
+def measure_memory(stack):
+    table = proc_table()
+    tops = children(table, stack.proc.pid)
+    pool = [p for p in tops if table[p][1] == "pysandboxd"]
+    ngx = [p for p in tops if table[p][1] == "nginx"]
+    if len(pool) != 1:
+        raise RuntimeError(f"expected one pysandboxd under devserver.sh {stack.proc.pid}, found {tops}")
+
+    def group(roots):
+        pids, rss, pss = [], 0, 0
+        for root in roots:
+            for p in [root] + children(table, root):
+                r, s = mem_of(p)
+                pids.append(p)
+                rss += r
+                pss += s
+        return pids, rss, pss
+
+    master = pool[0]
+    workers = children(table, master)
+    stray = [p for p in workers if table[p][1] != "pysandboxd"]
+    pids, rss, pss = group(pool)
+    n_pids, n_rss, n_pss = group(ngx)
+    m_rss, m_pss = mem_of(master)
+    return {"master_pid": master, "workers": len(workers), "non_worker_children": len(stray),
+            "master_rss_mb": m_rss / MB, "master_pss_mb": m_pss / MB,
+            "pool_rss_mb": rss / MB, "pool_pss_mb": pss / MB, "pool_processes": len(pids),
+            "nginx_processes": len(n_pids), "nginx_rss_mb": n_rss / MB, "nginx_pss_mb": n_pss / MB}
+
+
+# ---- 6. report ----------------------------------------------------------------------
+def report(fig):
+    bare, seq, thr, mem = fig["bare"], fig["stack"], fig["throughput"], fig["memory"]
+    ratio = fig["ratio_p50"]
+
+    def verdict(ok):
+        return "met" if ok else "NOT MET"
+
+    rows = [
+        ("bare python3 -I spawn", f"p50 {bare['p50_ms']:.2f} ms  p90 {bare['p90_ms']:.2f} ms", "-", ""),
+        ("stack hello world", f"p50 {seq['p50_ms']:.2f} ms  p90 {seq['p90_ms']:.2f} ms", "-", ""),
+        ("ratio stack/bare p50", f"{ratio:.2f}", f"<= {TARGET_RATIO}", verdict(ratio <= TARGET_RATIO)),
+        (f"throughput @{fig['connections']} conns", f"{thr['rps']:.1f} req/s ({thr['requests']} req, "
+         f"{thr['non_2xx']} non-2xx, {thr['bad_body']} bad, {thr['socket_errors']} sock err)",
+         f">= {TARGET_RPS:g}", verdict(thr["rps"] >= TARGET_RPS and thr["non_2xx"] == 0
+                                       and thr["bad_body"] == 0 and fig["healthy_after_load"])),
+        (f"pool idle RSS ({mem['pool_processes']} procs)", f"{mem['pool_rss_mb']:.2f} MB",
+         f"< {TARGET_MB:g} MB", verdict(mem["pool_rss_mb"] < TARGET_MB)),
+        (f"pool idle PSS ({mem['pool_processes']} procs)", f"{mem['pool_pss_mb']:.2f} MB",
+         f"< {TARGET_MB:g} MB", verdict(mem["pool_pss_mb"] < TARGET_MB)),
+        (f"nginx idle ({mem['nginx_processes']} procs, info)",
+         f"RSS {mem['nginx_rss_mb']:.2f} MB  PSS {mem['nginx_pss_mb']:.2f} MB", "-", ""),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    print(f"{'figure':<{w0}}  {'value':<{w1}}  {'target':<{w2}}  result")
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]:<{w2}}  {r[3]}".rstrip())
+    if "p50_ms" in thr:
+        print(f"(under load: p50 {thr['p50_ms']:.1f} ms, p90 {thr['p90_ms']:.1f} ms, via {thr['tool']}; "
+              f"healthy after load: {fig['healthy_after_load']})")
+    sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--srcdir", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+    ap.add_argument("--builddir", default=None, help="build tree (default: SRCDIR/build)")
+    ap.add_argument("--requests", type=int, default=300, help="sequential requests (and bare spawns) measured")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds of the throughput run")
+    ap.add_argument("--connections", type=int, default=8, help="concurrent connections of the throughput run")
+    ap.add_argument("--no-wrk", action="store_true", help="use Python threads even when wrk is installed")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    args = ap.parse_args()
+    srcdir = os.path.abspath(args.srcdir)
+    builddir = os.path.abspath(args.builddir or os.path.join(srcdir, "build"))
+    for p in (os.path.join(builddir, "src", "pysandboxd"), os.path.join(builddir, "src", "pysandbox-jail")):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench: {p} is missing; build first (make)")
+
+    # A SIGTERM to the benchmark unwinds like Ctrl-C, so the finally below still stops the stack.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    fig = {"cpus": os.cpu_count(), "requests": args.requests, "duration_s": args.duration,
+           "connections": args.connections}
+    log(f"bench: bare interpreter, {args.requests} spawns after {WARMUP} warm-up")
+    fig["bare"] = bench_bare(args.requests)
+
+    stack = None
+    tmp = tempfile.mkdtemp(prefix="pysandbox-bench-wrk.")
+    try:
+        stack = Stack(srcdir, builddir)
+        stack.start()
+        fig["health"] = stack.wait_healthy()
+        log(f"bench: stack on port {stack.port} (devserver.sh pid {stack.proc.pid})")
+        log(f"bench: sequential hello world, {args.requests} requests after {WARMUP} warm-up")
+        fig["stack"] = bench_sequential(stack, args.requests)
+        fig["ratio_p50"] = fig["stack"]["p50_ms"] / fig["bare"]["p50_ms"]
+
+        wrk = None if args.no_wrk else shutil.which("wrk")
+        log(f"bench: throughput, {args.connections} connections for {args.duration:g} s "
+            f"({'wrk' if wrk else 'Python threads'})")
+        if wrk:
+            fig["throughput"] = bench_wrk(wrk, stack, args.connections, args.duration, tmp)
+        else:
+            fig["throughput"] = bench_threads(stack, args.connections, args.duration)
+        status, raw = None, b""
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+            conn.request("POST", "/execute", body=HELLO_BODY, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            status, raw = r.status, r.read()
+            conn.close()
+            check_hello(status, raw)
+            hs, hb = stack.request("GET", "/health")
+            fig["healthy_after_load"] = hs == 200 and hb.get("status") == "healthy"
+        except (OSError, ValueError, RuntimeError, http.client.HTTPException) as e:
+            log(f"bench: not healthy after the load: {e}")
+            fig["healthy_after_load"] = False
+
+        log("bench: idle memory after 2 s")
+        time.sleep(2)
+        fig["memory"] = measure_memory(stack)
+    except BaseException:
+        if stack is not None:
+            log("bench: service log (tail):\n" + stack.read_log())
+        raise
+    finally:
+        if stack is not None:
+            stack.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    report(fig)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(fig, f, indent=2, sort_keys=True)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
