@@ -14,6 +14,8 @@ state=${STATE_DIR:-$build/run-state}
 nginx_bin=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 rate=${RATE:-1000}
 burst=${BURST:-2000}
+# nginx refuses burst=0; no burst clause means none.
+if [[ $burst == 0 ]]; then burst_clause=""; else burst_clause=" burst=$burst"; fi
 
 mkdir -p "$state"
 # Socket paths are limited to 108 bytes, so the runtime files live in a short temporary directory.
@@ -60,7 +62,7 @@ body_size=${body_size:-64M}
 mkdir -p "$runtime/nginx"
 sed -e "s|@SOCKET@|$runtime/pysandbox.sock|g" "$src/conf/fastcgi.inc" > "$runtime/fastcgi.inc"
 sed -e "s|@RUNTIME@|$runtime|g" -e "s|@PORT@|$port|g" -e "s|@RATE@|$rate|g" \
-    -e "s|@BURST@|$burst|g" -e "s|@BODY_SIZE@|$body_size|g" \
+    -e "s|@BURST@|$burst_clause|g" -e "s|@BODY_SIZE@|$body_size|g" \
     "$src/conf/nginx-dev.conf.in" > "$runtime/nginx.conf"
 
 "$build/src/pysandboxd" -t -c "$runtime/pysandbox.conf" >/dev/null

@@ -201,6 +201,10 @@ conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *
 	case CT_DOUBLE:			*(double *)p = v; break;
 	default: break;
 	}
+	if (d->off == offsetof(struct conf, default_timeout))
+		c->default_timeout_given = true;
+	if (d->off == offsetof(struct conf, default_memory_mb))
+		c->default_memory_given = true;
 	return 0;
 badnum:
 	snprintf(why, whylen, "%s: '%s' is not a valid %s", d->key, val,
@@ -328,9 +332,6 @@ conf_env_override(struct conf *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	/* The original lowered the default with the maximum; keep defaults within it. */
-	if (c->default_timeout > c->max_timeout)
-		c->default_timeout = c->max_timeout;
 	return 0;
 }
 
@@ -407,6 +408,12 @@ conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t errl
 		snprintf(c->file, sizeof(c->file), "%s", path);
 	if (use_env && conf_env_override(c, err, errlen) == -1)
 		goto out;
+	/* A lowered maximum (file or MAX_EXECUTION_TIME, as in the original) takes
+	 * the built-in default down with it; a default given explicitly must fit. */
+	if (!c->default_timeout_given && c->default_timeout > c->max_timeout)
+		c->default_timeout = c->max_timeout;
+	if (!c->default_memory_given && c->default_memory_mb > c->max_memory_mb)
+		c->default_memory_mb = c->max_memory_mb;
 	if (conf_check(c, perr, sizeof(perr)) == -1) {
 		snprintf(err, errlen, "%s: %s", path ? path : "configuration", perr);
 		goto out;

@@ -43,8 +43,11 @@ struct conf {
 	long	 uid_base;
 	int	 uid_count;
 	bool	 allow_network;
-	/* not a directive: the file this was loaded from ("" for none) */
+	/* not directives: the file this was loaded from ("" for none), and
+	 * whether the defaults were given (else they follow a lower maximum) */
 	char	 file[CONF_PATH_MAX];
+	bool	 default_timeout_given;
+	bool	 default_memory_given;
 };
 
 /* Fill with the built-in defaults. */

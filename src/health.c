@@ -85,7 +85,7 @@ health_selftest(const struct conf *c, int slot)
 
 	req.code = (char *)selftest_code;
 	req.code_len = sizeof(selftest_code) - 1;
-	req.timeout = 10;
+	req.timeout = c->max_timeout < 10 ? c->max_timeout : 10;
 	req.memory_mb = c->default_memory_mb;
 	if (run_exec(c, slot, &req, &res, why, sizeof(why)) != SBX_OK) {
 		char tmp[256];

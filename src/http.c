@@ -293,6 +293,11 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	{
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);	/* blocked by the master across fork */
+	}
 	/* Stop with the master: a worker never outlives its pool. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	if (getppid() == 1)

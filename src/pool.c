@@ -94,26 +94,29 @@ fail:
 static pid_t
 spawn_worker(const struct conf *c, int listen_fd, int slot)
 {
-	pid_t pid = fork();
+	sigset_t all, old;
+	pid_t pid;
 
-	if (pid == -1) {
+	/* Block signals across fork: the child must not run the master's
+	 * handlers, and a stop sent to it early stays pending until it has
+	 * its own (http_worker unblocks them). */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == -1) {
 		log_warn("fork worker");
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
 	if (pid == 0) {
-		sigset_t none;
-
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		/* The FastCGI socket must be inherited by libfcgi but not by the jail. */
 		http_worker(c, listen_fd, slot);
 		_exit(0);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	scoreboard->slot[slot].pid = pid;
 	scoreboard->slot[slot].busy = 0;
 	scoreboard->slot[slot].served = 0;

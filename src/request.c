@@ -75,6 +75,36 @@ dup_bytes(const char *s, size_t n)
 	return p;
 }
 
+/* json-c keeps object keys as C strings, so a key "a\u0000b" would silently
+ * become "a". Find such keys in the raw text (already validated as JSON). */
+static bool
+json_key_has_nul(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		bool nul = false;
+
+		if (s[i++] != '"')
+			continue;
+		while (i < n && s[i] != '"') {
+			if (s[i] == '\\' && i + 1 < n) {
+				if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0)
+					nul = true;
+				i += 2;
+				continue;
+			}
+			i++;
+		}
+		i++;
+		while (nul && i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+			i++;
+		if (nul && i < n && s[i] == ':')
+			return true;
+	}
+	return false;
+}
+
 /* A JSON number as a double, or false if v is not a number (booleans are not numbers). */
 static bool
 get_number(json_object *v, double *out)
@@ -148,6 +178,11 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	if (!json_object_is_type(root, json_type_object)) {
 		add_err(errs, NULL, NULL, "Input should be a valid dictionary or object to extract fields from",
 		    "model_attributes_type");
+		goto out;
+	}
+	if (json_key_has_nul(body, len)) {
+		add_err(errs, NULL, NULL, "Value error, object keys (such as file names) must not contain NUL",
+		    "value_error");
 		goto out;
 	}
 

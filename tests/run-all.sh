@@ -22,7 +22,7 @@ unit=$(cd build-asan && make -s print-unit-tests)
 (cd build-asan && make -j"$jobs" check TESTS="$unit") || status=1
 
 # 3. Shell scripts are shellcheck-clean.
-if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh .ci/run; then
+if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh environments/*.sh .ci/run; then
 	echo "ok - shellcheck"; sc_pass=1; sc_fail=0
 else
 	echo "not ok - shellcheck"; sc_pass=0; sc_fail=1; status=1

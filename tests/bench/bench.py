@@ -96,7 +96,10 @@ def bench_bare(n):
 
 # ---- 2. the stack -----------------------------------------------------------
 class Stack:
-    """nginx + pysandboxd started through conf/devserver.sh; stop() ends it by the PID started here."""
+    """nginx + pysandboxd started through conf/devserver.sh; stop() ends it by the PID started here.
+
+    Everything of the run (state dir, service log, wrk script) lives in one temporary directory
+    that stop() removes; devserver.sh removes its own runtime directory when it stops."""
 
     def __init__(self, srcdir, builddir):
         self.port = free_port()
@@ -148,6 +151,15 @@ class Stack:
             return ""
 
     def stop(self):
+        # A second Ctrl-C must not leave the stack running half-stopped.
+        old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._stop()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def _stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -220,7 +232,7 @@ def bench_wrk(wrk, stack, conns, duration, tmp):
     with open(script, "w") as f:
         f.write(WRK_LUA % {"body": HELLO_BODY.decode().replace("\\", "\\\\").replace("'", "\\'")})
     threads = min(conns, os.cpu_count() or 1)
-    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "30s", "-s", script,
+    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--timeout", "30s", "-s", script,
            f"http://127.0.0.1:{stack.port}/execute"]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
                        timeout=duration + 120)
@@ -283,6 +295,23 @@ def bench_threads(stack, conns, duration):
         s = summary_ms(samples)
         res["p50_ms"], res["p90_ms"] = s["p50_ms"], s["p90_ms"]
     return res
+
+
+def healthy_after_load(stack):
+    """One more hello world and /health: the service must have come through the load intact."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+        try:
+            conn.request("POST", "/execute", body=HELLO_BODY, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            check_hello(r.status, r.read())
+        finally:
+            conn.close()
+        status, body = stack.request("GET", "/health")
+        return status == 200 and body.get("status") == "healthy"
+    except (OSError, ValueError, RuntimeError, http.client.HTTPException) as e:
+        log(f"bench: not healthy after the load: {e}")
+        return False
 
 
 # ---- 5. memory ------------------------------------------------------------------
@@ -380,6 +409,8 @@ def report(fig):
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     w2 = max(len(r[2]) for r in rows)
+    print(f"{fig['cpus']} CPUs; 1-min load average {fig['loadavg_start']:.2f} before the run "
+          "(other work on the machine skews every figure)")
     print(f"{'figure':<{w0}}  {'value':<{w1}}  {'target':<{w2}}  result")
     for r in rows:
         print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]:<{w2}}  {r[3]}".rstrip())
@@ -387,6 +418,10 @@ def report(fig):
         print(f"(under load: p50 {thr['p50_ms']:.1f} ms, p90 {thr['p90_ms']:.1f} ms, via {thr['tool']}; "
               f"healthy after load: {fig['healthy_after_load']})")
     sys.stdout.flush()
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main():
@@ -406,14 +441,13 @@ def main():
             sys.exit(f"bench: {p} is missing; build first (make)")
 
     # A SIGTERM to the benchmark unwinds like Ctrl-C, so the finally below still stops the stack.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, on_sigterm)
     fig = {"cpus": os.cpu_count(), "requests": args.requests, "duration_s": args.duration,
-           "connections": args.connections}
+           "connections": args.connections, "loadavg_start": os.getloadavg()[0]}
     log(f"bench: bare interpreter, {args.requests} spawns after {WARMUP} warm-up")
     fig["bare"] = bench_bare(args.requests)
 
     stack = None
-    tmp = tempfile.mkdtemp(prefix="pysandbox-bench-wrk.")
     try:
         stack = Stack(srcdir, builddir)
         stack.start()
@@ -427,34 +461,21 @@ def main():
         log(f"bench: throughput, {args.connections} connections for {args.duration:g} s "
             f"({'wrk' if wrk else 'Python threads'})")
         if wrk:
-            fig["throughput"] = bench_wrk(wrk, stack, args.connections, args.duration, tmp)
+            fig["throughput"] = bench_wrk(wrk, stack, args.connections, args.duration, stack.tmp)
         else:
             fig["throughput"] = bench_threads(stack, args.connections, args.duration)
-        status, raw = None, b""
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
-            conn.request("POST", "/execute", body=HELLO_BODY, headers={"Content-Type": "application/json"})
-            r = conn.getresponse()
-            status, raw = r.status, r.read()
-            conn.close()
-            check_hello(status, raw)
-            hs, hb = stack.request("GET", "/health")
-            fig["healthy_after_load"] = hs == 200 and hb.get("status") == "healthy"
-        except (OSError, ValueError, RuntimeError, http.client.HTTPException) as e:
-            log(f"bench: not healthy after the load: {e}")
-            fig["healthy_after_load"] = False
+        fig["healthy_after_load"] = healthy_after_load(stack)
 
         log("bench: idle memory after 2 s")
         time.sleep(2)
         fig["memory"] = measure_memory(stack)
-    except BaseException:
+    except Exception:
         if stack is not None:
             log("bench: service log (tail):\n" + stack.read_log())
         raise
     finally:
         if stack is not None:
             stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     report(fig)
     if args.json:
@@ -465,4 +486,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("bench: interrupted; everything it started is stopped")
+        sys.exit(130)

@@ -42,7 +42,9 @@ class Service:
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("service exited at start:\n" + self.read_log())
+                log = self.read_log()
+                self.stop()
+                raise RuntimeError("service exited at start:\n" + log)
             try:
                 status, _ = self.request("GET", "/health")
                 if status in (200, 503):

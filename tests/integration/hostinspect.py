@@ -1,0 +1,122 @@
+"""hostinspect.py: host-side views for the hostile-code tests: processes by uid and ancestry, a stack's runtime dir."""
+import os
+import re
+import time
+
+UID_RANGE = range(60000, 60064)	# the default pool, uid_base 60000 .. +63
+JAIL_NAME = "pysandbox-jail"
+DAEMON_NAME = "pysandboxd"
+
+
+def uid_range(service):
+    """The uid pool the stack reports in /health (falls back to the default pool)."""
+    try:
+        _, body = service.request("GET", "/health")
+        lo, hi = body["isolation"]["uid_range"].split("-")
+        return range(int(lo), int(hi) + 1)
+    except (OSError, KeyError, TypeError, ValueError):
+        return UID_RANGE
+
+
+def processes():
+    """pid -> {"name", "state", "ppid", "uids" (real, effective, saved, fs), "cmdline" (list of str)} for every
+    process, except zombies already handed to the host's init: they run nothing and wait only for pid 1 to
+    reap them (this VM's pid 1 reaps late), e.g. a jail whose worker another session's test SIGKILLed."""
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="utf-8", errors="replace") as f:
+                status = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue	# it ended while we looked
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        try:
+            procs[int(entry)] = {
+                "name": fields["Name"].strip(),
+                "state": fields["State"].split()[0],
+                "ppid": int(fields["PPid"]),
+                "uids": tuple(int(u) for u in fields["Uid"].split()),
+                "cmdline": cmdline,
+            }
+        except (KeyError, ValueError):
+            continue
+    return {pid: p for pid, p in procs.items() if not (p["state"] == "Z" and p["ppid"] == 1)}
+
+
+def ancestors(pid, procs):
+    """The chain of parent pids of pid (nearest first), as far as the snapshot knows it."""
+    chain, seen = [], {pid}
+    p = procs.get(pid, {}).get("ppid", 0)
+    while p > 0 and p not in seen and p in procs:
+        chain.append(p)
+        seen.add(p)
+        p = procs[p]["ppid"]
+    return chain
+
+
+def descends_from(pid, root, procs):
+    return root in ancestors(pid, procs)
+
+
+def under_live_jail(pid, procs):
+    """True if pid runs inside a jail that a live pysandboxd worker started (someone's in-flight run)."""
+    chain = [procs[a]["name"] for a in ancestors(pid, procs)]
+    if JAIL_NAME not in chain:
+        return False
+    rest = chain[chain.index(JAIL_NAME):]
+    while rest and rest[0] == JAIL_NAME:	# init, then the outer helper
+        rest = rest[1:]
+    return bool(rest) and rest[0] == DAEMON_NAME
+
+
+def describe(pid, procs):
+    p = procs[pid]
+    return f"pid {pid} ({p['name']}) uid {p['uids'][0]} ppid {p['ppid']}: {' '.join(p['cmdline'])[:200]}"
+
+
+def run_leftovers(uids, owner_pids, procs=None):
+    """Processes with a uid of the pool that either escaped every jail (no live pysandboxd->jail ancestry) or
+    still run under one of owner_pids (a stack of ours with no request in flight). Other sessions' in-flight
+    runs on the same host are left alone: they sit under their own pysandboxd."""
+    procs = procs if procs is not None else processes()
+    bad = []
+    for pid, p in procs.items():
+        if not any(u in uids for u in p["uids"]):
+            continue
+        if not under_live_jail(pid, procs) or any(descends_from(pid, o, procs) for o in owner_pids):
+            bad.append(describe(pid, procs))
+    return bad
+
+
+def wait_no_run_leftovers(uids, owner_pids, timeout=2.0):
+    """run_leftovers(), polled briefly: a run's processes are reaped before its response, so this is short."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = run_leftovers(uids, owner_pids)
+        if not bad or time.monotonic() > deadline:
+            return bad
+        time.sleep(0.05)
+
+
+def stack_pids(service, procs=None):
+    """Every live pid of the stack (devserver.sh and its descendants)."""
+    procs = procs if procs is not None else processes()
+    root = service.proc.pid
+    return {pid for pid in procs if pid == root or descends_from(pid, root, procs)}
+
+
+def runtime_dir(service, procs=None):
+    """The stack's /tmp/pysandbox-run.XXXX, read from its pysandboxd master's `-c DIR/pysandbox.conf`."""
+    procs = procs if procs is not None else processes()
+    for pid in sorted(stack_pids(service, procs)):
+        p = procs[pid]
+        if p["name"] == DAEMON_NAME and p["ppid"] == service.proc.pid:
+            args = p["cmdline"]
+            for i, a in enumerate(args[:-1]):
+                if a == "-c" and re.fullmatch(r"/tmp/pysandbox-run\.[^/]+/pysandbox\.conf", args[i + 1]):
+                    return os.path.dirname(args[i + 1])
+    return None

@@ -1,0 +1,336 @@
+"""test_pool.py: the pysandboxd pool under stress: dead and recycled workers, SIGHUP reload, SIGTERM, concurrency."""
+import concurrent.futures
+import glob
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from conftest import BUILD
+
+# ---- the processes of one stack, found from the devserver.sh we started ------
+
+
+def children(pid):
+    out = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(path) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0")[:-1]]
+    except OSError:
+        return []
+
+
+def identity(pid):
+    """(pid, start time): tells a process from a later one that reused its pid; None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] in ("Z", "X"):
+        return None
+    return (pid, int(fields[19]))
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def master_pid(service):
+    masters = [p for p in children(service.proc.pid) if cmdline(p)[:1] and cmdline(p)[0].endswith("pysandboxd")]
+    assert len(masters) == 1, masters
+    return masters[0]
+
+
+def worker_pids(service, master=None):
+    master = master or master_pid(service)
+    return sorted(p for p in children(master) if cmdline(p)[:1] and cmdline(p)[0].endswith("pysandboxd"))
+
+
+def conf_path(service):
+    argv = cmdline(master_pid(service))
+    return argv[argv.index("-c") + 1]
+
+
+def wait_for(what, predicate, timeout=15):
+    """Poll predicate() until it returns something true; fail naming what did not happen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_workers(service, master, n=2, without=()):
+    """Wait until the master has exactly n workers, none of them in without; return their pids."""
+    def check():
+        w = worker_pids(service, master)
+        return w if len(w) == n and not set(w) & set(without) else None
+    return wait_for(f"{n} workers other than {list(without)}", check)
+
+
+def hello(service, n):
+    r = service.execute(f'print("hello {n}")')
+    assert r["success"] is True and r["stdout"] == f"hello {n}\n", r
+
+
+def processes_mentioning(text):
+    """Live processes whose command line mentions text (the stack's runtime directory)."""
+    found = []
+    for d in glob.glob("/proc/[0-9]*"):
+        pid = int(d.rsplit("/", 1)[1])
+        if pid != os.getpid() and any(text in a for a in cmdline(pid)) and identity(pid):
+            found.append((pid, cmdline(pid)))
+    return found
+
+
+def start_long_run(service, code, timeout):
+    """Send /execute from a thread; returns (thread, result list filled with (status, body) or the exception)."""
+    out = []
+
+    def go():
+        try:
+            out.append(service.request("POST", "/execute", {"code": code, "timeout": timeout}))
+        except Exception as e:  # connection reset by a dying stack is a valid outcome for some tests
+            out.append(e)
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t, out
+
+
+def running_program(service):
+    """The host pid of the jailed python running main.py whose stack is `service`, once it has started."""
+    for p in descendants(service.proc.pid):
+        argv = cmdline(p)
+        if argv and "main.py" in argv and not argv[0].endswith(("pysandboxd", "pysandbox-jail")):
+            return p
+    return None
+
+
+# ---- tests -----------------------------------------------------------------------
+
+
+def test_killed_idle_worker_is_replaced(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    master = master_pid(s)
+    before = wait_workers(s, master)
+    victim, survivor = before
+    os.kill(victim, signal.SIGKILL)
+    after = wait_workers(s, master, without=[victim])
+    assert survivor in after and identity(victim) is None
+    for i in range(6):
+        hello(s, i)
+    status, h = s.request("GET", "/health")
+    assert status == 200 and h["status"] == "healthy" and h["pool"]["workers"] == 2
+    assert f"(pid {victim}) died (signal 9)" in s.read_log()
+
+
+def test_killed_busy_worker_ends_its_run(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    master = master_pid(s)
+    t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
+    prog = wait_for("the program to start", lambda: running_program(s))
+    busy = [w for w in worker_pids(s, master) if prog in descendants(w)]
+    assert len(busy) == 1
+    run_tree = [identity(p) for p in descendants(busy[0])]
+    assert len(run_tree) >= 3  # jail, its init, the program
+    os.kill(busy[0], signal.SIGKILL)
+    t.join(30)
+    assert not t.is_alive()
+    result = out[0]
+    # The client is told the service failed, never a success nor a hang.
+    assert isinstance(result, tuple) and result[0] in (502, 503), result
+    assert result[1] == {"detail": "Service unavailable"}
+    wait_for("the run's processes to end", lambda: all(identity(i[0]) != i for i in run_tree if i))
+    wait_workers(s, master, without=[busy[0]])
+    for i in range(3):
+        hello(s, i)
+
+
+def test_workers_recycled_after_max_requests(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\nmax_requests = 3\n")
+    master = master_pid(s)
+    first = wait_workers(s, master)
+    seen = set(first)
+    for i in range(10):
+        hello(s, i)
+        seen.update(worker_pids(s, master))
+    # 10 requests cannot all be served by two workers of at most 3 requests each.
+    final = wait_workers(s, master)
+    assert not set(first) & set(final), (first, final)
+    assert all(identity(p) is None for p in first)
+    assert len(seen) >= 4, seen
+    status, h = s.request("GET", "/health")
+    assert h["status"] == "healthy" and h["pool"]["workers"] == 2
+
+
+def test_sighup_applies_a_changed_config(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    master = master_pid(s)
+    r = s.execute('print("before")', timeout=25)
+    assert r["success"] is True
+    old_workers = worker_pids(s, master)
+    with open(conf_path(s), "a") as f:
+        f.write("[limits]\nmax_timeout = 20\n")
+    os.kill(master, signal.SIGHUP)
+
+    def refused():
+        status, body = s.request("POST", "/execute", {"code": "print(1)", "timeout": 21})
+        return status == 422 and body["detail"][0]["loc"] == ["body", "timeout"]
+    wait_for("timeout 21 to be refused after the reload", refused)
+    r = s.execute('print("after")', timeout=20)
+    assert r["success"] is True and r["stdout"] == "after\n"
+    status, h = s.request("GET", "/health")
+    assert status == 200 and h["status"] == "healthy" and h["limits"]["max_timeout"] == 20
+    assert not set(old_workers) & set(worker_pids(s, master))
+    assert master_pid(s) == master
+    assert "configuration reloaded" in s.read_log()
+
+
+def test_sighup_with_broken_config_keeps_the_old_one(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\n[limits]\nmax_timeout = 20\n")
+    master = master_pid(s)
+    path = conf_path(s)
+    old_workers = wait_workers(s, master)
+    with open(path) as f:
+        good = f.read()
+    with open(path, "a") as f:
+        f.write("max_timeout = banana\n")
+    os.kill(master, signal.SIGHUP)
+    wait_for("the reload to be refused", lambda: "reload refused" in s.read_log())
+    assert worker_pids(s, master) == old_workers
+    status, body = s.request("POST", "/execute", {"code": "print(1)", "timeout": 21})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "timeout"]
+    # The jail enforces the file on disk (its limits are the security boundary), so a
+    # broken file fails closed: no code runs, and /health names the line to fix.
+    status, body = s.request("POST", "/execute", {"code": 'print("canary-" + "output")', "timeout": 20})
+    assert status in (500, 503), body
+    assert "canary-output" not in json.dumps(body)
+    status, h = s.request("GET", "/health")
+    assert status == 503 and h["status"] == "unhealthy" and "line" in h["reason"], h
+    # Fixing the file and reloading brings the service back at once.
+    with open(path, "w") as f:
+        f.write(good)
+    os.kill(master, signal.SIGHUP)
+    wait_for("health to return", lambda: s.request("GET", "/health")[0] == 200)
+    status, body = s.request("POST", "/execute", {"code": 'print("back")', "timeout": 20})
+    assert status == 200 and body["stdout"] == "back\n", body
+
+
+def stack_snapshot(s):
+    """Every process of the stack now (with identities) and its runtime directory."""
+    runtime = os.path.dirname(conf_path(s))
+    procs = [identity(p) for p in [s.proc.pid] + descendants(s.proc.pid)]
+    return runtime, [i for i in procs if i]
+
+
+def assert_stack_gone(s, runtime, procs):
+    left = [i for i in procs if identity(i[0]) == i]
+    assert not left, [(i[0], cmdline(i[0])) for i in left]
+    assert not processes_mentioning(runtime)
+    assert not os.path.exists(runtime)
+
+
+def sigterm_and_wait(s, limit):
+    s.proc.send_signal(signal.SIGTERM)
+    try:
+        return s.proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(s.proc.pid, signal.SIGKILL)
+        s.proc.wait()
+        raise AssertionError(f"the stack did not stop within {limit} s of SIGTERM")
+
+
+def test_sigterm_lets_a_run_finish_within_grace(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\nshutdown_grace = 15\n")
+    t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(2)\nprint("end")', 30)
+    wait_for("the program to start", lambda: running_program(s))
+    runtime, procs = stack_snapshot(s)
+    assert any(cmdline(p)[:1] and cmdline(p)[0].endswith("pysandbox-jail") for p, _ in procs)
+    assert any("nginx" in " ".join(cmdline(p)) for p, _ in procs)
+    sigterm_and_wait(s, 30)
+    t.join(10)
+    assert not t.is_alive() and isinstance(out[0], tuple), out
+    status, body = out[0]
+    assert status == 200, body
+    assert body["success"] is True and body["stdout"] == "start\nend\n"
+    assert_stack_gone(s, runtime, procs)
+
+
+def test_sigterm_kills_a_run_past_grace(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 2\nshutdown_grace = 1\n")
+    t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
+    prog = wait_for("the program to start", lambda: running_program(s))
+    runtime, procs = stack_snapshot(s)
+    assert identity(prog) in procs
+    started = time.monotonic()
+    sigterm_and_wait(s, 30)
+    t.join(10)
+    assert not t.is_alive()
+    # The run did not get its 60 s: it was cut off after the grace period.
+    assert time.monotonic() - started < 30
+    result = out[0]
+    assert not (isinstance(result, tuple) and result[0] == 200), result
+    assert_stack_gone(s, runtime, procs)
+    assert "grace period over" in s.read_log()
+
+
+def test_concurrent_requests(service):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        futures = [ex.submit(service.execute, f'import time\ntime.sleep(0.3)\nprint("hello {i}")') for i in range(8)]
+        results = [f.result(timeout=120) for f in futures]
+    for i, r in enumerate(results):
+        assert r["success"] is True and r["stdout"] == f"hello {i}\n", r
+    status, h = service.request("GET", "/health")
+    assert h["status"] == "healthy"
+
+
+def test_sigterm_while_workers_start_stops_at_once():
+    """A stop signal that reaches the master while it forks its workers must still stop them all."""
+    with tempfile.TemporaryDirectory(prefix="pysandbox-sig.") as d:
+        conf = os.path.join(d, "pysandbox.conf")
+        with open(conf, "w") as f:
+            f.write(f"[service]\nsocket = {d}/s.sock\nsocket_mode = 0600\nstate_dir = {d}\nworkers = 4\n"
+                    f"shutdown_grace = 2\n[jail]\njail = {BUILD}/src/pysandbox-jail\n")
+        for attempt in range(10):
+            with open(os.path.join(d, "log"), "w+") as log:
+                p = subprocess.Popen([os.path.join(BUILD, "src", "pysandboxd"), "-c", conf],
+                                     stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    # The socket is bound before the self-test and the forks: stop the pool right then.
+                    deadline = time.monotonic() + 10
+                    while not os.path.exists(f"{d}/s.sock") and p.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.001)
+                    assert os.path.exists(f"{d}/s.sock"), "pysandboxd made no socket"
+                    p.send_signal(signal.SIGTERM)
+                    assert p.wait(timeout=30) == 0
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                log.seek(0)
+                text = log.read()
+            # Idle workers stop at once: none is left for the grace period to kill, none dies of the signal.
+            assert "grace period over" not in text, (attempt, text)
+            assert " died " not in text, (attempt, text)
+            assert "stopped" in text

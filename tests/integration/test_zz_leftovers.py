@@ -1,0 +1,121 @@
+"""test_zz_leftovers.py: runs last (by name): the session left no process, mount or directory on the host."""
+import glob
+import os
+import time
+
+import hostinspect
+
+RUN_DIRS = "/tmp/pysandbox-run.*"
+STATE_DIRS = "/tmp/pysandbox-test-state.*"
+CANARIES = ["/root/pysandbox-canary-*", "/var/tmp/pysandbox-canary-*", "/tmp/pysandbox-canary-*"]
+
+
+def _snapshot():
+    return {
+        "run": set(glob.glob(RUN_DIRS)),
+        "state": set(glob.glob(STATE_DIRS)),
+        "canary": {p for pattern in CANARIES for p in glob.glob(pattern)},
+    }
+
+
+# Taken at collection, before any stack of this session starts: what other sessions had already left is
+# not ours to judge.
+BEFORE = _snapshot()
+
+
+def _session_pids(procs):
+    """Every live descendant of this pytest process."""
+    me = os.getpid()
+    return {pid for pid in procs if hostinspect.descends_from(pid, me, procs)}
+
+
+def _live_runtime_dirs(procs):
+    """Runtime dirs some live process names on its command line (stacks still running, ours or not)."""
+    live = set()
+    for p in procs.values():
+        for arg in p["cmdline"]:
+            for d in glob.glob(RUN_DIRS):
+                if arg == d or arg.startswith(d + "/"):
+                    live.add(d)
+    return live
+
+
+def _state_dir_of(runtime):
+    try:
+        with open(os.path.join(runtime, "pysandbox.conf")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "state_dir":
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def test_no_run_process_left(service):
+    uids = set(hostinspect.uid_range(service)) | set(hostinspect.UID_RANGE)
+    # Nothing of the pool's uids may have escaped a jail, and no run of this session may still be running.
+    assert hostinspect.wait_no_run_leftovers(uids, [os.getpid()]) == []
+
+
+def _jail_leftovers():
+    procs = hostinspect.processes()
+    mine = _session_pids(procs)
+    bad = []
+    for pid, p in procs.items():
+        if p["name"] != hostinspect.JAIL_NAME:
+            continue
+        chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
+        while chain and chain[0] == hostinspect.JAIL_NAME:
+            chain = chain[1:]
+        orphan = not chain or chain[0] != hostinspect.DAEMON_NAME
+        if pid in mine or orphan:	# ours (no request is in flight now) or no longer owned by a worker
+            bad.append(hostinspect.describe(pid, procs))
+    return bad
+
+
+def test_no_jail_process_left(service):
+    deadline = time.monotonic() + 2
+    while (bad := _jail_leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bad == []
+
+
+def test_no_stray_stack_process(service):
+    procs = hostinspect.processes()
+    stack = hostinspect.stack_pids(service, procs)
+    # Only the session's shared stack may still run under pytest: every make_service stack was stopped.
+    assert sorted(hostinspect.describe(pid, procs) for pid in _session_pids(procs) - stack) == []
+    # No daemon or nginx anywhere still points at a runtime dir that is gone (a stack half stopped).
+    orphans = []
+    for pid, p in procs.items():
+        if p["name"] in (hostinspect.DAEMON_NAME, "nginx"):
+            for arg in p["cmdline"]:
+                if arg.startswith("/tmp/pysandbox-run.") and not os.path.exists(arg.split("/pysandbox.conf")[0]):
+                    orphans.append(hostinspect.describe(pid, procs))
+    assert orphans == []
+
+
+def test_no_pysandbox_mount():
+    for table in ("/proc/mounts", "/proc/self/mountinfo", "/proc/1/mountinfo"):
+        with open(table) as f:
+            assert [line for line in f if "pysandbox" in line] == [], table
+
+
+def test_no_runtime_or_state_dir_left(service):
+    procs = hostinspect.processes()
+    ours = hostinspect.runtime_dir(service, procs)
+    assert ours and os.path.isdir(ours), "the session stack's runtime dir was not found"
+    assert os.path.isdir(service.state)
+    live = _live_runtime_dirs(procs)
+    assert ours in live
+    new_run = set(glob.glob(RUN_DIRS)) - BEFORE["run"] - live
+    assert sorted(new_run) == []
+    live_state = {_state_dir_of(d) for d in live} | {service.state}
+    new_state = set(glob.glob(STATE_DIRS)) - BEFORE["state"] - live_state
+    assert sorted(new_state) == []
+
+
+def test_no_canary_left():
+    now = {p for pattern in CANARIES for p in glob.glob(pattern)}
+    assert sorted(now - BEFORE["canary"]) == []
