@@ -71,48 +71,65 @@ buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is invalid. */
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is invalid; then
+ * *bad gets the length of the maximal subpart to replace with one U+FFFD
+ * (Unicode's "substitution of maximal subparts", as Python decodes). */
 static size_t
-utf8_seq(const unsigned char *s, size_t n)
+utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
-	uint32_t cp;
+	unsigned char lo = 0x80, hi = 0xbf;
 	size_t len, i;
 
+	*bad = 1;
 	if (s[0] < 0x80)
 		return 1;
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
+		len = 2;
 	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
+		len = 3;
 	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
+		len = 4;
 	else
 		return 0;
-	if (n < len)
-		return 0;
+	/* RFC 3629 section 4: the second byte's range excludes overlongs,
+	 * surrogates and code points past U+10FFFF. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
 	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
+		if (i >= n || s[i] < lo || s[i] > hi) {
+			*bad = i;
 			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		lo = 0x80;
+		hi = 0xbf;
 	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
 	return len;
+}
+
+size_t
+utf8_valid_prefix(const char *in, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, k, bad;
+
+	while (i < n) {
+		if ((k = utf8_seq(s + i, n - i, &bad)) == 0)
+			return i;
+		i += k;
+	}
+	return n;
 }
 
 bool
 utf8_valid(const char *in, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)in;
-	size_t i = 0, k;
-
-	while (i < n) {
-		if ((k = utf8_seq(s + i, n - i)) == 0)
-			return false;
-		i += k;
-	}
-	return true;
+	return utf8_valid_prefix(in, n) == n;
 }
 
 char *
@@ -120,12 +137,12 @@ utf8_sanitize(const char *in, size_t n, size_t *outlen)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	struct buf b = { 0 };
-	size_t i = 0, k, run = 0;
+	size_t i = 0, k, bad, run = 0;
 
 	if (buf_reserve(&b, n) == -1)
 		return NULL;
 	while (i < n) {
-		k = utf8_seq(s + i, n - i);
+		k = utf8_seq(s + i, n - i, &bad);
 		if (k) {
 			i += k;
 			run += k;
@@ -137,7 +154,7 @@ utf8_sanitize(const char *in, size_t n, size_t *outlen)
 			return NULL;
 		}
 		run = 0;
-		i++;
+		i += bad;
 	}
 	if (buf_append(&b, s + i - run, run) == -1) {
 		buf_free(&b);

@@ -16,12 +16,15 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 
-/* Copy of in[0..n) that is valid UTF-8: each invalid or truncated sequence,
- * overlong form, surrogate or code point past U+10FFFF becomes U+FFFD.
+/* Copy of in[0..n) that is valid UTF-8: each maximal ill-formed subpart
+ * (a truncated sequence, a stray byte, each byte of an overlong form,
+ * surrogate or code point past U+10FFFF) becomes one U+FFFD, as Python does.
  * Returns NULL on allocation failure; *outlen gets the length. */
 char *utf8_sanitize(const char *in, size_t n, size_t *outlen);
 /* True iff in[0..n) is valid UTF-8 (same rules). */
 bool utf8_valid(const char *in, size_t n);
+/* Length of the longest valid UTF-8 prefix of in[0..n). */
+size_t utf8_valid_prefix(const char *in, size_t n);
 
 /* True iff name[0..len) is a safe relative path: valid UTF-8 of at most
  * max_len bytes, no control characters or backslashes, not absolute, no

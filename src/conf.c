@@ -254,7 +254,13 @@ conf_parse(const char *text, size_t len, struct conf *c, char *err, size_t errle
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
-			char *close = strchr(s, ']');
+			char *close = strchr(s, ']'), *h;
+
+			/* "[section] # comment" */
+			if (close && (h = strpbrk(close + 1, "#;")) != NULL)
+				*h = '\0';
+			if (close)
+				close[1 + strspn(close + 1, " \t")] == '\0' ? (void)(close[1] = '\0') : (void)0;
 			if (close == NULL || close[1] != '\0' || (size_t)(close - s - 1) >= sizeof(section)) {
 				snprintf(err, errlen, "line %zu: malformed section header", lineno);
 				return -1;
@@ -410,7 +416,8 @@ conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t errl
 		goto out;
 	/* A lowered maximum (file or MAX_EXECUTION_TIME, as in the original) takes
 	 * the built-in default down with it; a default given explicitly must fit. */
-	if (!c->default_timeout_given && c->default_timeout > c->max_timeout)
+	if ((!c->default_timeout_given || (use_env && getenv("MAX_EXECUTION_TIME"))) &&
+	    c->default_timeout > c->max_timeout)
 		c->default_timeout = c->max_timeout;
 	if (!c->default_memory_given && c->default_memory_mb > c->max_memory_mb)
 		c->default_memory_mb = c->max_memory_mb;

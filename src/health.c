@@ -18,6 +18,9 @@ static char selftest_code[] =
     "r = {'uid': os.getuid(), 'gid': os.getgid(), 'pid': os.getpid(), 'hostname': socket.gethostname(),\n"
     "     'interfaces': [n for _, n in socket.if_nameindex()], 'shadow': os.path.exists('/etc/shadow'),\n"
     "     'version': '%d.%d.%d' % sys.version_info[:3], 'groups': os.getgroups()}\n"
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "r['unshare_user'] = libc.unshare(0x10000000) == 0 or ctypes.get_errno() != 1\n"
     "try:\n"
     "    open('/usr/.pysandbox-selftest', 'w')\n"
     "    r['usr_writable'] = True\n"
@@ -63,6 +66,8 @@ judge(const struct conf *c, int slot, const struct run_result *res, char *why, s
 		snprintf(why, whylen, "self-test is not in its own network namespace");
 	else if (json_object_get_boolean(GET("shadow")))
 		snprintf(why, whylen, "self-test can see the host's /etc/shadow");
+	else if (json_object_get_boolean(GET("unshare_user")))
+		snprintf(why, whylen, "self-test could create a user namespace (seccomp not in force)");
 	else if (json_object_get_boolean(GET("usr_writable")))
 		snprintf(why, whylen, "self-test can write to /usr");
 	else {
@@ -101,7 +106,7 @@ health_selftest(const struct conf *c, int slot)
 	    "\"uid_range\":\"%ld-%ld\",\"no_new_privs\":true,"
 	    "\"rlimits\":[\"cpu\",\"as\",\"fsize\",\"nofile\",\"nproc\",\"core\"],"
 	    "\"tmpfs_mb\":{\"work\":%d,\"tmp\":%d},"
-	    "\"seccomp\":false,\"cgroup\":\"none\",\"network_requests_allowed\":%s}",
+	    "\"seccomp\":\"deny-list (namespaces, mounts, ptrace, bpf, keyrings, io_uring, kernel and clock changes)\",\"cgroup\":\"none\",\"network_requests_allowed\":%s}",
 	    c->uid_base, c->uid_base + c->uid_count - 1, c->workdir_mb, c->tmp_mb,
 	    c->allow_network ? "true" : "false");
 	scoreboard->checked_at = wall_now();

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,9 +69,14 @@ http_content_length(const char *s, long max, long *out)
 	*out = 0;
 	if (s == NULL || *s == '\0')
 		return 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9' || p - s > 18)
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
 			return -1;
+	for (const char *p = s; *p; p++) {
+		if (v > (LONG_MAX - (*p - '0')) / 10) {
+			*out = LONG_MAX;	/* past any limit; never overflow */
+			return 1;
+		}
 		v = v * 10 + (*p - '0');
 	}
 	*out = v;

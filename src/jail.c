@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+
 #include "buf.h"
 #include "conf.h"
 #include "jail.h"
@@ -516,6 +518,71 @@ write_inputs(void)
 
 /* ---- the program ------------------------------------------------------ */
 
+/*
+ * The seccomp policy, kept as data: system calls a Python program has no
+ * business making, answered with an error rather than a kill so that
+ * libraries that probe for them degrade gracefully. Everything else is
+ * allowed; the namespaces, the uid and the read-only root do the rest.
+ * Other architectures (the 32-bit and x32 ABIs) are killed by libseccomp's
+ * architecture check.
+ */
+static const struct { const char *name; int err; } seccomp_deny[] = {
+	/* namespaces and mounts: the program must not build its own sandbox */
+	{ "unshare", EPERM }, { "setns", EPERM }, { "clone3", ENOSYS },
+	{ "mount", EPERM }, { "umount2", EPERM }, { "pivot_root", EPERM }, { "chroot", EPERM },
+	{ "fsopen", EPERM }, { "fsconfig", EPERM }, { "fsmount", EPERM }, { "fspick", EPERM },
+	{ "move_mount", EPERM }, { "open_tree", EPERM }, { "mount_setattr", EPERM },
+	/* other processes and the kernel */
+	{ "ptrace", EPERM }, { "process_vm_readv", EPERM }, { "process_vm_writev", EPERM },
+	{ "kexec_load", EPERM }, { "kexec_file_load", EPERM }, { "init_module", EPERM },
+	{ "finit_module", EPERM }, { "delete_module", EPERM }, { "bpf", EPERM },
+	{ "perf_event_open", EPERM }, { "userfaultfd", EPERM }, { "lookup_dcookie", EPERM },
+	{ "keyctl", EPERM }, { "add_key", EPERM }, { "request_key", EPERM },
+	{ "io_uring_setup", ENOSYS }, { "io_uring_enter", ENOSYS }, { "io_uring_register", ENOSYS },
+	{ "open_by_handle_at", EPERM }, { "name_to_handle_at", EPERM },
+	/* the machine */
+	{ "reboot", EPERM }, { "swapon", EPERM }, { "swapoff", EPERM }, { "acct", EPERM },
+	{ "quotactl", EPERM }, { "syslog", EPERM }, { "settimeofday", EPERM },
+	{ "clock_settime", EPERM }, { "clock_adjtime", EPERM }, { "adjtimex", EPERM },
+	{ "vhangup", EPERM }, { "uselib", EPERM }, { "nfsservctl", EPERM },
+};
+
+/* clone(2) flags that would create namespaces (clone's first argument on x86-64). */
+static const unsigned long seccomp_clone_ns_flags[] = {
+	CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWCGROUP,
+};
+
+static void
+load_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int rc = 0;
+
+	if (ctx == NULL) {
+		errno = ENOMEM;
+		die("seccomp init");
+	}
+	for (size_t i = 0; i < sizeof(seccomp_deny) / sizeof(seccomp_deny[0]) && rc == 0; i++) {
+		int nr = seccomp_syscall_resolve_name(seccomp_deny[i].name);
+		if (nr != __NR_SCMP_ERROR)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(seccomp_deny[i].err), nr, 0);
+	}
+	for (size_t i = 0; i < sizeof(seccomp_clone_ns_flags) / sizeof(seccomp_clone_ns_flags[0]) && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, seccomp_clone_ns_flags[i], seccomp_clone_ns_flags[i]));
+	/* personality(2) may only query, never switch to another ABI or turn ASLR off. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+		    SCMP_A0(SCMP_CMP_NE, 0xffffffffUL));
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (rc != 0) {
+		errno = -rc;
+		die("seccomp");
+	}
+}
+
 static void
 set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)
 {
@@ -577,6 +644,7 @@ exec_program(const sigset_t *oldmask)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	umask(022);
+	load_seccomp();
 
 	if ((argv = calloc((size_t)args.nprog_args + 6, sizeof(char *))) == NULL)
 		die("allocate");

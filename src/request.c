@@ -35,6 +35,17 @@ add_err(json_object *errs, const char *field, const char *key, const char *msg, 
 	json_object_array_add(errs, req_error_item(field, key, msg, type));
 }
 
+/* An error at a list position: FastAPI puts the index in loc as an integer. */
+static void
+add_err_at(json_object *errs, const char *field, size_t index, const char *msg, const char *type)
+{
+	json_object *item = req_error_item(field, NULL, msg, type), *loc;
+
+	if (json_object_object_get_ex(item, "loc", &loc))
+		json_object_array_add(loc, json_object_new_int64((int64_t)index));
+	json_object_array_add(errs, item);
+}
+
 bool
 req_safe_name(const char *name, size_t len)
 {
@@ -75,19 +86,24 @@ dup_bytes(const char *s, size_t n)
 	return p;
 }
 
-/* json-c keeps object keys as C strings, so a key "a\u0000b" would silently
- * become "a". Find such keys in the raw text (already validated as JSON). */
-static bool
-json_key_has_nul(const char *s, size_t n)
+/* What json-c lets through that RFC 8259 forbids, found on the raw text:
+ * unescaped control characters in strings (section 7), and object keys with
+ * an escaped NUL, which json-c would silently truncate ("a\u0000b" -> "a").
+ * Returns the offset of the first raw control character, or -1. */
+static long
+json_scan(const char *s, size_t n, bool *nul_key)
 {
 	size_t i = 0;
 
+	*nul_key = false;
 	while (i < n) {
 		bool nul = false;
 
 		if (s[i++] != '"')
 			continue;
 		while (i < n && s[i] != '"') {
+			if ((unsigned char)s[i] < 0x20)
+				return (long)i;
 			if (s[i] == '\\' && i + 1 < n) {
 				if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0)
 					nul = true;
@@ -100,9 +116,55 @@ json_key_has_nul(const char *s, size_t n)
 		while (nul && i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
 			i++;
 		if (nul && i < n && s[i] == ':')
-			return true;
+			*nul_key = true;
 	}
-	return false;
+	return -1;
+}
+
+/* NaN and Infinity: json-c takes them even in strict mode; RFC 8259 section 6 does not. */
+static bool
+json_has_nonfinite(json_object *o)
+{
+	const char *text;
+
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		/* The literals only: 1e400 is a number too large, for the field check to refuse. */
+		text = json_object_get_string(o);
+		return !isfinite(json_object_get_double(o)) && text &&
+		    (text[0] == 'N' || text[0] == 'I' || text[0] == 'n' || text[0] == 'i' ||
+		    (text[0] == '-' && (text[1] == 'I' || text[1] == 'i')));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (json_has_nonfinite(json_object_array_get_idx(o, i)))
+				return true;
+		return false;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			if (json_has_nonfinite(val))
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+static void
+add_json_invalid(json_object *errs, size_t offset, const char *why)
+{
+	json_object *item = json_object_new_object(), *loc = json_object_new_array(), *ctx = json_object_new_object();
+
+	json_object_array_add(loc, json_object_new_string("body"));
+	json_object_array_add(loc, json_object_new_int64((int64_t)offset));
+	json_object_object_add(item, "loc", loc);
+	json_object_object_add(item, "msg", json_object_new_string("JSON decode error"));
+	json_object_object_add(item, "type", json_object_new_string("json_invalid"));
+	json_object_object_add(ctx, "error", json_object_new_string(why));
+	json_object_object_add(item, "ctx", ctx);
+	json_object_array_add(errs, item);
 }
 
 /* A JSON number as a double, or false if v is not a number (booleans are not numbers). */
@@ -139,6 +201,10 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	json_tokener *tok = NULL;
 	json_object *root = NULL, *errs = NULL, *v;
 	enum sbx_err rc = SBX_EINVAL;
+	enum json_tokener_error je;
+	size_t prefix;
+	bool nul_key;
+	long ctl;
 	char msg[160];
 
 	memset(req, 0, sizeof(*req));
@@ -155,24 +221,44 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	/* The body limit keeps len far below INT_MAX; refuse anything that is not. */
-	root = len && len < INT32_MAX ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-	if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object *item = json_object_new_object(), *loc = json_object_new_array(), *ctx = json_object_new_object();
-		enum json_tokener_error je = json_tokener_get_error(tok);
-		const char *why = len == 0 ? "empty body" :
-		    je == json_tokener_continue ? "unexpected end of input" :
-		    je == json_tokener_success ? "extra data after the JSON value" :
-		    json_tokener_error_desc(je);
-
-		json_object_array_add(loc, json_object_new_string("body"));
-		json_object_array_add(loc, json_object_new_int64((int64_t)json_tokener_get_parse_end(tok)));
-		json_object_object_add(item, "loc", loc);
-		json_object_object_add(item, "msg", json_object_new_string("JSON decode error"));
-		json_object_object_add(item, "type", json_object_new_string("json_invalid"));
-		json_object_object_add(ctx, "error", json_object_new_string(why));
-		json_object_object_add(item, "ctx", ctx);
-		json_object_array_add(errs, item);
+	if (len == 0 || len >= INT32_MAX) {
+		add_json_invalid(errs, 0, len ? "body too large to parse" : "empty body");
+		goto out;
+	}
+	if ((prefix = utf8_valid_prefix(body, len)) != len) {
+		add_json_invalid(errs, prefix, "invalid UTF-8");
+		goto out;
+	}
+	if ((ctl = json_scan(body, len, &nul_key)) >= 0) {
+		add_json_invalid(errs, (size_t)ctl, "unescaped control character in a string");
+		goto out;
+	}
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	je = json_tokener_get_error(tok);
+	if (je == json_tokener_success) {
+		/* Only whitespace may follow the value. */
+		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+			if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r') {
+				add_json_invalid(errs, i, "extra data after the JSON value");
+				goto out;
+			}
+	} else if (je == json_tokener_continue) {
+		/* A bare number or literal ends only at end of input: say so. */
+		root = json_tokener_parse_ex(tok, "", 1);
+		if ((je = json_tokener_get_error(tok)) != json_tokener_success) {
+			add_json_invalid(errs, len, "unexpected end of input");
+			goto out;
+		}
+	} else {
+		add_json_invalid(errs, json_tokener_get_parse_end(tok), json_tokener_error_desc(je));
+		goto out;
+	}
+	if (root == NULL) {
+		add_err(errs, NULL, NULL, "Field required", "missing");	/* a JSON null body */
+		goto out;
+	}
+	if (json_has_nonfinite(root)) {
+		add_json_invalid(errs, 0, "NaN and Infinity are not JSON");
 		goto out;
 	}
 	if (!json_object_is_type(root, json_type_object)) {
@@ -180,7 +266,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 		    "model_attributes_type");
 		goto out;
 	}
-	if (json_key_has_nul(body, len)) {
+	if (nul_key) {
 		add_err(errs, NULL, NULL, "Value error, object keys (such as file names) must not contain NUL",
 		    "value_error");
 		goto out;
@@ -291,16 +377,14 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 			size_t total = 0;
 			for (size_t i = 0; i < n; i++) {
 				json_object *a = json_object_array_get_idx(v, i);
-				char idx[24];
-				snprintf(idx, sizeof(idx), "%zu", i);
 				if (!json_object_is_type(a, json_type_string)) {
-					add_err(errs, "args", idx, "Input should be a valid string", "string_type");
+					add_err_at(errs, "args", i, "Input should be a valid string", "string_type");
 					continue;
 				}
 				if ((size_t)json_object_get_string_len(a) != strlen(json_object_get_string(a)) ||
 				    json_object_get_string_len(a) > REQ_MAX_ARGLEN ||
 				    (total += (size_t)json_object_get_string_len(a) + 1) > REQ_MAX_ARGS_BYTES) {
-					add_err(errs, "args", idx, "Value error, argument contains NUL or is too long "
+					add_err_at(errs, "args", i, "Value error, argument contains NUL or is too long "
 					    "(4096 bytes each, 64 KB in all)", "value_error");
 					continue;
 				}

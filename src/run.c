@@ -529,6 +529,7 @@ char *
 run_result_json(const struct run_result *res, const char *environment, bool output_base64)
 {
 	json_object *o = json_object_new_object(), *files, *trunc, *rsrc;
+	bool collided = false;
 	char *out = NULL;
 
 	if (o == NULL)
@@ -544,7 +545,11 @@ run_result_json(const struct run_result *res, const char *environment, bool outp
 		char *name = utf8_sanitize(res->files[i].name, res->files[i].name_len, &nlen);
 		if (name == NULL)
 			goto fail;
-		json_object_object_add(files, name, json_b64(res->files[i].data, res->files[i].len));
+		/* Two non-UTF-8 names can sanitise alike: never drop one silently. */
+		if (json_object_object_get_ex(files, name, NULL))
+			collided = true;
+		else
+			json_object_object_add(files, name, json_b64(res->files[i].data, res->files[i].len));
 		free(name);
 	}
 	json_object_object_add(o, "files", files);
@@ -559,7 +564,7 @@ run_result_json(const struct run_result *res, const char *environment, bool outp
 	trunc = json_object_new_object();
 	json_object_object_add(trunc, "stdout", json_object_new_boolean(res->trunc_out));
 	json_object_object_add(trunc, "stderr", json_object_new_boolean(res->trunc_err));
-	json_object_object_add(trunc, "files", json_object_new_boolean(res->trunc_files));
+	json_object_object_add(trunc, "files", json_object_new_boolean(res->trunc_files || collided));
 	json_object_object_add(o, "truncated", trunc);
 	rsrc = json_object_new_object();
 	json_object_object_add(rsrc, "cpu_time", json_seconds(res->cpu_time));

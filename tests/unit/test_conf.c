@@ -442,8 +442,8 @@ test_env(void)
 
 	ok(env1("MAX_EXECUTION_TIME", "60", &c, err, sizeof(err)) == 0 && c.max_timeout == 60 && c.default_timeout == 30,
 	    "MAX_EXECUTION_TIME=60");
-	ok(env1("MAX_EXECUTION_TIME", "10", &c, err, sizeof(err)) == 0 && c.max_timeout == 10 && c.default_timeout == 10,
-	    "MAX_EXECUTION_TIME=10 lowers the default with it");
+	ok(env1("MAX_EXECUTION_TIME", "10", &c, err, sizeof(err)) == 0 && c.max_timeout == 10,
+	    "MAX_EXECUTION_TIME=10");
 	ok(env1("MAX_EXECUTION_TIME", "2.5", &c, err, sizeof(err)) == 0 && c.max_timeout == 2.5, "MAX_EXECUTION_TIME=2.5");
 	ok(env1("MAX_CODE_LENGTH", "102400", &c, err, sizeof(err)) == 0 && c.max_code_length == 102400,
 	    "MAX_CODE_LENGTH=102400");
@@ -483,6 +483,22 @@ test_env(void)
 	    err);
 	clear_env();
 
+	/* As in the original, a lower maximum takes the built-in default down with it (conf_load). */
+	setenv("MAX_EXECUTION_TIME", "10", 1);
+	err[0] = '\0';
+	ok(conf_load(NULL, &c, true, err, sizeof(err)) == 0 && c.max_timeout == 10 && c.default_timeout == 10,
+	    "MAX_EXECUTION_TIME=10 without a file lowers the default timeout to 10 (%s)", err);
+	{
+		/* The shipped file only restates the defaults: the same must hold with it. */
+		const char *top = getenv("top_srcdir");
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/conf/pysandbox.conf", top && *top ? top : "/work/main");
+		err[0] = '\0';
+		ok(conf_load(path, &c, true, err, sizeof(err)) == 0 && c.max_timeout == 10 && c.default_timeout == 10,
+		    "MAX_EXECUTION_TIME=10 with the shipped conf file starts, default timeout 10 (%s)", err);
+	}
+	clear_env();
+
 	/* All at once. */
 	setenv("MAX_EXECUTION_TIME", "120", 1);
 	setenv("MAX_CODE_LENGTH", "200K", 1);
@@ -515,7 +531,7 @@ test_load(void)
 {
 	char tmpl[] = "/tmp/test_conf.XXXXXX", err[1024] = "", missing[256];
 	struct conf c;
-	char *good, *bad, *range;
+	char *good, *bad, *range, *low, *given;
 	const char *dir;
 
 	clear_env();
@@ -542,6 +558,19 @@ test_load(void)
 	ok(conf_load(good, &c, true, err, sizeof(err)) == -1 && strstr(err, "MAX_EXECUTION_TIME"),
 	    "a bad environment value fails the load (%s)", err);
 	clear_env();
+
+	/* A lowered maximum in the file lowers the defaults it does not give; given ones must fit. */
+	low = write_temp(dir, "low.conf", "[limits]\nmax_timeout = 20\nmax_memory_mb = 256\n");
+	err[0] = '\0';
+	ok(conf_load(low, &c, false, err, sizeof(err)) == 0 && c.default_timeout == 20 && c.default_memory_mb == 256,
+	    "lower maxima take the unset defaults down (%s)", err);
+	given = write_temp(dir, "given.conf", "[limits]\ndefault_timeout = 25\nmax_timeout = 20\n");
+	ok(conf_load(given, &c, false, err, sizeof(err)) == -1 && strstr(err, "default_timeout (25) exceeds max_timeout (20)"),
+	    "an explicit default above the maximum fails (%s)", err);
+	unlink(low);
+	unlink(given);
+	free(low);
+	free(given);
 
 	bad = write_temp(dir, "bad.conf", "[service]\nworkers = 2\n\n[limits]\nbogus = 1\n");
 	ok(conf_load(bad, &c, false, err, sizeof(err)) == -1 && strstr(err, bad) &&
