@@ -451,8 +451,9 @@ def test_wrong_types(service, field, value, etype):
 
 
 def test_wrong_type_in_args_item(service):
+    # FastAPI puts list positions in loc as integers.
     errs = validation_error(service, {"code": "print(1)", "args": ["ok", 3]})
-    assert [e["loc"] for e in errs] == [["body", "args", "1"]]
+    assert [e["loc"] for e in errs] == [["body", "args", 1]]
 
 
 def test_several_errors_reported_together(service):
