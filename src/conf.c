@@ -71,6 +71,13 @@ static const struct conf_directive directives[] = {
 	D("jail", "uid_base",		CT_LONG,   uid_base,		1000, 4e9),
 	D("jail", "uid_count",		CT_INT,    uid_count,		2, 65536),
 	D("jail", "allow_network",	CT_BOOL,   allow_network,	0, 0),
+	D("environments", "max_builds",	CT_INT,    max_builds,		1, 16),
+	D("environments", "build_timeout", CT_DOUBLE, build_timeout,	1, 86400),
+	D("environments", "build_memory_mb", CT_INT, build_memory_mb,	64, 65536),
+	D("environments", "build_network", CT_BOOL, build_network,	0, 0),
+	D("environments", "build_workdir_mb", CT_INT, build_workdir_mb, 16, 65536),
+	D("environments", "build_processes", CT_INT, build_processes,	8, 4096),
+	D("environments", "max_env_size", CT_SIZE, max_env_size,	1024 * 1024, 1024.0 * 1024 * 1024 * 1024),
 };
 
 void
@@ -104,6 +111,51 @@ conf_defaults(struct conf *c)
 	c->uid_base = 60000;
 	c->uid_count = 64;
 	c->allow_network = false;
+	c->max_builds = 2;
+	c->build_timeout = 600;
+	c->build_memory_mb = 4096;
+	c->build_network = true;
+	c->build_workdir_mb = 2048;
+	c->build_processes = 256;
+	c->max_env_size = 4L * 1024 * 1024 * 1024;
+}
+
+/* [interpreters]: "3.12 = /usr/bin/python3.12"; the jail only sees /usr. */
+static int
+conf_add_interp(struct conf *c, const char *key, const char *val, char *why, size_t whylen)
+{
+	const char *p = key;
+
+	if (!(*p >= '0' && *p <= '9'))
+		goto badkey;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p++ != '.' || !(*p >= '0' && *p <= '9'))
+		goto badkey;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p != '\0' || strlen(key) >= sizeof(c->interps[0].version))
+		goto badkey;
+	if (strncmp(val, "/usr/", 5) != 0 || strlen(val) >= CONF_PATH_MAX || strstr(val, "/../") || strchr(val, ' ')) {
+		snprintf(why, whylen, "interpreter %s must be an absolute path under /usr", key);
+		return -1;
+	}
+	for (int i = 0; i < c->ninterps; i++)
+		if (strcmp(c->interps[i].version, key) == 0) {
+			snprintf(c->interps[i].path, CONF_PATH_MAX, "%s", val);
+			return 0;
+		}
+	if (c->ninterps >= (int)(sizeof(c->interps) / sizeof(c->interps[0]))) {
+		snprintf(why, whylen, "too many interpreters");
+		return -1;
+	}
+	snprintf(c->interps[c->ninterps].version, sizeof(c->interps[0].version), "%s", key);
+	snprintf(c->interps[c->ninterps].path, CONF_PATH_MAX, "%s", val);
+	c->ninterps++;
+	return 0;
+badkey:
+	snprintf(why, whylen, "interpreter key '%s' must be a version like 3.11", key);
+	return -1;
 }
 
 /* Parse a byte size: digits with an optional K, M or G suffix (powers of 1024). */
@@ -270,7 +322,7 @@ conf_parse(const char *text, size_t len, struct conf *c, char *err, size_t errle
 			for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
 				if (strcmp(directives[i].section, section) == 0)
 					break;
-			if (i == sizeof(directives) / sizeof(directives[0])) {
+			if (i == sizeof(directives) / sizeof(directives[0]) && strcmp(section, "interpreters") != 0) {
 				snprintf(err, errlen, "line %zu: unknown section [%s]", lineno, section);
 				return -1;
 			}
@@ -293,6 +345,13 @@ conf_parse(const char *text, size_t len, struct conf *c, char *err, size_t errle
 		if (*section == '\0') {
 			snprintf(err, errlen, "line %zu: '%s' outside of any section", lineno, key);
 			return -1;
+		}
+		if (strcmp(section, "interpreters") == 0) {
+			if (conf_add_interp(c, key, val, why, sizeof(why)) == -1) {
+				snprintf(err, errlen, "line %zu: %s", lineno, why);
+				return -1;
+			}
+			continue;
 		}
 		for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
 			if (!strcmp(directives[i].section, section) && !strcmp(directives[i].key, key))
@@ -352,9 +411,9 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "default_memory_mb (%d) exceeds max_memory_mb (%d)", c->default_memory_mb, c->max_memory_mb);
 		return -1;
 	}
-	if (c->uid_count < conf_workers(c) + 1) {
-		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 (%d): each concurrent run needs its own uid",
-		    c->uid_count, conf_workers(c) + 1);
+	if (c->uid_count < conf_workers(c) + 1 + c->max_builds) {
+		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 + max_builds (%d): "
+		    "each concurrent run and build needs its own uid", c->uid_count, conf_workers(c) + 1 + c->max_builds);
 		return -1;
 	}
 	if (c->uid_base + c->uid_count > 4294967294L) {

@@ -43,6 +43,20 @@ struct conf {
 	long	 uid_base;
 	int	 uid_count;
 	bool	 allow_network;
+	/* [environments] */
+	int	 max_builds;		/* builds running at once */
+	double	 build_timeout;		/* seconds */
+	int	 build_memory_mb;
+	bool	 build_network;
+	int	 build_workdir_mb;	/* tmpfs of the build's /work (pip's cache) and /tmp */
+	int	 build_processes;
+	long	 max_env_size;		/* bytes on disk; a larger environment fails */
+	/* [interpreters]: version = path, beside those found in /usr/bin */
+	struct {
+		char	version[16];
+		char	path[CONF_PATH_MAX];
+	}	 interps[8];
+	int	 ninterps;
 	/* not directives: the file this was loaded from ("" for none), and
 	 * whether the defaults were given (else they follow a lower maximum) */
 	char	 file[CONF_PATH_MAX];

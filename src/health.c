@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "interp.h"
 #include "log.h"
 #include "pool.h"
 #include "run.h"
@@ -92,7 +93,7 @@ health_selftest(const struct conf *c, int slot)
 	req.code_len = sizeof(selftest_code) - 1;
 	req.timeout = c->max_timeout < 10 ? c->max_timeout : 10;
 	req.memory_mb = c->default_memory_mb;
-	if (run_exec(c, slot, &req, &res, why, sizeof(why)) != SBX_OK) {
+	if (run_exec(c, slot, &req, NULL, &res, why, sizeof(why)) != SBX_OK) {
 		char tmp[256];
 		snprintf(tmp, sizeof(tmp), "sandbox could not be set up: %.200s", why);
 		memcpy(why, tmp, sizeof(why));
@@ -168,13 +169,20 @@ health_json(const struct conf *c, int *status)
 	json_object_object_add(pool, "idle", json_object_new_int(workers - busy));
 	json_object_object_add(pool, "requests", json_object_new_int64((int64_t)scoreboard->requests));
 	json_object_object_add(o, "pool", pool);
-	interp = json_object_new_object();
-	json_object_object_add(interp, "version", json_object_new_string(scoreboard->python_version));
-	json_object_object_add(interp, "path", json_object_new_string(c->python));
-	json_object_object_add(interp, "default", json_object_new_boolean(1));
 	{
+		struct interp found[INTERP_MAX];
+		int n = interp_discover(c, found, INTERP_MAX);
 		json_object *arr = json_object_new_array();
-		json_object_array_add(arr, interp);
+
+		for (int i = 0; i < n; i++) {
+			interp = json_object_new_object();
+			json_object_object_add(interp, "version", json_object_new_string(found[i].version));
+			json_object_object_add(interp, "path", json_object_new_string(found[i].path));
+			json_object_object_add(interp, "default", json_object_new_boolean(found[i].is_default));
+			if (found[i].is_default)
+				json_object_object_add(interp, "release", json_object_new_string(scoreboard->python_version));
+			json_object_array_add(arr, interp);
+		}
 		json_object_object_add(o, "interpreters", arr);
 	}
 	lim = json_object_new_object();

@@ -14,11 +14,21 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
+#include "db.h"
+#include "env.h"
 #include "http.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
 #include "run.h"
+
+static struct {
+	bool			valid;
+	struct run_record	rec;
+	char			environment[64];
+	char			status[16];
+	int64_t			env_id;
+} pending;
 
 static volatile sig_atomic_t worker_stop;
 static volatile sig_atomic_t worker_in_request;
@@ -37,14 +47,36 @@ worker_on_stop(int sig)
 	(void)sig;
 }
 
+/* Does path match pattern, where '*' stands for one non-empty segment? */
+static bool
+path_match(const char *pattern, const char *path)
+{
+	while (*pattern) {
+		if (*pattern == '*') {
+			size_t seg = strcspn(path, "/");
+			if (seg == 0)
+				return false;
+			path += seg;
+			pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return false;
+	}
+	return *path == '\0';
+}
+
 enum route
 http_route(const char *method, const char *path, bool *method_ok, const char **allow)
 {
-	static const struct { const char *path; const char *method; enum route r; } table[] = {
+	static const struct { const char *path; const char *methods; enum route r; } table[] = {
 		{ "/", "GET", ROUTE_ROOT },
 		{ "/health", "GET", ROUTE_HEALTH },
 		{ "/execute", "POST", ROUTE_EXECUTE },
 		{ "/execute-with-environment", "POST", ROUTE_EXECUTE_ENV },
+		{ "/environments", "GET, POST", ROUTE_ENVS },
+		{ "/environments/*", "GET, DELETE", ROUTE_ENV },
+		{ "/environments/*/logs", "GET", ROUTE_ENV_LOGS },
 	};
 
 	*method_ok = false;
@@ -52,13 +84,35 @@ http_route(const char *method, const char *path, bool *method_ok, const char **a
 	if (method == NULL || path == NULL)
 		return ROUTE_NONE;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (strcmp(path, table[i].path) != 0)
+		const char *m = table[i].methods;
+		size_t ml = strlen(method);
+
+		if (!path_match(table[i].path, path))
 			continue;
-		*allow = table[i].method;
-		*method_ok = strcmp(method, table[i].method) == 0;
+		*allow = m;
+		/* methods is "A, B": match whole tokens only */
+		for (const char *t = m; ml > 0 && (t = strstr(t, method)) != NULL; t += ml)
+			if ((t == m || t[-1] == ' ') && (t[ml] == '\0' || t[ml] == ','))
+				*method_ok = true;
 		return table[i].r;
 	}
 	return ROUTE_NONE;
+}
+
+bool
+http_env_name(const char *path, char *out, size_t outlen)
+{
+	const char *p = path + strlen("/environments/");
+	size_t n;
+
+	if (strncmp(path, "/environments/", 14) != 0)
+		return false;
+	n = strcspn(p, "/");
+	if (n == 0 || n >= outlen)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
 }
 
 int
@@ -92,15 +146,7 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-struct reply {
-	int	 status;
-	char	*body;		/* malloc'ed JSON */
-	char	 headers[128];	/* extra header lines, each ending in \r\n */
-	const char *run_status;
-	int	 exit_code;
-};
-
-static void
+void
 reply_detail(struct reply *r, enum sbx_err e, json_object *detail)
 {
 	json_object *o = json_object_new_object();
@@ -111,10 +157,18 @@ reply_detail(struct reply *r, enum sbx_err e, json_object *detail)
 	json_object_put(o);
 }
 
-static void
+void
 reply_msg(struct reply *r, enum sbx_err e, const char *msg)
 {
 	reply_detail(r, e, json_object_new_string(msg));
+}
+
+void
+reply_json(struct reply *r, int status, json_object *o)
+{
+	r->status = status;
+	r->body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 static void
@@ -144,6 +198,7 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 	};
 	struct exec_req req;
 	struct run_result res = { 0 };
+	struct run_spec spec = { 0 };
 	json_object *detail = NULL;
 	enum sbx_err e;
 	char why[300], msg[400];
@@ -153,10 +208,29 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		return;
 	}
 	if (req.environment) {
-		/* Environments arrive with the environments subsystem; none exist yet. */
-		snprintf(msg, sizeof(msg), "Environment '%s' not found", req.environment);
-		reply_msg(r, SBX_ENOTFOUND, msg);
-		goto out;
+		sqlite3 *db = env_db(c);
+		char status[16];
+
+		if (db == NULL) {
+			reply_msg(r, SBX_ESYS, "The environment database is unavailable");
+			goto out;
+		}
+		if ((e = db_env_status(db, req.environment, status, sizeof(status), &r->env_id)) == SBX_ENOTFOUND) {
+			snprintf(msg, sizeof(msg), "Environment '%s' not found", req.environment);
+			reply_msg(r, e, msg);
+			goto out;
+		}
+		if (e != SBX_OK) {
+			reply_msg(r, e, "Could not read the environment");
+			goto out;
+		}
+		if (strcmp(status, "ready") != 0) {
+			snprintf(msg, sizeof(msg), "Environment '%s' is not ready (status: %s)", req.environment, status);
+			reply_msg(r, SBX_ECONFLICT, msg);
+			goto out;
+		}
+		spec.env_dir = req.environment;
+		snprintf(r->environment, sizeof(r->environment), "%s", req.environment);
 	}
 	if (!scoreboard->healthy) {
 		snprintf(msg, sizeof(msg), "Sandbox unavailable: %s", scoreboard->reason);
@@ -164,11 +238,17 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		snprintf(r->headers, sizeof(r->headers), "Retry-After: 10\r\n");
 		goto out;
 	}
-	e = run_exec(c, slot, &req, &res, why, sizeof(why));
+	r->is_run = true;
+	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
 	if (e == SBX_EJAIL) {
 		log_warnx("sandbox could not be set up: %s", why);
 		health_fail(why);
 		reply_msg(r, e, "The sandbox could not be set up; the code was not run");
+		goto out;
+	}
+	if (e == SBX_EBADREQ && req.environment && strncmp(why, "environment", 11) == 0) {
+		snprintf(msg, sizeof(msg), "Environment '%s' is no longer available", req.environment);
+		reply_msg(r, SBX_ECONFLICT, msg);
 		goto out;
 	}
 	if (e == SBX_EBADREQ) {
@@ -256,6 +336,8 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 		handle_root(&r);
 	} else if (route == ROUTE_HEALTH) {
 		r.body = health_json(c, &r.status);
+	} else if ((route == ROUTE_ENVS || route == ROUTE_ENV || route == ROUTE_ENV_LOGS) && strcmp(method, "POST") != 0) {
+		env_handle(c, route, method, path, FCGX_GetParam("QUERY_STRING", fr->envp), NULL, 0, &r);
 	} else {
 		int cl = http_content_length(FCGX_GetParam("CONTENT_LENGTH", fr->envp), c->max_body_size, &declared);
 		if (cl == 1) {
@@ -266,8 +348,11 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 			reply_msg(&r, SBX_ENOMEM, "Out of memory");
 		} else if (too_big) {
 			reply_msg(&r, SBX_ETOOBIG, "Request body too large");
-		} else
+		} else if (route == ROUTE_EXECUTE || route == ROUTE_EXECUTE_ENV) {
+			r.bytes_in = (long)len;
 			handle_execute(c, slot, body, len, route == ROUTE_EXECUTE_ENV, &r);
+		} else
+			env_handle(c, route, method, path, FCGX_GetParam("QUERY_STRING", fr->envp), body, len, &r);
 	}
 	if (r.body == NULL) {
 		r.status = 500;
@@ -280,8 +365,38 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 	log_info("req=%s method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",
 	    rid ? rid : "-", method ? method : "-", path ? path : "-", r.status,
 	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
+	if (r.is_run || r.bytes_in) {
+		/* Recorded after the response has gone (see http_worker). */
+		pending.valid = true;
+		snprintf(pending.environment, sizeof(pending.environment), "%s", r.environment);
+		snprintf(pending.status, sizeof(pending.status), "%s", r.run_status ? r.run_status : "rejected");
+		pending.env_id = r.is_run ? r.env_id : 0;
+		pending.rec.duration = mono_now() - t0;
+		pending.rec.exit_code = r.exit_code;
+		pending.rec.bytes_in = r.bytes_in;
+		pending.rec.bytes_out = (int64_t)(r.body ? strlen(r.body) : 0);
+		pending.rec.http_status = r.status;
+	}
 	free(body);
 	free(r.body);
+}
+
+/* Write the run record and last_used once the client has its answer. */
+static void
+record_pending(const struct conf *c)
+{
+	sqlite3 *db;
+
+	if (!pending.valid || (db = env_db(c)) == NULL) {
+		pending.valid = false;
+		return;
+	}
+	pending.rec.environment = pending.environment[0] ? pending.environment : NULL;
+	pending.rec.status = pending.status;
+	db_run_insert(db, &pending.rec);
+	if (pending.env_id > 0)
+		db_env_touch(db, pending.env_id);
+	pending.valid = false;
 }
 
 void
@@ -325,6 +440,7 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		scoreboard->slot[slot].busy = 1;
 		serve_one(c, slot, &fr);
 		FCGX_Finish_r(&fr);
+		record_pending(c);
 		scoreboard->slot[slot].busy = 0;
 		scoreboard->slot[slot].served = ++served;
 		__atomic_add_fetch(&scoreboard->requests, 1, __ATOMIC_RELAXED);

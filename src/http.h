@@ -3,12 +3,41 @@
 #define SBX_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTH, ROUTE_EXECUTE, ROUTE_EXECUTE_ENV };
+#include <json-c/json.h>
+
+#include "err.h"
+
+enum route {
+	ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTH, ROUTE_EXECUTE, ROUTE_EXECUTE_ENV,
+	ROUTE_ENVS, ROUTE_ENV, ROUTE_ENV_LOGS,
+};
+
+/* A response being built: status, JSON body, extra headers, what to log. */
+struct reply {
+	int	 status;
+	char	*body;		/* malloc'ed JSON */
+	char	 headers[128];	/* extra header lines, each ending in \r\n */
+	const char *run_status;
+	int	 exit_code;
+	/* for the run record */
+	bool	 is_run;
+	long	 bytes_in;
+	int64_t	 env_id;
+	char	 environment[64];
+};
 
 /* Match a request line; *method_ok tells 404 from 405, *allow names the method the path takes. */
 enum route http_route(const char *method, const char *path, bool *method_ok, const char **allow);
 /* CONTENT_LENGTH: 0 ok (absent is 0), 1 larger than max, -1 malformed. */
 int http_content_length(const char *s, long max, long *out);
+/* The {name} of /environments/{name}[/logs]; false if there is none or it is too long. */
+bool http_env_name(const char *path, char *out, size_t outlen);
+
+void reply_detail(struct reply *r, enum sbx_err e, json_object *detail);
+void reply_msg(struct reply *r, enum sbx_err e, const char *msg);
+void reply_json(struct reply *r, int status, json_object *o);
 
 #endif

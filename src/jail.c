@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "interp.h"
 #include "jail.h"
 
 /*
@@ -62,6 +63,13 @@ struct jail_args {
 	long	max_return_bytes;
 	char	**prog_args;
 	int	nprog_args;
+	/* environments: --env NAME mounts STATE/envs/NAME read-only at /env for a
+	 * run; --build adds the build mode (it writable, the setup script run by bash) */
+	const char *env;
+	int	build;
+	char	*python;	/* --python: the build's interpreter, one of the host's */
+	/* what the mode allows, from the configuration */
+	long	tmp_mb, work_mb, nproc, fsize;
 };
 
 struct input_rec {
@@ -138,6 +146,21 @@ parse_long(const char *s, const char *what, long min, long max)
 	return v;
 }
 
+/* An environment directory's name under STATE/envs: no path, no dot-names. */
+static bool
+env_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 80 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
 /* Refuse anything the root-owned configuration does not allow. */
 static void
 parse_args(int argc, char **argv)
@@ -150,6 +173,9 @@ parse_args(int argc, char **argv)
 		{ "net", no_argument, NULL, 'n' },
 		{ "max-files", required_argument, NULL, 'f' },
 		{ "max-return-bytes", required_argument, NULL, 'b' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "build", no_argument, NULL, 'B' },
+		{ "python", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = PYSANDBOX_CONF_PATH;
@@ -172,11 +198,14 @@ parse_args(int argc, char **argv)
 			config = optarg;
 			break;
 		case 's': args.slot = parse_long(optarg, "slot", 0, 65535); break;
-		case 't': args.timeout_ms = parse_long(optarg, "timeout-ms", 1, HARD_MAX_TIMEOUT * 1000L); break;
-		case 'm': args.memory_mb = parse_long(optarg, "memory-mb", 16, HARD_MAX_MEMORY_MB); break;
+		case 't': args.timeout_ms = parse_long(optarg, "timeout-ms", 1, 86400 * 1000L); break;
+		case 'm': args.memory_mb = parse_long(optarg, "memory-mb", 16, 65536); break;
 		case 'n': args.net = 1; break;
 		case 'f': args.max_files = parse_long(optarg, "max-files", 0, 10000); break;
 		case 'b': args.max_return_bytes = parse_long(optarg, "max-return-bytes", 0, 1L << 30); break;
+		case 'e': args.env = optarg; break;
+		case 'B': args.build = 1; break;
+		case 'p': args.python = optarg; break;
 		default:
 			errno = EINVAL;
 			die("unknown option");
@@ -200,12 +229,42 @@ parse_args(int argc, char **argv)
 	errno = EPERM;
 	if (args.slot >= conf.uid_count)
 		die("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
-	if (args.timeout_ms > (long)(conf.max_timeout * 1000 + 0.5))
-		die("timeout above the configured maximum");
-	if (args.memory_mb > conf.max_memory_mb)
-		die("memory above the configured maximum");
-	if (args.net && !conf.allow_network)
-		die("network is not allowed by the configuration");
+	if (args.env && !env_name_ok(args.env))
+		die("bad environment name");
+	if (args.build) {
+		struct interp found[INTERP_MAX];
+		int n = interp_discover(&conf, found, INTERP_MAX), i;
+
+		if (args.env == NULL || args.python == NULL)
+			die("--build needs --env and --python");
+		for (i = 0; i < n; i++)
+			if (strcmp(found[i].path, args.python) == 0)
+				break;
+		if (i == n)
+			die("%s is not one of the host's interpreters", args.python);
+		if (args.timeout_ms > (long)(conf.build_timeout * 1000 + 0.5))
+			die("build timeout above the configured maximum");
+		if (args.memory_mb > conf.build_memory_mb)
+			die("build memory above the configured maximum");
+		if (args.net && !conf.build_network)
+			die("network for builds is not allowed by the configuration");
+		args.tmp_mb = args.work_mb = conf.build_workdir_mb;
+		args.nproc = conf.build_processes;
+		args.fsize = conf.max_env_size;
+	} else {
+		if (args.python)
+			die("--python is for builds only");
+		if (args.timeout_ms > (long)(conf.max_timeout * 1000 + 0.5))
+			die("timeout above the configured maximum");
+		if (args.memory_mb > conf.max_memory_mb)
+			die("memory above the configured maximum");
+		if (args.net && !conf.allow_network)
+			die("network is not allowed by the configuration");
+		args.tmp_mb = conf.tmp_mb;
+		args.work_mb = conf.workdir_mb;
+		args.nproc = conf.max_processes;
+		args.fsize = conf.max_file_size;
+	}
 	if (args.max_files > conf.max_return_files || args.max_return_bytes > conf.max_return_bytes)
 		die("return caps above the configured maxima");
 	run_uid = (uid_t)(conf.uid_base + args.slot);
@@ -289,6 +348,50 @@ copy_host_file(const char *hostpath, const char *dst)
 	write_file(dst, data, 0644);
 }
 
+/* The environment directory, opened before the root is built (it may live
+ * under /tmp, which the new root covers) and mounted at /env from its fd. */
+static int env_fd = -1;
+
+static void
+open_env(void)
+{
+	char path[CONF_PATH_MAX + 16];
+	int envs;
+
+	if (args.env == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/envs", conf.state_dir);
+	if ((envs = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die("open %s", path);
+	env_fd = openat(envs, args.env, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(envs);
+	if (env_fd == -1) {
+		/* Deleted between the worker's look-up and now: the client's race, not a jail fault. */
+		dprintf(FD_STATUS, "I environment '%s' is no longer available: %s\n", args.env, strerror(errno));
+		_exit(JAIL_EXIT_SETUP);
+	}
+	/* A build owns its environment directory; a run only reads it. */
+	if (args.build && fchown(env_fd, run_uid, run_gid) == -1)
+		die("chown environment");
+}
+
+static void
+mount_env(void)
+{
+	char src[64];
+
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", env_fd);
+	if (mkdir(NEWROOT "/env", 0755) == -1)
+		die("mkdir /env");
+	if (mount(src, NEWROOT "/env", NULL, MS_BIND, NULL) == -1)
+		die("bind environment");
+	if (mount(NULL, NEWROOT "/env", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV |
+	    (args.build ? 0 : MS_RDONLY), NULL) == -1)
+		die("remount environment");
+	close(env_fd);
+	env_fd = -1;
+}
+
 static void
 build_root(void)
 {
@@ -370,7 +473,7 @@ build_root(void)
 	    symlink("/proc/self/fd/1", NEWROOT "/dev/stdout") == -1 ||
 	    symlink("/proc/self/fd/2", NEWROOT "/dev/stderr") == -1)
 		die("symlinks in /dev");
-	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=4096,mode=1777", conf.tmp_mb);
+	snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=4096,mode=1777", args.tmp_mb);
 	mount_tmpfs(NEWROOT "/dev/shm", opts);
 
 	/* A proc of our own pid namespace; hidepid hides init (root) from the program. */
@@ -379,13 +482,15 @@ build_root(void)
 	if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") == -1)
 		die("mount /proc");
 
-	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=16384,mode=1777", conf.tmp_mb);
+	snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=1777", args.tmp_mb, args.build ? 262144 : 16384);
 	mount_tmpfs(NEWROOT "/tmp", opts);
-	snprintf(opts, sizeof(opts), "size=%dm,nr_inodes=16384,mode=0700,uid=%lu,gid=%lu",
-	    conf.workdir_mb, (unsigned long)run_uid, (unsigned long)run_gid);
+	snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=0700,uid=%lu,gid=%lu",
+	    args.work_mb, args.build ? 262144 : 16384, (unsigned long)run_uid, (unsigned long)run_gid);
 	mount_tmpfs(NEWROOT "/work", opts);
 	if (mkdir(NEWROOT "/root", 0700) == -1)
 		die("mkdir /root");
+	if (env_fd != -1)
+		mount_env();
 }
 
 /* Swap roots and drop every path to the host's tree. */
@@ -595,13 +700,18 @@ set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)
 static void __attribute__((noreturn))
 exec_program(const sigset_t *oldmask)
 {
-	static char *envp[] = {
+	static char *build_envp[] = {
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
+		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"PIP_NO_INPUT=1", "PYTHONUNBUFFERED=1", "MAKEFLAGS=-j2", NULL,
+	};
+	static char *run_envp[] = {
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
 		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg", "OPENBLAS_NUM_THREADS=1",
 		"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
 		"VECLIB_MAXIMUM_THREADS=1", NULL,
 	};
-	char **argv;
+	char **argv, **envp, *prog;
 	rlim_t cpu = (rlim_t)((args.timeout_ms + 999) / 1000 + 1);
 	int i;
 
@@ -616,9 +726,9 @@ exec_program(const sigset_t *oldmask)
 
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
 	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << 20, (rlim_t)args.memory_mb << 20, "as");
-	set_limit(RLIMIT_FSIZE, (rlim_t)conf.max_file_size, (rlim_t)conf.max_file_size, "fsize");
+	set_limit(RLIMIT_FSIZE, (rlim_t)args.fsize, (rlim_t)args.fsize, "fsize");
 	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
-	set_limit(RLIMIT_NPROC, (rlim_t)conf.max_processes, (rlim_t)conf.max_processes, "nproc");
+	set_limit(RLIMIT_NPROC, (rlim_t)args.nproc, (rlim_t)args.nproc, "nproc");
 	set_limit(RLIMIT_CORE, 0, 0, "core");
 	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
 	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
@@ -646,23 +756,38 @@ exec_program(const sigset_t *oldmask)
 	umask(022);
 	load_seccomp();
 
-	if ((argv = calloc((size_t)args.nprog_args + 6, sizeof(char *))) == NULL)
+	if ((argv = calloc((size_t)args.nprog_args + 8, sizeof(char *))) == NULL)
 		die("allocate");
 	i = 0;
-	argv[i++] = conf.python;
-	argv[i++] = "-I";	/* isolated: no env vars, no user site, no cwd on sys.path */
-	argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
-	argv[i++] = "main.py";
-	for (int k = 0; k < args.nprog_args; k++)
-		argv[i++] = args.prog_args[k];
+	if (args.build) {
+		/* The venv goes to /env, the path runs mount it at, so the paths
+		 * it records (shebangs, pyvenv.cfg) hold in both. */
+		argv[i++] = prog = "/bin/bash";
+		argv[i++] = "-c";
+		argv[i++] = "echo \"pysandbox: creating the virtual environment with $1\"; "
+		    "\"$1\" -m venv /env || exit 121; "
+		    "export VIRTUAL_ENV=/env PATH=\"/env/bin:$PATH\"; "
+		    "echo 'pysandbox: running the setup script'; exec bash /work/setup.sh";
+		argv[i++] = "pysandbox-build";
+		argv[i++] = args.python;
+		envp = build_envp;
+	} else {
+		argv[i++] = prog = args.env ? "/env/bin/python" : conf.python;
+		argv[i++] = "-I";	/* isolated: no env vars, no user site, no cwd on sys.path */
+		argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
+		argv[i++] = "main.py";
+		for (int k = 0; k < args.nprog_args; k++)
+			argv[i++] = args.prog_args[k];
+		envp = run_envp;
+	}
 	/* Only 0-2 and the status stream (closed on exec) stay open. */
 	if (fcntl(FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
 		die("cloexec");
 #ifdef HAVE_CLOSE_RANGE
 	close_range(FD_STATUS + 1, ~0U, 0);
 #endif
-	execve(conf.python, argv, envp);
-	die("exec %s", conf.python);
+	execve(prog, argv, envp);
+	die("exec %s", prog);
 }
 
 /* ---- after the run: collect the files it created or changed ----------- */
@@ -793,6 +918,7 @@ run_init(int alive_fd)
 		die("block signals");
 	signal(SIGPIPE, SIG_IGN);
 
+	open_env();
 	build_root();
 	enter_root();
 	if (sethostname("sandbox", 7) == -1)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "log.h"
 #include "pool.h"
 
@@ -125,18 +126,50 @@ spawn_worker(const struct conf *c, int listen_fd, int slot)
 	return pid;
 }
 
+static pid_t
+spawn_builder(const struct conf *c, int listen_fd)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == -1) {
+		log_warn("fork builder");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sig_pipe[0]);
+		close(sig_pipe[1]);
+		if (listen_fd != -1)
+			close(listen_fd);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		log_init("pysandboxd-builder", (enum log_level)c->log_level);
+		build_main(c);
+		_exit(0);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	scoreboard->builder_pid = pid;
+	return pid;
+}
+
 static void
 signal_workers(int sig)
 {
 	for (int i = 0; i < POOL_MAX_WORKERS; i++)
 		if (scoreboard->slot[i].pid > 0)
 			kill(scoreboard->slot[i].pid, sig);
+	if (scoreboard->builder_pid > 0 && sig != SIGQUIT)
+		kill(scoreboard->builder_pid, sig);
 }
 
 static int
 live_workers(void)
 {
-	int n = 0;
+	int n = scoreboard->builder_pid > 0 ? 1 : 0;
 
 	for (int i = 0; i < POOL_MAX_WORKERS; i++)
 		if (scoreboard->slot[i].pid > 0)
@@ -171,6 +204,19 @@ pool_main(struct conf *c, const char *conf_path)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Builds that were running when the service last stopped will never finish. */
+	{
+		sqlite3 *db = db_open(c->state_dir, err, sizeof(err));
+		int n;
+
+		if (db == NULL) {
+			log_warnx("database: %s", err);
+			return 1;
+		}
+		if ((n = db_recover(db)) > 0)
+			log_warnx("%d interrupted environment build(s) marked failed", n);
+		db_close(db);
+	}
 	if ((listen_fd = open_listener(c)) == -1)
 		return 1;
 	/* libfcgi in the workers needs it across fork, never across exec. */
@@ -179,6 +225,7 @@ pool_main(struct conf *c, const char *conf_path)
 	scoreboard->nworkers = conf_workers(c);
 	for (int i = 0; i < scoreboard->nworkers; i++)
 		spawn_worker(c, listen_fd, i);
+	spawn_builder(c, listen_fd);
 	log_info("listening on %s with %d workers", c->socket, scoreboard->nworkers);
 
 	for (;;) {
@@ -203,6 +250,8 @@ pool_main(struct conf *c, const char *conf_path)
 					close(listen_fd);
 					listen_fd = -1;
 					signal_workers(SIGQUIT);
+					if (scoreboard->builder_pid > 0)
+						kill(scoreboard->builder_pid, SIGTERM);
 				}
 				break;
 			case SIGHUP:
@@ -222,6 +271,9 @@ pool_main(struct conf *c, const char *conf_path)
 				last_check = wall_now();
 				scoreboard->nworkers = conf_workers(c);
 				signal_workers(SIGQUIT);
+				/* The builder takes the new configuration when idle builds allow: restart it. */
+				if (scoreboard->builder_pid > 0)
+					kill(scoreboard->builder_pid, SIGTERM);
 				break;
 			default:
 				break;
@@ -229,6 +281,12 @@ pool_main(struct conf *c, const char *conf_path)
 		}
 		/* Reap; replace what died unless stopping. */
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == scoreboard->builder_pid) {
+				if (!stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+					log_warnx("builder (pid %ld) died; restarting it", (long)pid);
+				scoreboard->builder_pid = 0;
+				continue;
+			}
 			for (int i = 0; i < POOL_MAX_WORKERS; i++) {
 				if (scoreboard->slot[i].pid != pid)
 					continue;
@@ -256,6 +314,8 @@ pool_main(struct conf *c, const char *conf_path)
 			for (int i = 0; i < scoreboard->nworkers; i++)
 				if (scoreboard->slot[i].pid == 0)
 					spawn_worker(c, listen_fd, i);
+			if (scoreboard->builder_pid == 0)
+				spawn_builder(c, listen_fd);
 		}
 		if (stopping && !killed && wall_now() >= stop_deadline) {
 			log_warnx("grace period over: killing %d busy workers", live_workers());

@@ -26,6 +26,7 @@ struct scoreboard {
 	double		 checked_at;
 	unsigned long	 requests;
 	int		 nworkers;
+	pid_t		 builder_pid;	/* workers wake it with SIGUSR1 */
 	struct pool_slot slot[POOL_MAX_WORKERS];
 };
 
@@ -40,6 +41,9 @@ bool health_selftest(const struct conf *c, int slot);
 void health_fail(const char *reason);
 /* health.c: the /health document; *status gets 200 or 503. Caller frees. */
 char *health_json(const struct conf *c, int *status);
+
+/* build.c: the builder process's loop; returns when it should exit. */
+void build_main(const struct conf *c);
 
 /* http.c: a worker's accept loop on listen_fd; returns when it should exit. */
 void http_worker(const struct conf *c, int listen_fd, int slot);

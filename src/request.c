@@ -195,25 +195,21 @@ detail_string(const char *fmt, ...)
 }
 
 enum sbx_err
-req_parse(const char *body, size_t len, const struct req_limits *lim,
-    struct exec_req *req, json_object **detail)
+req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_object **rootp, json_object **detail)
 {
 	json_tokener *tok = NULL;
-	json_object *root = NULL, *errs = NULL, *v;
+	json_object *root = NULL, *errs;
 	enum sbx_err rc = SBX_EINVAL;
 	enum json_tokener_error je;
 	size_t prefix;
 	bool nul_key;
 	long ctl;
-	char msg[160];
 
-	memset(req, 0, sizeof(*req));
+	(void)lim;
+	*rootp = NULL;
 	*detail = NULL;
-	req->timeout = lim->default_timeout;
-	req->memory_mb = lim->default_memory_mb;
 	if ((errs = json_object_new_array()) == NULL)
 		return SBX_ENOMEM;
-
 	/* RFC 8259: strict grammar, valid UTF-8, bounded depth, nothing after the value. */
 	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
 		rc = SBX_ENOMEM;
@@ -271,6 +267,44 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 		    "value_error");
 		goto out;
 	}
+	*rootp = root;
+	root = NULL;
+	rc = SBX_OK;
+
+out:
+	if (rc == SBX_EINVAL) {
+		*detail = errs;
+		errs = NULL;
+	}
+	if (rc == SBX_ENOMEM)
+		*detail = json_object_new_string("Out of memory");
+	json_object_put(errs);
+	json_object_put(root);
+	if (tok)
+		json_tokener_free(tok);
+	return rc;
+}
+
+enum sbx_err
+req_parse(const char *body, size_t len, const struct req_limits *lim,
+    struct exec_req *req, json_object **detail)
+{
+	json_object *root = NULL, *errs = NULL, *v;
+	enum sbx_err rc = SBX_EINVAL;
+	char msg[160];
+
+	memset(req, 0, sizeof(*req));
+	*detail = NULL;
+	req->timeout = lim->default_timeout;
+	req->memory_mb = lim->default_memory_mb;
+	if ((errs = json_object_new_array()) == NULL)
+		return SBX_ENOMEM;
+
+	if ((rc = req_parse_json(body, len, lim, &root, detail)) != SBX_OK) {
+		json_object_put(errs);
+		return rc;
+	}
+	rc = SBX_EINVAL;
 
 	/* code: required, string */
 	if (!json_object_object_get_ex(root, "code", &v) || v == NULL) {
@@ -515,8 +549,6 @@ out:
 		*detail = json_object_new_string("Out of memory");
 	json_object_put(errs);
 	json_object_put(root);
-	if (tok)
-		json_tokener_free(tok);
 	if (rc != SBX_OK)
 		req_free(req);
 	return rc;

@@ -58,6 +58,10 @@ struct exec_req {
 enum sbx_err req_parse(const char *body, size_t len, const struct req_limits *lim,
     struct exec_req *req, json_object **detail);
 void req_free(struct exec_req *req);
+/* The strict JSON front end alone (RFC 8259: grammar, UTF-8, no NaN, no raw
+ * control characters, no NUL in keys): on SBX_OK *root is an object the caller owns. */
+enum sbx_err req_parse_json(const char *body, size_t len, const struct req_limits *lim,
+    json_object **root, json_object **detail);
 
 /* True iff name is a safe relative path: 1..REQ_MAX_NAME bytes of valid UTF-8,
  * no control characters or backslashes, no empty, "." or ".." component,

@@ -255,24 +255,28 @@ now_s(void)
 }
 
 enum sbx_err
-run_exec(const struct conf *c, int slot, const struct exec_req *req,
+run_exec(const struct conf *c, int slot, const struct exec_req *req, const struct run_spec *spec,
     struct run_result *res, char *why, size_t whylen)
 {
+	static const struct run_spec plain = { 0 };
 	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct buf input = { 0 }, status = { 0 };
-	char *argv[REQ_MAX_ARGS + 24], *envp[8], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
-	char envbuf[4][256], confbuf[CONF_PATH_MAX];
+	char *argv[REQ_MAX_ARGS + 32], *envp[8], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
+	char envbuf[4][256], confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX];
 	int in_fd = -1, stdin_fd = -1, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 };
 	int argc = 0, envc = 0, wstatus, fa_init = 0, attr_init = 0;
 	enum sbx_err rc = SBX_EJAIL;
 	bool killed_for_output = false, backstop = false;
 	long status_cap = c->max_return_bytes + 1024L * 1024;
-	double deadline;
+	double deadline, next_check;
 	pid_t pid = -1;
 	sigset_t none;
+	bool cancelled = false;
 
+	if (spec == NULL)
+		spec = &plain;
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
 	snprintf(why, whylen, "unknown failure");
@@ -280,7 +284,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 	for (size_t i = 0; i < req->nfiles; i++)
 		if (input_record(&input, req->files[i].name, req->files[i].data, req->files[i].len) == -1)
 			goto nomem;
-	if (input_record(&input, "main.py", req->code, req->code_len) == -1)
+	if (input_record(&input, spec->main_name ? spec->main_name : "main.py", req->code, req->code_len) == -1)
 		goto nomem;
 	if ((in_fd = memfd_with("pysandbox-input", &input)) == -1) {
 		snprintf(why, whylen, "input memfd: %s", strerror(errno));
@@ -333,6 +337,17 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 	argv[argc++] = bbuf;
 	if (req->network)
 		argv[argc++] = "--net";
+	if (spec->env_dir) {
+		snprintf(envbuf_dir, sizeof(envbuf_dir), "%s", spec->env_dir);
+		argv[argc++] = "--env";
+		argv[argc++] = envbuf_dir;
+	}
+	if (spec->build) {
+		snprintf(pybuf, sizeof(pybuf), "%s", spec->python);
+		argv[argc++] = "--build";
+		argv[argc++] = "--python";
+		argv[argc++] = pybuf;
+	}
 	argv[argc++] = "run";
 	for (size_t i = 0; i < req->nargs; i++)
 		argv[argc++] = req->args[i];
@@ -377,6 +392,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 
 	/* Read all three streams until EOF; the jail's init closing them ends the run. */
 	deadline = now_s() + req->timeout + RUN_SLACK_S;
+	next_check = now_s() + 1;
 	for (;;) {
 		struct pollfd pfd[3] = {
 			{ outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 }, { stp[0], POLLIN, 0 },
@@ -399,6 +415,15 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 			deadline = now_s() + 5;
 			continue;
 		}
+		if (spec->keep_going && !cancelled && now_s() >= next_check) {
+			next_check = now_s() + 1;
+			if (!spec->keep_going(spec->ctx)) {
+				cancelled = true;
+				kill(pid, SIGTERM);	/* the jail ends the run and reports */
+			}
+		}
+		if (spec->keep_going && left > 1)
+			left = 1;
 		r = poll(pfd, 3, (int)(left * 1000) + 1);
 		if (r == -1 && errno != EINTR) {
 			snprintf(why, whylen, "poll: %s", strerror(errno));
@@ -421,6 +446,10 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req,
 				if (i == 0) outp[0] = -1;
 				else if (i == 1) errp[0] = -1;
 				else stp[0] = -1;
+				continue;
+			}
+			if (i < 2 && spec->on_output) {
+				spec->on_output(spec->ctx, i + 1, chunk, (size_t)n);
 				continue;
 			}
 			if ((long)dst->len + n > cap) {

@@ -32,9 +32,23 @@ struct run_result {
 	char		 error[256];	/* empty on success */
 };
 
+/* How a run differs from a plain /execute (all optional). */
+struct run_spec {
+	const char	*env_dir;	/* directory under STATE/envs mounted at /env */
+	bool		 build;		/* build mode: env_dir writable, setup.sh run by bash */
+	const char	*python;	/* build mode: the interpreter creating the venv */
+	const char	*main_name;	/* name the code is written as (default main.py) */
+	/* Output handed over as it comes (then not kept in the result). */
+	void		(*on_output)(void *ctx, int stream, const char *data, size_t n);
+	/* Asked about once a second; false stops the run (cancelled). */
+	bool		(*keep_going)(void *ctx);
+	void		*ctx;
+};
+
 /* Run req in the jail as uid slot `slot` (0-based index into the uid pool).
- * On a sandbox failure returns SBX_EJAIL and puts the reason in why. */
-enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req,
+ * On a sandbox failure returns SBX_EJAIL and puts the reason in why; when
+ * the input (files, environment) could not be put in place, SBX_EBADREQ. */
+enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req, const struct run_spec *spec,
     struct run_result *res, char *why, size_t whylen);
 void run_result_free(struct run_result *res);
 const char *run_status_name(enum run_status s);

@@ -60,9 +60,19 @@ def master_pid(service):
     return masters[0]
 
 
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def worker_pids(service, master=None):
+    """The master's FastCGI workers (its builder, named pysandbox-build, is not one)."""
     master = master or master_pid(service)
-    return sorted(p for p in children(master) if cmdline(p)[:1] and cmdline(p)[0].endswith("pysandboxd"))
+    return sorted(p for p in children(master) if cmdline(p)[:1] and cmdline(p)[0].endswith("pysandboxd")
+                  and comm(p) != "pysandbox-build")
 
 
 def conf_path(service):

@@ -386,10 +386,14 @@ test_check(void)
 	conf_defaults(&c);
 	c.workers = 8;
 	c.uid_count = 8;
-	ok(conf_check(&c, err, sizeof(err)) == -1 && strstr(err, "uid_count (8) must be at least workers + 1 (9)"),
+	/* Each run (workers), the self-test and each build (max_builds, default 2) needs a uid. */
+	ok(conf_check(&c, err, sizeof(err)) == -1 &&
+	    strstr(err, "uid_count (8) must be at least workers + 1 + max_builds (11)"),
 	    "uid_count = workers (%s)", err);
-	c.uid_count = 9;
-	ok(conf_check(&c, err, sizeof(err)) == 0, "uid_count = workers + 1 passes");
+	c.uid_count = 10;
+	ok(conf_check(&c, err, sizeof(err)) == -1, "uid_count = workers + 1 + max_builds - 1 fails");
+	c.uid_count = 11;
+	ok(conf_check(&c, err, sizeof(err)) == 0, "uid_count = workers + 1 + max_builds passes");
 	conf_defaults(&c);
 	c.workers = 0;
 	c.uid_count = conf_workers(&c);

@@ -1,0 +1,380 @@
+/* build.c: the builder process: claims queued environments from SQLite and builds each in the build jail. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "pool.h"
+#include "run.h"
+
+#define BUILD_LOG_LINE_MAX	4096	/* a longer line is split */
+
+static volatile sig_atomic_t builder_stop;
+static volatile sig_atomic_t builder_wake;
+
+static void
+on_builder_signal(int sig)
+{
+	if (sig == SIGUSR1 || sig == SIGCHLD)
+		builder_wake = 1;
+	else
+		builder_stop = 1;
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == -1 && errno != ENOENT)
+		log_warn("remove %s", path);
+	return 0;
+}
+
+/* rm -rf without following symlinks (a build wrote this tree). */
+static void
+remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return;
+	nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static int64_t tree_bytes;
+
+static int
+size_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	tree_bytes += (int64_t)st->st_blocks * 512;
+	return 0;
+}
+
+static int64_t
+tree_size(const char *path)
+{
+	tree_bytes = 0;
+	nftw(path, size_entry, 32, FTW_PHYS | FTW_MOUNT);
+	return tree_bytes;
+}
+
+/* Remove what no build owns: leftovers of crashed builds and deleted environments. */
+static void
+collect_garbage(const char *envs, bool include_builds)
+{
+	char path[CONF_PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(envs)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".trash-", 7) != 0 &&
+		    !(include_builds && strncmp(de->d_name, ".build-", 7) == 0))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", envs, de->d_name);
+		remove_tree(path);
+	}
+	closedir(d);
+}
+
+/* ---- one build, in its own process ------------------------------------- */
+
+struct build_ctx {
+	sqlite3		*db;
+	int64_t		 id;
+	int64_t		 seq;
+	struct buf	 partial[2];	/* an unfinished line per stream */
+	bool		 gone;		/* the environment was deleted */
+	double		 last_check;
+};
+
+static void
+log_line(struct build_ctx *b, const char *stream, const char *line, size_t len)
+{
+	if (b->gone)
+		return;
+	if (db_log_append(b->db, b->id, b->seq, stream, line, len) == SBX_ENOTFOUND)
+		b->gone = true;
+	b->seq++;
+}
+
+static void
+system_line(struct build_ctx *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+system_line(struct build_ctx *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		log_line(b, "system", line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Every output line goes to SQLite as it is produced. */
+static void
+on_output(void *ctx, int stream, const char *data, size_t n)
+{
+	struct build_ctx *b = ctx;
+	struct buf *p = &b->partial[stream - 1];
+	const char *name = stream == 1 ? "stdout" : "stderr";
+
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] == '\n' || p->len >= BUILD_LOG_LINE_MAX) {
+			log_line(b, name, p->data ? p->data : "", p->len);
+			p->len = 0;
+			if (data[i] == '\n')
+				continue;
+		}
+		if (data[i] != '\r')
+			buf_append(p, data + i, 1);
+	}
+}
+
+static bool
+keep_going(void *ctx)
+{
+	struct build_ctx *b = ctx;
+
+	if (builder_stop)
+		return false;
+	if (!b->gone && !db_env_alive(b->db, b->id))
+		b->gone = true;
+	return !b->gone;
+}
+
+static void __attribute__((noreturn))
+build_one(const struct conf *c, int slot, int64_t id, const char *name, const char *python, char *script)
+{
+	struct build_ctx b = { 0 };
+	struct exec_req req = { 0 };
+	struct run_spec spec = { 0 };
+	struct run_result res = { 0 };
+	char envs[CONF_PATH_MAX + 16], tmpname[64], tmp[CONF_PATH_MAX + 96], final[CONF_PATH_MAX + 96];
+	char trash[CONF_PATH_MAX + 96], why[300], error[400] = "";
+	double t0 = mono_now(), seconds;
+	int64_t size = -1;
+	enum sbx_err e;
+	bool ok = false;
+
+	if ((b.db = db_open(c->state_dir, why, sizeof(why))) == NULL)
+		fatalx("build %s: database: %s", name, why);
+	b.id = id;
+	snprintf(envs, sizeof(envs), "%s/envs", c->state_dir);
+	snprintf(tmpname, sizeof(tmpname), ".build-%lld", (long long)id);
+	snprintf(tmp, sizeof(tmp), "%s/%s", envs, tmpname);
+	snprintf(final, sizeof(final), "%s/%s", envs, name);
+	log_info("building environment %s with %s", name, python);
+	system_line(&b, "build started: python %s, timeout %g s%s", python, c->build_timeout,
+	    c->build_network ? "" : ", no network");
+	remove_tree(tmp);
+	if (mkdir(tmp, 0755) == -1) {
+		snprintf(error, sizeof(error), "could not create the build directory: %s", strerror(errno));
+		goto done;
+	}
+
+	req.code = script;
+	req.code_len = strlen(script);
+	req.timeout = c->build_timeout;
+	req.memory_mb = c->build_memory_mb;
+	req.network = c->build_network;
+	spec.env_dir = tmpname;
+	spec.build = true;
+	spec.python = python;
+	spec.main_name = "setup.sh";
+	spec.on_output = on_output;
+	spec.keep_going = keep_going;
+	spec.ctx = &b;
+	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
+	for (int s = 0; s < 2; s++)
+		if (b.partial[s].len)
+			log_line(&b, s ? "stderr" : "stdout", b.partial[s].data, b.partial[s].len);
+	if (b.gone || builder_stop)
+		goto done;
+	if (e != SBX_OK) {
+		snprintf(error, sizeof(error), "the build sandbox could not be set up: %s", why);
+		goto done;
+	}
+	switch (res.status) {
+	case RUN_OK:
+		break;
+	case RUN_TIMEOUT:
+		snprintf(error, sizeof(error), "the setup script timed out after %g seconds", c->build_timeout);
+		goto done;
+	case RUN_MEMORY:
+		snprintf(error, sizeof(error), "the setup script ran out of memory (%d MB)", c->build_memory_mb);
+		goto done;
+	default:
+		if (res.exit_code == 121)
+			snprintf(error, sizeof(error), "creating the virtual environment with %.200s failed", python);
+		else if (res.exit_code > 0)
+			snprintf(error, sizeof(error), "the setup script exited with status %d", res.exit_code);
+		else
+			snprintf(error, sizeof(error), "the setup script was stopped: %s", res.error);
+		goto done;
+	}
+	if ((size = tree_size(tmp)) > c->max_env_size) {
+		snprintf(error, sizeof(error), "the environment takes %lld bytes, more than max_env_size (%ld)",
+		    (long long)size, c->max_env_size);
+		goto done;
+	}
+	/* A leftover of an environment of the same name deleted earlier goes first. */
+	snprintf(trash, sizeof(trash), "%s/.trash-old-%lld", envs, (long long)id);
+	if (rename(final, trash) == 0)
+		remove_tree(trash);
+	if (rename(tmp, final) == -1) {
+		snprintf(error, sizeof(error), "could not move the environment into place: %s", strerror(errno));
+		goto done;
+	}
+	ok = true;
+done:
+	run_result_free(&res);
+	seconds = mono_now() - t0;
+	if (b.gone || (builder_stop && !ok)) {
+		/* Deleted while building (or the service is stopping): leave no trace. */
+		remove_tree(tmp);
+		if (builder_stop && !b.gone) {
+			system_line(&b, "build interrupted: the service is stopping");
+			db_build_finish(b.db, id, false, "interrupted: the service stopped during the build; "
+			    "delete and create the environment again to retry", seconds, -1);
+		}
+		log_info("build of %s %s", name, b.gone ? "cancelled: the environment was deleted" : "interrupted");
+		db_close(b.db);
+		_exit(0);
+	}
+	if (!ok)
+		remove_tree(tmp);
+	system_line(&b, ok ? "build succeeded in %.1f s" : "build failed after %.1f s: %s", seconds, error);
+	db_build_finish(b.db, id, ok, error, seconds, size);
+	/* Deleted during the last moments: do not leave a directory behind. */
+	if (ok && !db_env_alive(b.db, id)) {
+		snprintf(trash, sizeof(trash), "%s/.trash-%lld", envs, (long long)id);
+		if (rename(final, trash) == 0)
+			remove_tree(trash);
+	}
+	log_info("build of %s %s (%.1f s)%s%s", name, ok ? "succeeded" : "failed", seconds, ok ? "" : ": ", error);
+	buf_free(&b.partial[0]);
+	buf_free(&b.partial[1]);
+	db_close(b.db);
+	_exit(ok ? 0 : 1);
+}
+
+/* ---- the builder's loop ------------------------------------------------ */
+
+void
+build_main(const struct conf *c)
+{
+	pid_t running[16] = { 0 };
+	char envs[CONF_PATH_MAX + 16], why[300];
+	struct sigaction sa;
+	sigset_t none;
+	sqlite3 *db;
+	int nslots = c->max_builds < 16 ? c->max_builds : 16;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_builder_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	/* Tell it apart from the workers in ps and /proc/PID/comm. */
+	prctl(PR_SET_NAME, "pysandbox-build", 0, 0, 0);
+	if (getppid() == 1)
+		return;
+
+	snprintf(envs, sizeof(envs), "%s/envs", c->state_dir);
+	if (mkdir(envs, 0755) == -1 && errno != EEXIST)
+		fatal("mkdir %s", envs);
+	if ((db = db_open(c->state_dir, why, sizeof(why))) == NULL)
+		fatalx("builder: database: %s", why);
+	/* No build runs yet: whatever a build directory holds is a leftover. */
+	collect_garbage(envs, true);
+
+	while (!builder_stop) {
+		int status, free_slot = -1;
+		pid_t p;
+
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+			for (int i = 0; i < nslots; i++)
+				if (running[i] == p)
+					running[i] = 0;
+		collect_garbage(envs, false);
+		for (int i = 0; i < nslots; i++)
+			if (running[i] == 0) {
+				free_slot = i;
+				break;
+			}
+		if (free_slot >= 0) {
+			char name[64], python[CONF_PATH_MAX], *script = NULL;
+			int64_t id;
+
+			if (db_build_claim(db, &id, name, sizeof(name), python, sizeof(python), &script) == SBX_OK) {
+				/* Build uids come from the top of the pool, below the self-test's. */
+				int slot = c->uid_count - 2 - free_slot;
+				pid_t child = fork();
+
+				if (child == 0) {
+					db_close(db);
+					build_one(c, slot, id, name, python, script);
+				}
+				if (child == -1) {
+					log_warn("fork build");
+					db_build_finish(db, id, false, "could not start the build", 0, -1);
+				} else
+					running[free_slot] = child;
+				free(script);
+				continue;	/* look for more work at once */
+			}
+		}
+		if (!builder_wake && !builder_stop)
+			poll(NULL, 0, 500);
+		builder_wake = 0;
+	}
+	/* Stopping: builds end (each marks itself interrupted). */
+	for (int i = 0; i < nslots; i++)
+		if (running[i] > 0)
+			kill(running[i], SIGTERM);
+	for (int i = 0; i < nslots; i++)
+		if (running[i] > 0)
+			while (waitpid(running[i], NULL, 0) == -1 && errno == EINTR)
+				;
+	db_close(db);
+}

@@ -1,0 +1,40 @@
+/* env.h: the /environments API in a worker, and its pure request parsers. */
+#ifndef SBX_ENV_H
+#define SBX_ENV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "conf.h"
+#include "err.h"
+#include "http.h"
+#include "interp.h"
+
+#define ENV_NAME_MAX	50
+#define ENV_SCRIPT_MAX	(64 * 1024)
+
+struct env_create {
+	char			 name[ENV_NAME_MAX + 1];
+	char			 description[1024];
+	char			*setup_script;
+	const struct interp	*interp;
+};
+
+/* Names exactly ^[A-Za-z0-9_-]{1,50}$. */
+bool env_name_valid(const char *s, size_t n);
+/* Parse and validate a POST /environments body (pure); detail as req_parse's. */
+enum sbx_err env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
+    struct env_create *out, json_object **detail);
+/* Parse "offset=N&limit=M" (pure); a malformed number gives -1. */
+void env_parse_query(const char *q, int64_t *offset, int64_t *limit);
+
+/* This worker's database connection, opened on first use. */
+sqlite3 *env_db(const struct conf *c);
+/* Serve one /environments request. */
+void env_handle(const struct conf *c, enum route route, const char *method, const char *path, const char *query,
+    const char *body, size_t len, struct reply *r);
+
+#endif
