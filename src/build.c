@@ -25,6 +25,7 @@
 #define BUILD_LOG_LINE_MAX	4096	/* a longer line is split */
 
 static volatile sig_atomic_t builder_stop;
+static volatile sig_atomic_t builder_drain;	/* reload: finish running builds, start none, exit */
 static volatile sig_atomic_t builder_wake;
 
 static void
@@ -32,6 +33,8 @@ on_builder_signal(int sig)
 {
 	if (sig == SIGUSR1 || sig == SIGCHLD)
 		builder_wake = 1;
+	else if (sig == SIGHUP)
+		builder_drain = 1;
 	else
 		builder_stop = 1;
 }
@@ -311,6 +314,7 @@ build_main(const struct conf *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -325,7 +329,13 @@ build_main(const struct conf *c)
 		fatal("mkdir %s", envs);
 	if ((db = db_open(c->state_dir, why, sizeof(why))) == NULL)
 		fatalx("builder: database: %s", why);
-	/* No build runs yet: whatever a build directory holds is a leftover. */
+	/* No build runs yet: builds marked started were interrupted (the service
+	 * or the builder died), and whatever a build directory holds is a leftover. */
+	{
+		int n = db_recover(db);
+		if (n > 0)
+			log_warnx("%d interrupted environment build(s) marked failed", n);
+	}
 	collect_garbage(envs, true);
 
 	while (!builder_stop) {
@@ -342,6 +352,14 @@ build_main(const struct conf *c)
 				free_slot = i;
 				break;
 			}
+		if (builder_drain) {
+			int busy = 0;
+			for (int i = 0; i < nslots; i++)
+				busy += running[i] != 0;
+			if (busy == 0)
+				break;	/* the master starts a builder with the new configuration */
+			free_slot = -1;
+		}
 		if (free_slot >= 0) {
 			char name[64], python[CONF_PATH_MAX], *script = NULL;
 			int64_t id;
@@ -352,6 +370,8 @@ build_main(const struct conf *c)
 				pid_t child = fork();
 
 				if (child == 0) {
+					/* A builder that dies takes its builds down (they record it). */
+					prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 					db_close(db);
 					build_one(c, slot, id, name, python, script);
 				}

@@ -204,17 +204,15 @@ pool_main(struct conf *c, const char *conf_path)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* Builds that were running when the service last stopped will never finish. */
+	/* Check the database opens (and migrate it) before serving; the master
+	 * then closes it and leaves SQLite to the processes that use it. */
 	{
 		sqlite3 *db = db_open(c->state_dir, err, sizeof(err));
-		int n;
 
 		if (db == NULL) {
 			log_warnx("database: %s", err);
 			return 1;
 		}
-		if ((n = db_recover(db)) > 0)
-			log_warnx("%d interrupted environment build(s) marked failed", n);
 		db_close(db);
 	}
 	if ((listen_fd = open_listener(c)) == -1)
@@ -271,9 +269,9 @@ pool_main(struct conf *c, const char *conf_path)
 				last_check = wall_now();
 				scoreboard->nworkers = conf_workers(c);
 				signal_workers(SIGQUIT);
-				/* The builder takes the new configuration when idle builds allow: restart it. */
+				/* The builder finishes its running builds, then a new one takes over. */
 				if (scoreboard->builder_pid > 0)
-					kill(scoreboard->builder_pid, SIGTERM);
+					kill(scoreboard->builder_pid, SIGHUP);
 				break;
 			default:
 				break;

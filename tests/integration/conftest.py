@@ -24,11 +24,13 @@ def free_port():
 class Service:
     """One running stack; stop() ends it by the PID we started and waits for it."""
 
-    def __init__(self, extra_conf="", env=None, rate=None, burst=None):
+    def __init__(self, extra_conf="", env=None, rate=None, burst=None, state=None):
+        """state: an existing state directory to reuse (a restart); it is then left in place on stop."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.state = tempfile.mkdtemp(prefix="pysandbox-test-state.")
-        self.log_path = os.path.join(self.state, "service.log")
+        self.own_state = state is None
+        self.state = state or tempfile.mkdtemp(prefix="pysandbox-test-state.")
+        self.log_path = os.path.join(self.state, f"service-{self.port}.log")
         e = dict(os.environ)
         e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})
         if rate:
@@ -95,7 +97,8 @@ class Service:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
-        subprocess.run(["rm", "-rf", self.state], check=False)
+        if self.own_state:
+            subprocess.run(["rm", "-rf", self.state], check=False)
 
 
 @pytest.fixture(scope="session")

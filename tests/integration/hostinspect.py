@@ -5,6 +5,7 @@ import time
 
 UID_RANGE = range(60000, 60064)	# the default pool, uid_base 60000 .. +63
 JAIL_NAME = "pysandbox-jail"
+BUILDER_NAME = "pysandbox-build"
 DAEMON_NAME = "pysandboxd"
 
 
@@ -70,7 +71,8 @@ def under_live_jail(pid, procs):
     rest = chain[chain.index(JAIL_NAME):]
     while rest and rest[0] == JAIL_NAME:	# init, then the outer helper
         rest = rest[1:]
-    return bool(rest) and rest[0] == DAEMON_NAME
+    # A run's jail sits under a worker (pysandboxd); a build's under the builder (pysandbox-build).
+    return bool(rest) and rest[0] in (DAEMON_NAME, BUILDER_NAME)
 
 
 def describe(pid, procs):
