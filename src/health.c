@@ -19,6 +19,7 @@ static char selftest_code[] =
     "r = {'uid': os.getuid(), 'gid': os.getgid(), 'pid': os.getpid(), 'hostname': socket.gethostname(),\n"
     "     'interfaces': [n for _, n in socket.if_nameindex()], 'shadow': os.path.exists('/etc/shadow'),\n"
     "     'version': '%d.%d.%d' % sys.version_info[:3], 'groups': os.getgroups()}\n"
+    "r['cgroups'] = sorted(l.split(':')[1] for l in open('/proc/self/cgroup') if 'pysandbox-' in l)\n"
     "import ctypes\n"
     "libc = ctypes.CDLL(None, use_errno=True)\n"
     "r['unshare_user'] = libc.unshare(0x10000000) == 0 or ctypes.get_errno() != 1\n"
@@ -37,6 +38,8 @@ wall_now(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static char cgroup_desc[96] = "unknown";
 
 static bool
 judge(const struct conf *c, int slot, const struct run_result *res, char *why, size_t whylen)
@@ -72,8 +75,18 @@ judge(const struct conf *c, int slot, const struct run_result *res, char *why, s
 	else if (json_object_get_boolean(GET("usr_writable")))
 		snprintf(why, whylen, "self-test can write to /usr");
 	else {
+		json_object *cgs = GET("cgroups");
+		size_t n = cgs ? json_object_array_length(cgs) : 0;
+
 		snprintf(scoreboard->python_version, sizeof(scoreboard->python_version), "%s",
 		    json_object_get_string(GET("version")) ? json_object_get_string(GET("version")) : "");
+		/* What the run itself saw in /proc/self/cgroup. */
+		cgroup_desc[0] = '\0';
+		for (size_t i = 0; i < n; i++)
+			snprintf(cgroup_desc + strlen(cgroup_desc), sizeof(cgroup_desc) - strlen(cgroup_desc), "%s%s",
+			    i ? ", " : "v1: ", json_object_get_string(json_object_array_get_idx(cgs, i)));
+		if (n == 0)
+			snprintf(cgroup_desc, sizeof(cgroup_desc), "none (rlimits only)");
 		ok = true;
 	}
 #undef GET
@@ -107,8 +120,8 @@ health_selftest(const struct conf *c, int slot)
 	    "\"uid_range\":\"%ld-%ld\",\"no_new_privs\":true,"
 	    "\"rlimits\":[\"cpu\",\"as\",\"fsize\",\"nofile\",\"nproc\",\"core\"],"
 	    "\"tmpfs_mb\":{\"work\":%d,\"tmp\":%d},"
-	    "\"seccomp\":\"deny-list (namespaces, mounts, ptrace, bpf, keyrings, io_uring, kernel and clock changes)\",\"cgroup\":\"none\",\"network_requests_allowed\":%s}",
-	    c->uid_base, c->uid_base + c->uid_count - 1, c->workdir_mb, c->tmp_mb,
+	    "\"seccomp\":\"deny-list (namespaces, mounts, ptrace, bpf, keyrings, io_uring, kernel and clock changes)\",\"cgroup\":\"%s\",\"network_requests_allowed\":%s}",
+	    c->uid_base, c->uid_base + c->uid_count - 1, c->workdir_mb, c->tmp_mb, cgroup_desc,
 	    c->allow_network ? "true" : "false");
 	scoreboard->checked_at = wall_now();
 	if (ok) {

@@ -34,6 +34,7 @@
 #include <seccomp.h>
 
 #include "buf.h"
+#include "cgroup.h"
 #include "conf.h"
 #include "interp.h"
 #include "jail.h"
@@ -269,6 +270,119 @@ parse_args(int argc, char **argv)
 		die("return caps above the configured maxima");
 	run_uid = (uid_t)(conf.uid_base + args.slot);
 	run_gid = (gid_t)(conf.uid_base + args.slot);
+}
+
+/* ---- cgroups: memory (shared memory and every process counted) and pids -- */
+
+/* The outer helper shares the run's mount namespace, so after pivot_root it
+ * reaches its cgroups only through directory fds opened before. */
+struct cg_handle {
+	bool	on;
+	int	parent_fd;	/* the cgroup we were in */
+	int	dir_fd;		/* ours: pysandbox-PID */
+	char	name[48];
+};
+static struct cg_handle cg_mem = { .parent_fd = -1, .dir_fd = -1 };
+static struct cg_handle cg_pids = { .parent_fd = -1, .dir_fd = -1 };
+#define cg_mem_on (cg_mem.on)
+
+static int
+cg_fd_write(int dirfd, const char *file, const char *value)
+{
+	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+/* Make a pysandbox-PID cgroup under ours for a controller and move this
+ * process into it, so init and everything under it are counted. Where the
+ * controller is not there (or not ours to use), the rlimits stand alone. */
+static void
+cg_enter(struct cg_handle *h, const char *controller, const char *limit_file, long limit, const char *extra_file)
+{
+	char parent[900], val[32], pid[24];
+
+	if (!cg_self_dir(controller, parent, sizeof(parent)))
+		return;
+	if ((h->parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	snprintf(h->name, sizeof(h->name), CG_PREFIX "%ld", (long)getpid());
+	if ((mkdirat(h->parent_fd, h->name, 0755) == -1 && errno != EEXIST) ||
+	    (h->dir_fd = openat(h->parent_fd, h->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		close(h->parent_fd);
+		h->parent_fd = -1;
+		return;
+	}
+	h->on = true;
+	snprintf(val, sizeof(val), "%ld", limit);
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	if (cg_fd_write(h->dir_fd, limit_file, val) == -1)
+		die("cgroup %s %s", controller, limit_file);
+	if (extra_file)
+		cg_fd_write(h->dir_fd, extra_file, val);	/* absent without swap accounting */
+	if (cg_fd_write(h->dir_fd, "cgroup.procs", pid) == -1)
+		die("join the %s cgroup", controller);
+}
+
+static void
+cgroups_enter(void)
+{
+	cg_enter(&cg_mem, "memory", "memory.limit_in_bytes", args.memory_mb << 20, "memory.memsw.limit_in_bytes");
+	/* init, the outer helper and a shell wrapper on top of the program's own */
+	cg_enter(&cg_pids, "pids", "pids.max", args.nproc + 8, NULL);
+}
+
+/* Back to the parent cgroup, then remove ours (the run's processes are gone). */
+static void
+cg_leave(struct cg_handle *h)
+{
+	char pid[24];
+
+	if (!h->on)
+		return;
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	cg_fd_write(h->parent_fd, "cgroup.procs", pid);
+	close(h->dir_fd);
+	for (int i = 0; i < 100 && unlinkat(h->parent_fd, h->name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
+		usleep(2000);
+	close(h->parent_fd);
+	h->on = false;
+}
+
+/* After the run: was the OOM killer used, and the peak; then clean up. */
+static void
+cgroups_report_and_leave(void)
+{
+	char text[512], *p;
+	long oom = 0, peak = 0;
+	ssize_t n;
+	int fd;
+
+	if (cg_mem.on) {
+		if ((fd = openat(cg_mem.dir_fd, "memory.oom_control", O_RDONLY | O_CLOEXEC)) != -1) {
+			if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
+				text[n] = '\0';
+				if ((p = strstr(text, "oom_kill ")) != NULL)
+					oom = strtol(p + 9, NULL, 10);
+			}
+			close(fd);
+		}
+		if ((fd = openat(cg_mem.dir_fd, "memory.max_usage_in_bytes", O_RDONLY | O_CLOEXEC)) != -1) {
+			if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
+				text[n] = '\0';
+				peak = strtol(text, NULL, 10);
+			}
+			close(fd);
+		}
+		dprintf(FD_STATUS, "C %ld %ld\n", oom, peak);
+	}
+	cg_leave(&cg_mem);
+	cg_leave(&cg_pids);
 }
 
 /* ---- building the root ------------------------------------------------ */
@@ -725,7 +839,10 @@ exec_program(const sigset_t *oldmask)
 		die("chdir /work");
 
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
-	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << 20, (rlim_t)args.memory_mb << 20, "as");
+	/* With a memory cgroup the address space only stops absurd reservations
+	 * (RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's imports). */
+	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20),
+	    (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20), "as");
 	set_limit(RLIMIT_FSIZE, (rlim_t)args.fsize, (rlim_t)args.fsize, "fsize");
 	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
 	set_limit(RLIMIT_NPROC, (rlim_t)args.nproc, (rlim_t)args.nproc, "nproc");
@@ -909,6 +1026,13 @@ run_init(int alive_fd)
 			_exit(JAIL_EXIT_SETUP);
 		close(alive_fd);
 	}
+	/* The cgroup directories are the outer helper's to clean up. */
+	for (struct cg_handle *h = &cg_mem; h; h = h == &cg_mem ? &cg_pids : NULL) {
+		if (h->dir_fd != -1)
+			close(h->dir_fd);
+		if (h->parent_fd != -1)
+			close(h->parent_fd);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -996,8 +1120,7 @@ run_init(int alive_fd)
 		collect_dir(workfd, "", 0, &col);
 	if (col.truncated)
 		write_all(FD_STATUS, "T\n", 2);
-	write_all(FD_STATUS, "D\n", 2);
-	_exit(0);
+	_exit(0);	/* the outer helper adds the cgroup's account and the end mark */
 }
 
 /* ---- outer: waits for init in the host pid namespace ------------------ */
@@ -1028,6 +1151,7 @@ main(int argc, char **argv)
 		die("pdeathsig");
 	parse_args(argc, argv);
 
+	cgroups_enter();
 	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (!args.net)
 		flags |= CLONE_NEWNET;
@@ -1051,12 +1175,18 @@ main(int argc, char **argv)
 	init_pid = child;
 	close(alive[0]);
 
-	/* Hold no end of the program's pipes, so the worker sees EOF when the run ends. */
+	/* Hold no end of the program's pipes, so the worker sees EOF when the run
+	 * ends; keep only the status stream for the last records. */
 	for (fd = 0; fd <= FD_INPUT; fd++)
-		close(fd);
+		if (fd != FD_STATUS)
+			close(fd);
 	while ((p = waitpid(child, &status, 0)) == -1 && errno == EINTR)
 		;
 	if (p == -1)
 		return JAIL_EXIT_SETUP;
+	/* init's exit means the kernel has reaped its whole pid namespace. */
+	cgroups_report_and_leave();
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		write_all(FD_STATUS, "D\n", 2);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP;
 }

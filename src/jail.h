@@ -15,7 +15,8 @@
  *        how: exited | signaled | timeout | killed
  *   "F <name_len> <data_len>\n" name data  a file created or changed, any number
  *   "T\n"                                  some files were left out (caps)
- *   "D\n"                                  end of stream
+ *   "C <oom_kills> <peak_bytes>\n"         the run's memory cgroup, when there is one
+ *   "D\n"                                  end of stream (written by the outer helper)
  */
 
 #define JAIL_EXIT_SETUP	125	/* the helper itself failed */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "db.h"
 #include "log.h"
 #include "pool.h"
@@ -183,7 +184,7 @@ pool_main(struct conf *c, const char *conf_path)
 	struct sigaction sa;
 	struct conf newc;
 	double stop_deadline = 0, last_check, respawn_after = 0;
-	int listen_fd, fast_deaths = 0, stopping = 0, killed = 0;
+	int listen_fd, fast_deaths = 0, stopping = 0, killed = 0, n_swept;
 	char err[600];
 
 	scoreboard = mmap(NULL, sizeof(*scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -215,6 +216,8 @@ pool_main(struct conf *c, const char *conf_path)
 		}
 		db_close(db);
 	}
+	if ((n_swept = cg_sweep()) > 0)
+		log_info("removed %d cgroups left by jails that died", n_swept);
 	if ((listen_fd = open_listener(c)) == -1)
 		return 1;
 	/* libfcgi in the workers needs it across fork, never across exec. */
@@ -320,13 +323,17 @@ pool_main(struct conf *c, const char *conf_path)
 			signal_workers(SIGKILL);
 			killed = 1;
 		}
-		if (!stopping && !scoreboard->healthy && wall_now() - last_check >= RECHECK_S) {
-			health_selftest(c, c->uid_count - 1);
+		if (!stopping && wall_now() - last_check >= RECHECK_S) {
+			/* A jail killed outright leaves its (empty) cgroups behind. */
+			cg_sweep();
+			if (!scoreboard->healthy)
+				health_selftest(c, c->uid_count - 1);
 			last_check = wall_now();
 		}
 	}
 	if (listen_fd != -1)
 		close(listen_fd);
+	cg_sweep();
 	unlink(c->socket);
 	log_info("stopped");
 	munmap(scoreboard, sizeof(*scoreboard));

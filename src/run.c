@@ -187,6 +187,17 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 		case 'T':
 			res->trunc_files = true;
 			break;
+		case 'C': {
+			long oom, peak;
+
+			if (!have_r || sscanf(line, "C %ld %ld", &oom, &peak) != 2) {
+				snprintf(why, whylen, "malformed cgroup record");
+				return -1;
+			}
+			res->oom_kills = oom;
+			res->mem_peak = peak;
+			break;
+		}
 		case 'D':
 			done = true;
 			break;
@@ -210,6 +221,12 @@ describe_outcome(struct run_result *res, const struct exec_req *req, long max_ou
 {
 	const char *tail;
 
+	/* The memory cgroup's OOM killer ended (part of) a run that then failed. */
+	if (res->oom_kills > 0 && res->status != RUN_OK && res->status != RUN_OUTPUT) {
+		res->status = RUN_MEMORY;
+		snprintf(res->error, sizeof(res->error), "Memory limit of %d MB exceeded", req->memory_mb);
+		return;
+	}
 	switch (res->status) {
 	case RUN_OK:
 		res->error[0] = '\0';
@@ -235,6 +252,7 @@ describe_outcome(struct run_result *res, const struct exec_req *req, long max_ou
 	case RUN_MEMORY:
 		break;
 	}
+
 	/* Without a memory cgroup, running out of address space shows as a MemoryError. */
 	tail = res->err.len ? res->err.data + (res->err.len > 256 ? res->err.len - 256 : 0) : "";
 	if (strstr(tail, "\nMemoryError") || strncmp(res->err.data ? res->err.data : "", "MemoryError", 11) == 0) {

@@ -27,6 +27,8 @@ struct run_result {
 	bool		 trunc_out, trunc_err, trunc_files;
 	double		 wall_time, cpu_time;
 	long		 max_rss_kb;
+	long		 oom_kills;	/* from the memory cgroup; 0 without one */
+	long		 mem_peak;	/* bytes, from the memory cgroup */
 	struct run_file	*files;
 	size_t		 nfiles;
 	char		 error[256];	/* empty on success */

@@ -1,4 +1,4 @@
-"""bench.py: measures SimplePySandbox (latency vs a bare interpreter, throughput, pool idle memory) and reports."""
+"""bench.py: measures SimplePySandbox (latency vs a bare interpreter, environments, throughput, pool idle memory)."""
 import argparse
 import http.client
 import json
@@ -22,7 +22,17 @@ WARMUP = 20
 TARGET_RATIO = 1.5
 TARGET_RPS = 150.0
 TARGET_MB = 10.0
+# Environments: a create answers at once whatever the setup script does (the original blocked for the
+# whole build), and a run in a ready environment costs little more than a plain one.
+TARGET_CREATE_MS = 50.0
+TARGET_ENV_RATIO = 1.2
 MB = 1024 * 1024
+
+ENV_HELLO = "bench-hello"            # the ready environment hello world runs in
+ENV_READY_SCRIPT = "echo ready"
+ENV_SLOW_SCRIPT = "sleep 5; echo done"
+ENV_TRIVIAL_SCRIPT = "echo done"
+ENV_CREATE_PREFIX = "bench-create-"
 
 WRK_LUA = r"""-- bench.lua: written by bench.py; POSTs hello world and counts answers that are not a correct 200.
 wrk.method = "POST"
@@ -70,7 +80,7 @@ def pct(values, p):
 def summary_ms(samples_ns):
     ms = [s / 1e6 for s in samples_ns]
     return {"n": len(ms), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "p99_ms": pct(ms, 99),
-            "min_ms": min(ms), "mean_ms": statistics.fmean(ms)}
+            "min_ms": min(ms), "max_ms": max(ms), "mean_ms": statistics.fmean(ms)}
 
 
 def free_port():
@@ -182,26 +192,180 @@ def check_hello(status, raw):
 
 
 # ---- 3. sequential latency --------------------------------------------------
-def bench_sequential(stack, n):
-    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    samples = []
+class Client:
+    """One keep-alive connection; call() times one request-response round trip."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method, path, body=None):
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        t0 = time.perf_counter_ns()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
+            raw = r.read()
+        except (OSError, http.client.HTTPException):
+            self.reconnect()
+            raise
+        t1 = time.perf_counter_ns()
+        if r.will_close:
+            self.reconnect()
+        return r.status, raw, t1 - t0
+
+    def reconnect(self):
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
+    def close(self):
+        self.conn.close()
+
+
+def bench_sequential(stack, n, env_name):
+    """Plain hello world and hello world in environment env_name, one request at a time, interleaved
+    (plain-env, env-plain, ...) so both see the same machine state; each on its own keep-alive connection."""
+    env_body = json.dumps({"code": HELLO["code"], "environment": env_name}).encode()
+    plain, env = Client(stack.port), Client(stack.port)
+    samples = {"plain": [], "env": []}
     try:
         for i in range(WARMUP + n):
-            t0 = time.perf_counter_ns()
-            conn.request("POST", "/execute", body=HELLO_BODY, headers=headers)
-            r = conn.getresponse()
-            raw = r.read()
-            t1 = time.perf_counter_ns()
-            check_hello(r.status, raw)
-            if r.will_close:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
-            if i >= WARMUP:
-                samples.append(t1 - t0)
+            order = (("plain", plain, "/execute", HELLO_BODY), ("env", env, "/execute-with-environment", env_body))
+            for kind, client, path, body in (order if i % 2 == 0 else order[::-1]):
+                status, raw, ns = client.call("POST", path, body)
+                check_hello(status, raw)
+                if i >= WARMUP:
+                    samples[kind].append(ns)
     finally:
-        conn.close()
-    return summary_ms(samples)
+        plain.close()
+        env.close()
+    return summary_ms(samples["plain"]), summary_ms(samples["env"])
+
+
+# ---- 3b. environments ---------------------------------------------------------
+def env_get(stack, name):
+    status, body = stack.request("GET", f"/environments/{name}")
+    return body if status == 200 else None
+
+
+def env_create_ready(stack, timeout):
+    """Create ENV_HELLO with a trivial setup script and wait (at most timeout s) until it is ready."""
+    body = json.dumps({"name": ENV_HELLO, "setup_script": ENV_READY_SCRIPT}).encode()
+    t0 = time.monotonic()
+    status, env = stack.request("POST", "/environments", body)
+    if status != 200 or env.get("status") != "building":
+        raise RuntimeError(f"POST /environments {ENV_HELLO} answered {status}: {env}")
+    deadline = t0 + timeout
+    while True:
+        env = env_get(stack, ENV_HELLO)
+        if env is None:
+            raise RuntimeError(f"environment {ENV_HELLO} disappeared while building")
+        if env["status"] != "building":
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"environment {ENV_HELLO} not ready within {timeout:g} s")
+        time.sleep(0.05)
+    waited = time.monotonic() - t0
+    if env["status"] != "ready":
+        _, logs = stack.request("GET", f"/environments/{ENV_HELLO}/logs")
+        raise RuntimeError(f"environment {ENV_HELLO} {env['status']}: {env.get('error')}\nlog: {logs}")
+    return {"name": ENV_HELLO, "python_version": env.get("python_version"), "ready_after_s": waited,
+            "build_seconds": env.get("build_seconds"), "size_bytes": env.get("size_bytes")}
+
+
+def env_delete(client, name):
+    status, raw, ns = client.call("DELETE", f"/environments/{name}")
+    if status != 200:
+        raise RuntimeError(f"DELETE /environments/{name} answered {status}: {raw[:300]!r}")
+    return ns
+
+
+def builder_pids(stack):
+    """(builder pids, build pids: the builders' children, one per running build)."""
+    table = proc_table()
+    masters = [p for p in children(table, stack.proc.pid) if table[p][1] == "pysandboxd"]
+    builders = [p for m in masters for p in children(table, m) if table[p][1] == "pysandbox-build"]
+    return builders, [c for b in builders for c in children(table, b)]
+
+
+def wait_envs_gone(stack, timeout):
+    """Wait until GET /environments lists none and no build runs any more; the seconds to each."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    listed_s = builds_s = None
+    while listed_s is None or builds_s is None:
+        now = time.monotonic()
+        if listed_s is None:
+            status, body = stack.request("GET", "/environments")
+            if status == 200 and body.get("total") == 0 and not body.get("environments"):
+                listed_s = now - t0
+        if builds_s is None:
+            if not builder_pids(stack)[1]:
+                builds_s = now - t0
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"environments still listed or builds still running {timeout:g} s after the deletes "
+                               f"(listed gone: {listed_s}, builds gone: {builds_s})")
+        if listed_s is None or builds_s is None:
+            time.sleep(0.05)
+    return listed_s, builds_s
+
+
+def bench_env_create(stack, n, gap, cleanup_timeout):
+    """n creates, gap s apart, alternately with a slow and a trivial setup script, each POST timed, so that
+    later creates meet builds running; then delete them all (cancelling the running builds) and wait until
+    none is listed and no build runs."""
+    client = Client(stack.port)
+    names, slow, trivial, bad, during_builds = [], [], [], [], 0
+    try:
+        for i in range(n):
+            name = f"{ENV_CREATE_PREFIX}{i:02d}"
+            script = ENV_SLOW_SCRIPT if i % 2 == 0 else ENV_TRIVIAL_SCRIPT
+            during_builds += bool(builder_pids(stack)[1])
+            status, raw, ns = client.call("POST", "/environments", json.dumps({"name": name,
+                                                                              "setup_script": script}).encode())
+            if status == 200:
+                names.append(name)
+            env = json.loads(raw) if status == 200 else {}
+            if status != 200 or env.get("status") != "building":
+                bad.append(f"{name}: {status} {raw[:200]!r}")
+            (slow if i % 2 == 0 else trivial).append(ns)
+            if i < n - 1:
+                time.sleep(gap)
+        # The deletes must cancel running builds, not only queued ones.
+        deadline = time.monotonic() + 30
+        while not builder_pids(stack)[1] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # What the builder had done by the time the creates were over (max_builds at a time).
+        states = {}
+        status, body = stack.request("GET", "/environments")
+        for env in body.get("environments", []):
+            key = env["status"] + ("" if env["status"] != "building" or env.get("build_started_at") else " (queued)")
+            states[key] = states.get(key, 0) + 1
+        builds_running = len(builder_pids(stack)[1])
+        deletes = [env_delete(client, name) for name in names]
+        names = []
+    finally:
+        for name in names:   # an error half-way: do not leave them behind
+            try:
+                env_delete(client, name)
+            except (OSError, RuntimeError, http.client.HTTPException):
+                pass
+        client.close()
+    listed_s, builds_s = wait_envs_gone(stack, cleanup_timeout)
+    # The builder removes deleted environments' directories (.trash-*, .build-*) on its next round.
+    deadline = time.monotonic() + cleanup_timeout
+    envs_dir = os.path.join(stack.state, "envs")
+    while os.path.isdir(envs_dir) and os.listdir(envs_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = sorted(os.listdir(envs_dir)) if os.path.isdir(envs_dir) else []
+    res = summary_ms(slow + trivial)
+    res.update({"slow": summary_ms(slow), "trivial": summary_ms(trivial), "bad": bad, "gap_s": gap,
+                "creates_while_building": during_builds,
+                "slow_script": ENV_SLOW_SCRIPT, "trivial_script": ENV_TRIVIAL_SCRIPT,
+                "states_after_creates": states, "builds_running_after_creates": builds_running,
+                "delete": summary_ms(deletes), "none_listed_after_s": listed_s, "builds_stopped_after_s": builds_s,
+                "leftover_env_dirs": leftover})
+    return res
 
 
 # ---- 4. throughput ------------------------------------------------------------
@@ -353,6 +517,31 @@ def mem_of(pid):
     return rss, pss
 
 
+def descendants(table, pid):
+    out, todo = [], [pid]
+    while todo:
+        kids = children(table, todo.pop())
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def lib_rss(pid, needle="/libc.so"):
+    """RSS of the mappings of one shared library in one process, in bytes."""
+    total, inside = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):
+                    inside = needle in line
+                elif inside and first == "Rss:":
+                    total += int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return total
+
+
 def measure_memory(stack):
     table = proc_table()
     tops = children(table, stack.proc.pid)
@@ -361,40 +550,62 @@ def measure_memory(stack):
     if len(pool) != 1:
         raise RuntimeError(f"expected one pysandboxd under devserver.sh {stack.proc.pid}, found {tops}")
 
-    def group(roots):
-        pids, rss, pss = [], 0, 0
-        for root in roots:
-            for p in [root] + children(table, root):
-                r, s = mem_of(p)
-                pids.append(p)
-                rss += r
-                pss += s
-        return pids, rss, pss
+    def group(pids):
+        rss = pss = 0
+        for p in pids:
+            r, s = mem_of(p)
+            rss += r
+            pss += s
+        return {"processes": len(pids), "rss_mb": rss / MB, "pss_mb": pss / MB}
 
     master = pool[0]
-    workers = children(table, master)
-    stray = [p for p in workers if table[p][1] != "pysandboxd"]
-    pids, rss, pss = group(pool)
-    n_pids, n_rss, n_pss = group(ngx)
-    m_rss, m_pss = mem_of(master)
-    return {"master_pid": master, "workers": len(workers), "non_worker_children": len(stray),
-            "master_rss_mb": m_rss / MB, "master_pss_mb": m_pss / MB,
-            "pool_rss_mb": rss / MB, "pool_pss_mb": pss / MB, "pool_processes": len(pids),
-            "nginx_processes": len(n_pids), "nginx_rss_mb": n_rss / MB, "nginx_pss_mb": n_pss / MB}
+    direct = children(table, master)
+    workers = [p for p in direct if table[p][1] == "pysandboxd"]
+    builders = [p for p in direct if table[p][1] == "pysandbox-build"]
+    # Anything else: a build still running under the builder, a self-test jail, an unknown child.
+    other = [p for p in descendants(table, master) if p not in workers and p not in builders]
+    g = {"master": group([master]), "workers": group(workers), "builder": group(builders), "other": group(other)}
+    n_pids = [d for root in ngx for d in [root] + children(table, root)]
+    nginx = group(n_pids)
+    res = {"master_pid": master, "workers": len(workers), "builder_pids": builders,
+           "other_processes": len(other), "other_comms": sorted(table[p][1] for p in other),
+           "pool_processes": sum(x["processes"] for x in g.values()),
+           "pool_rss_mb": sum(x["rss_mb"] for x in g.values()), "pool_pss_mb": sum(x["pss_mb"] for x in g.values()),
+           "libc_rss_mb_per_process": lib_rss(master) / MB,
+           "nginx_processes": nginx["processes"], "nginx_rss_mb": nginx["rss_mb"], "nginx_pss_mb": nginx["pss_mb"]}
+    for k, x in g.items():
+        res[f"{k}_rss_mb"], res[f"{k}_pss_mb"] = x["rss_mb"], x["pss_mb"]
+    return res
 
 
 # ---- 6. report ----------------------------------------------------------------------
 def report(fig):
     bare, seq, thr, mem = fig["bare"], fig["stack"], fig["throughput"], fig["memory"]
-    ratio = fig["ratio_p50"]
+    envh, cre = fig["env_hello"], fig["env_create"]
+    ratio, env_ratio = fig["ratio_p50"], fig["ratio_env_plain_p50"]
 
     def verdict(ok):
         return "met" if ok else "NOT MET"
 
+    def mem_cell(kind):
+        return f"RSS {mem[kind + '_rss_mb']:.2f} MB  PSS {mem[kind + '_pss_mb']:.2f} MB"
+
+    create_ok = not cre["bad"] and cre["max_ms"] < TARGET_CREATE_MS
+    create_bad = f", {len(cre['bad'])} bad" if cre["bad"] else ""
     rows = [
         ("bare python3 -I spawn", f"p50 {bare['p50_ms']:.2f} ms  p90 {bare['p90_ms']:.2f} ms", "-", ""),
         ("stack hello world", f"p50 {seq['p50_ms']:.2f} ms  p90 {seq['p90_ms']:.2f} ms", "-", ""),
         ("ratio stack/bare p50", f"{ratio:.2f}", f"<= {TARGET_RATIO}", verdict(ratio <= TARGET_RATIO)),
+        ("env hello world", f"p50 {envh['p50_ms']:.2f} ms  p90 {envh['p90_ms']:.2f} ms", "-", ""),
+        ("ratio env/plain p50", f"{env_ratio:.2f}", f"<= {TARGET_ENV_RATIO}", verdict(env_ratio <= TARGET_ENV_RATIO)),
+        ("env build 'echo ready' (info)", f"ready after {fig['env_ready']['ready_after_s']:.2f} s "
+         f"(build {fig['env_ready']['build_seconds']} s)", "-", ""),
+        (f"env create x{cre['n']} ({cre['creates_while_building']} during builds)", f"p50 {cre['p50_ms']:.2f} ms  p90 {cre['p90_ms']:.2f} ms  "
+         f"max {cre['max_ms']:.2f} ms{create_bad}",
+         f"each < {TARGET_CREATE_MS:g} ms", verdict(create_ok)),
+        (f"env delete x{cre['delete']['n']} (info)", f"p50 {cre['delete']['p50_ms']:.2f} ms  "
+         f"max {cre['delete']['max_ms']:.2f} ms; none listed after {cre['none_listed_after_s']:.2f} s, "
+         f"builds stopped after {cre['builds_stopped_after_s']:.2f} s", "-", ""),
         (f"throughput @{fig['connections']} conns", f"{thr['rps']:.1f} req/s ({thr['requests']} req, "
          f"{thr['non_2xx']} non-2xx, {thr['bad_body']} bad, {thr['socket_errors']} sock err)",
          f">= {TARGET_RPS:g}", verdict(thr["rps"] >= TARGET_RPS and thr["non_2xx"] == 0
@@ -403,9 +614,14 @@ def report(fig):
          f"< {TARGET_MB:g} MB", verdict(mem["pool_rss_mb"] < TARGET_MB)),
         (f"pool idle PSS ({mem['pool_processes']} procs)", f"{mem['pool_pss_mb']:.2f} MB",
          f"< {TARGET_MB:g} MB", verdict(mem["pool_pss_mb"] < TARGET_MB)),
-        (f"nginx idle ({mem['nginx_processes']} procs, info)",
-         f"RSS {mem['nginx_rss_mb']:.2f} MB  PSS {mem['nginx_pss_mb']:.2f} MB", "-", ""),
+        ("  master (info)", mem_cell("master"), "-", ""),
+        (f"  workers x{mem['workers']} (info)", mem_cell("workers"), "-", ""),
+        (f"  builder x{len(mem['builder_pids'])} (info)", mem_cell("builder"), "-", ""),
     ]
+    if mem["other_processes"]:
+        rows.append((f"  other x{mem['other_processes']} (info)", mem_cell("other"), "-", ""))
+    rows.append((f"nginx idle ({mem['nginx_processes']} procs, info)",
+                 f"RSS {mem['nginx_rss_mb']:.2f} MB  PSS {mem['nginx_pss_mb']:.2f} MB", "-", ""))
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     w2 = max(len(r[2]) for r in rows)
@@ -417,6 +633,12 @@ def report(fig):
     if "p50_ms" in thr:
         print(f"(under load: p50 {thr['p50_ms']:.1f} ms, p90 {thr['p90_ms']:.1f} ms, via {thr['tool']}; "
               f"healthy after load: {fig['healthy_after_load']})")
+    print(f"(RSS sums count each shared page once per process: libc alone is {mem['libc_rss_mb_per_process']:.2f} MB "
+          "of RSS in every process; PSS divides shared pages among their users and is the fair total)")
+    for b in cre["bad"]:
+        print(f"(bad create: {b})")
+    if cre["leftover_env_dirs"]:
+        print(f"(left in the state directory after the deletes: {' '.join(cre['leftover_env_dirs'])})")
     sys.stdout.flush()
 
 
@@ -431,6 +653,12 @@ def main():
     ap.add_argument("--requests", type=int, default=300, help="sequential requests (and bare spawns) measured")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of the throughput run")
     ap.add_argument("--connections", type=int, default=8, help="concurrent connections of the throughput run")
+    ap.add_argument("--env-creates", type=int, default=20,
+                    help="environments created (half with a slow setup script) to time POST /environments")
+    ap.add_argument("--env-create-gap", type=float, default=0.25,
+                    help="seconds between two creates, so that later creates meet running builds")
+    ap.add_argument("--env-timeout", type=float, default=300.0,
+                    help="seconds the 'echo ready' environment may take to build, and the deletes to settle")
     ap.add_argument("--no-wrk", action="store_true", help="use Python threads even when wrk is installed")
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = ap.parse_args()
@@ -442,8 +670,10 @@ def main():
 
     # A SIGTERM to the benchmark unwinds like Ctrl-C, so the finally below still stops the stack.
     signal.signal(signal.SIGTERM, on_sigterm)
+    if args.requests < 1 or args.env_creates < 1:
+        sys.exit("bench: --requests and --env-creates must be at least 1")
     fig = {"cpus": os.cpu_count(), "requests": args.requests, "duration_s": args.duration,
-           "connections": args.connections, "loadavg_start": os.getloadavg()[0]}
+           "connections": args.connections, "env_creates": args.env_creates, "loadavg_start": os.getloadavg()[0]}
     log(f"bench: bare interpreter, {args.requests} spawns after {WARMUP} warm-up")
     fig["bare"] = bench_bare(args.requests)
 
@@ -453,9 +683,22 @@ def main():
         stack.start()
         fig["health"] = stack.wait_healthy()
         log(f"bench: stack on port {stack.port} (devserver.sh pid {stack.proc.pid})")
-        log(f"bench: sequential hello world, {args.requests} requests after {WARMUP} warm-up")
-        fig["stack"] = bench_sequential(stack, args.requests)
+        log(f"bench: environment {ENV_HELLO} ({ENV_READY_SCRIPT!r}), waiting until it is ready")
+        fig["env_ready"] = env_create_ready(stack, args.env_timeout)
+        log(f"bench: sequential hello world, plain and in {ENV_HELLO} interleaved, {args.requests} requests "
+            f"each after {WARMUP} warm-up")
+        fig["stack"], fig["env_hello"] = bench_sequential(stack, args.requests, ENV_HELLO)
         fig["ratio_p50"] = fig["stack"]["p50_ms"] / fig["bare"]["p50_ms"]
+        fig["ratio_env_plain_p50"] = fig["env_hello"]["p50_ms"] / fig["stack"]["p50_ms"]
+        client = Client(stack.port)
+        try:
+            env_delete(client, ENV_HELLO)
+        finally:
+            client.close()
+
+        log(f"bench: {args.env_creates} environment creates ({ENV_SLOW_SCRIPT!r} / {ENV_TRIVIAL_SCRIPT!r}), "
+            "then delete them all and wait until none is listed and no build runs")
+        fig["env_create"] = bench_env_create(stack, args.env_creates, args.env_create_gap, args.env_timeout)
 
         wrk = None if args.no_wrk else shutil.which("wrk")
         log(f"bench: throughput, {args.connections} connections for {args.duration:g} s "

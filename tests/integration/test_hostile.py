@@ -357,7 +357,6 @@ def test_huge_allocation_hits_memory_limit(service):
     assert_serving(service)
 
 
-@pytest.mark.xfail(strict=True, reason="needs a memory cgroup per run (hardening issue #4); RLIMIT_AS is per process and misses shared memory")
 def test_memfd_cannot_bypass_memory_limit(service):
     # memfd pages are shmem: RLIMIT_AS does not see them. A run must not hold more memory than memory_mb
     # (here 256 MB); the program stops itself at 768 MB so a failure here does not hurt the host.
@@ -379,7 +378,6 @@ def test_memfd_cannot_bypass_memory_limit(service):
     assert_serving(service)
 
 
-@pytest.mark.xfail(strict=True, reason="needs a memory cgroup per run (hardening issue #4); RLIMIT_AS is per process and misses shared memory")
 def test_memory_limit_covers_all_processes(service):
     # RLIMIT_AS is per process: four children of 160 MB each would hold 640 MB with memory_mb=256 (and
     # max_processes x memory_mb in general). The limit must hold for the run as a whole.
