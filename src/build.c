@@ -213,6 +213,7 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	req.code_len = strlen(script);
 	req.timeout = c->build_timeout;
 	req.memory_mb = c->build_memory_mb;
+	req.cpus = c->max_cpus;
 	req.network = c->build_network;
 	spec.env_dir = tmpname;
 	spec.build = true;

@@ -85,7 +85,7 @@ cg_read(const char *dir, const char *file, char *out, size_t outlen)
 int
 cg_sweep(void)
 {
-	static const char *controllers[] = { "memory", "pids" };
+	static const char *controllers[] = { "memory", "pids", "cpu" };
 	char dir[1024], path[1300];
 	struct dirent *de;
 	int removed = 0;

@@ -56,6 +56,8 @@ static const struct conf_directive directives[] = {
 	D("limits", "max_timeout",	CT_DOUBLE, max_timeout,		0.001, HARD_MAX_TIMEOUT),
 	D("limits", "default_memory_mb", CT_INT,   default_memory_mb,	16, HARD_MAX_MEMORY_MB),
 	D("limits", "max_memory_mb",	CT_INT,    max_memory_mb,	16, HARD_MAX_MEMORY_MB),
+	D("limits", "default_cpus",	CT_DOUBLE, default_cpus,	0.01, HARD_MAX_CPUS),
+	D("limits", "max_cpus",		CT_DOUBLE, max_cpus,		0.01, HARD_MAX_CPUS),
 	D("limits", "max_file_size",	CT_SIZE,   max_file_size,	1, HARD_MAX_FILE_SIZE),
 	D("limits", "max_code_length",	CT_SIZE,   max_code_length,	1, HARD_MAX_CODE_LENGTH),
 	D("limits", "max_output",	CT_SIZE,   max_output,		1024, 256.0 * 1024 * 1024),
@@ -96,6 +98,8 @@ conf_defaults(struct conf *c)
 	c->max_timeout = HARD_MAX_TIMEOUT;
 	c->default_memory_mb = 512;
 	c->max_memory_mb = HARD_MAX_MEMORY_MB;
+	c->default_cpus = 1;
+	c->max_cpus = HARD_MAX_CPUS;
 	c->max_file_size = 10L * 1024 * 1024;
 	c->max_code_length = 50L * 1024;
 	c->max_output = 1024L * 1024;
@@ -405,6 +409,10 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 {
 	if (c->default_timeout > c->max_timeout) {
 		snprintf(err, errlen, "default_timeout (%g) exceeds max_timeout (%g)", c->default_timeout, c->max_timeout);
+		return -1;
+	}
+	if (c->default_cpus > c->max_cpus) {
+		snprintf(err, errlen, "default_cpus (%g) exceeds max_cpus (%g)", c->default_cpus, c->max_cpus);
 		return -1;
 	}
 	if (c->default_memory_mb > c->max_memory_mb) {

@@ -10,6 +10,7 @@
 #define HARD_MAX_TIMEOUT	300
 #define HARD_MAX_FILE_SIZE	(100L * 1024 * 1024)
 #define HARD_MAX_CODE_LENGTH	(500L * 1024)
+#define HARD_MAX_CPUS		2.0
 #define CONF_PATH_MAX		512
 
 struct conf {
@@ -27,6 +28,8 @@ struct conf {
 	double	 max_timeout;
 	int	 default_memory_mb;
 	int	 max_memory_mb;
+	double	 default_cpus;		/* CPU quota in cores, where a cpu cgroup is available */
+	double	 max_cpus;
 	long	 max_file_size;
 	long	 max_code_length;
 	long	 max_output;		/* per stream */

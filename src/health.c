@@ -1,10 +1,12 @@
 /* health.c: the jail self-test run at start-up, and the /health document built from the scoreboard. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -28,7 +30,21 @@ static char selftest_code[] =
     "    r['usr_writable'] = True\n"
     "except OSError:\n"
     "    r['usr_writable'] = False\n"
+    "leaks = []\n"
+    "for path in sys.argv[1:]:\n"
+    "    try:\n"
+    "        leaks.append(open(path).read())\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "r['canary_read'] = leaks\n"
     "print(json.dumps(r))\n";
+
+/* Must not outlive its timeout, whatever it does with signals. */
+static char selftest_sleeper[] =
+    "import signal, time\n"
+    "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n"
+    "    signal.signal(s, signal.SIG_IGN)\n"
+    "time.sleep(30)\n";
 
 static double
 wall_now(void)
@@ -72,6 +88,8 @@ judge(const struct conf *c, int slot, const struct run_result *res, char *why, s
 		snprintf(why, whylen, "self-test can see the host's /etc/shadow");
 	else if (json_object_get_boolean(GET("unshare_user")))
 		snprintf(why, whylen, "self-test could create a user namespace (seccomp not in force)");
+	else if (json_object_array_length(GET("canary_read")) != 0)
+		snprintf(why, whylen, "self-test could read a canary the service planted on the host");
 	else if (json_object_get_boolean(GET("usr_writable")))
 		snprintf(why, whylen, "self-test can write to /usr");
 	else {
@@ -99,11 +117,30 @@ health_selftest(const struct conf *c, int slot)
 {
 	struct exec_req req = { 0 };
 	struct run_result res = { 0 };
-	char why[256] = "";
+	char why[256] = "", canary[2][CONF_PATH_MAX + 64], secret[40], *args[3];
 	bool ok = false;
+	int fd;
+
+	/* Canaries the run must not be able to read: in the host's /tmp and in
+	 * the state directory (where environments and the database live). */
+	snprintf(secret, sizeof(secret), "pysandbox-canary-%ld-%ld", (long)getpid(), (long)random());
+	snprintf(canary[0], sizeof(canary[0]), "/tmp/.%s", secret);
+	snprintf(canary[1], sizeof(canary[1]), "%s/.%s", c->state_dir, secret);
+	for (int i = 0; i < 2; i++) {
+		if ((fd = open(canary[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) != -1) {
+			if (write(fd, secret, strlen(secret)) < 0) {
+				/* an unreadable canary proves nothing, but it does no harm either */
+			}
+			close(fd);
+		}
+		args[i] = canary[i];
+	}
+	args[2] = NULL;
 
 	req.code = (char *)selftest_code;
 	req.code_len = sizeof(selftest_code) - 1;
+	req.args = args;
+	req.nargs = 2;
 	req.timeout = c->max_timeout < 10 ? c->max_timeout : 10;
 	req.memory_mb = c->default_memory_mb;
 	if (run_exec(c, slot, &req, NULL, &res, why, sizeof(why)) != SBX_OK) {
@@ -113,6 +150,24 @@ health_selftest(const struct conf *c, int slot)
 	} else
 		ok = judge(c, slot, &res, why, sizeof(why));
 	run_result_free(&res);
+	unlink(canary[0]);
+	unlink(canary[1]);
+
+	/* A program that ignores signals must still end at its timeout. */
+	if (ok) {
+		memset(&req, 0, sizeof(req));
+		req.code = selftest_sleeper;
+		req.code_len = sizeof(selftest_sleeper) - 1;
+		req.timeout = 0.3;
+		req.memory_mb = c->default_memory_mb;
+		if (run_exec(c, slot, &req, NULL, &res, why, sizeof(why)) != SBX_OK || res.status != RUN_TIMEOUT ||
+		    res.wall_time > 2) {
+			snprintf(why, sizeof(why), "self-test outlived its timeout (status %s, %.1f s)",
+			    run_status_name(res.status), res.wall_time);
+			ok = false;
+		}
+		run_result_free(&res);
+	}
 
 	snprintf(scoreboard->isolation, sizeof(scoreboard->isolation),
 	    "{\"namespaces\":[\"mount\",\"pid\",\"ipc\",\"uts\",\"net\"],"

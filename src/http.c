@@ -194,6 +194,7 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		.max_input_files = c->max_input_files, .default_memory_mb = c->default_memory_mb,
 		.max_input_bytes = (long)c->workdir_mb * 1024 * 1024 - 1024 * 1024,
 		.max_memory_mb = c->max_memory_mb, .allow_network = c->allow_network,
+		.default_cpus = c->default_cpus, .max_cpus = c->max_cpus,
 		.environment_required = env_required,
 	};
 	struct exec_req req;

@@ -57,6 +57,7 @@
 
 struct jail_args {
 	long	slot;
+	long	cpus_milli;	/* CPU quota; 0: none */
 	long	timeout_ms;
 	long	memory_mb;
 	int	net;
@@ -175,6 +176,7 @@ parse_args(int argc, char **argv)
 		{ "max-files", required_argument, NULL, 'f' },
 		{ "max-return-bytes", required_argument, NULL, 'b' },
 		{ "env", required_argument, NULL, 'e' },
+		{ "cpus-milli", required_argument, NULL, 'C' },
 		{ "build", no_argument, NULL, 'B' },
 		{ "python", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
@@ -205,6 +207,7 @@ parse_args(int argc, char **argv)
 		case 'f': args.max_files = parse_long(optarg, "max-files", 0, 10000); break;
 		case 'b': args.max_return_bytes = parse_long(optarg, "max-return-bytes", 0, 1L << 30); break;
 		case 'e': args.env = optarg; break;
+		case 'C': args.cpus_milli = parse_long(optarg, "cpus-milli", 10, (long)(HARD_MAX_CPUS * 1000)); break;
 		case 'B': args.build = 1; break;
 		case 'p': args.python = optarg; break;
 		default:
@@ -232,6 +235,8 @@ parse_args(int argc, char **argv)
 		die("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
 	if (args.env && !env_name_ok(args.env))
 		die("bad environment name");
+	if (args.cpus_milli > (long)(conf.max_cpus * 1000 + 0.5))
+		die("cpus above the configured maximum");
 	if (args.build) {
 		struct interp found[INTERP_MAX];
 		int n = interp_discover(&conf, found, INTERP_MAX), i;
@@ -284,6 +289,7 @@ struct cg_handle {
 };
 static struct cg_handle cg_mem = { .parent_fd = -1, .dir_fd = -1 };
 static struct cg_handle cg_pids = { .parent_fd = -1, .dir_fd = -1 };
+static struct cg_handle cg_cpu = { .parent_fd = -1, .dir_fd = -1 };
 #define cg_mem_on (cg_mem.on)
 
 static int
@@ -335,6 +341,12 @@ cgroups_enter(void)
 	cg_enter(&cg_mem, "memory", "memory.limit_in_bytes", args.memory_mb << 20, "memory.memsw.limit_in_bytes");
 	/* init, the outer helper and a shell wrapper on top of the program's own */
 	cg_enter(&cg_pids, "pids", "pids.max", args.nproc + 8, NULL);
+	/* CFS quota: cpus cores' worth of every 100 ms period. */
+	if (args.cpus_milli > 0) {
+		cg_enter(&cg_cpu, "cpu", "cpu.cfs_quota_us", args.cpus_milli * 100, NULL);
+		if (cg_cpu.on && cg_fd_write(cg_cpu.dir_fd, "cpu.cfs_period_us", "100000") == -1)
+			die("cgroup cpu period");
+	}
 }
 
 /* Back to the parent cgroup, then remove ours (the run's processes are gone). */
@@ -383,6 +395,7 @@ cgroups_report_and_leave(void)
 	}
 	cg_leave(&cg_mem);
 	cg_leave(&cg_pids);
+	cg_leave(&cg_cpu);
 }
 
 /* ---- building the root ------------------------------------------------ */
@@ -1027,7 +1040,7 @@ run_init(int alive_fd)
 		close(alive_fd);
 	}
 	/* The cgroup directories are the outer helper's to clean up. */
-	for (struct cg_handle *h = &cg_mem; h; h = h == &cg_mem ? &cg_pids : NULL) {
+	for (struct cg_handle *h = &cg_mem; h; h = h == &cg_mem ? &cg_pids : h == &cg_pids ? &cg_cpu : NULL) {
 		if (h->dir_fd != -1)
 			close(h->dir_fd);
 		if (h->parent_fd != -1)

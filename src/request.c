@@ -297,6 +297,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	*detail = NULL;
 	req->timeout = lim->default_timeout;
 	req->memory_mb = lim->default_memory_mb;
+	req->cpus = lim->default_cpus;
 	if ((errs = json_object_new_array()) == NULL)
 		return SBX_ENOMEM;
 
@@ -345,6 +346,20 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 			add_err(errs, "memory_mb", NULL, msg, "less_than_equal");
 		} else
 			req->memory_mb = (int)m;
+	}
+
+	/* cpus: number, 0 < cpus <= max_cpus (the original's limits table: 1 core, max 2) */
+	if (json_object_object_get_ex(root, "cpus", &v) && v != NULL) {
+		double n;
+		if (!get_number(v, &n)) {
+			add_err(errs, "cpus", NULL, "Input should be a valid number", "float_type");
+		} else if (n < 0.01) {
+			add_err(errs, "cpus", NULL, "Input should be greater than or equal to 0.01", "greater_than_equal");
+		} else if (n > lim->max_cpus) {
+			snprintf(msg, sizeof(msg), "Input should be less than or equal to %g", lim->max_cpus);
+			add_err(errs, "cpus", NULL, msg, "less_than_equal");
+		} else
+			req->cpus = n;
 	}
 
 	/* network: boolean; true only where the operator allows it */

@@ -25,6 +25,8 @@ struct req_limits {
 	long	max_input_bytes;	/* all decoded files together: they must fit the working directory */
 	int	default_memory_mb;
 	int	max_memory_mb;
+	double	default_cpus;
+	double	max_cpus;
 	bool	allow_network;
 	bool	environment_required;	/* /execute-with-environment */
 };
@@ -47,6 +49,7 @@ struct exec_req {
 	char		**args;
 	size_t		 nargs;
 	int		 memory_mb;
+	double		 cpus;		/* CPU quota in cores; 0: none */
 	bool		 network;
 	bool		 output_base64;	/* output_encoding: "base64" */
 };

@@ -282,7 +282,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	posix_spawnattr_t attr;
 	struct buf input = { 0 }, status = { 0 };
 	char *argv[REQ_MAX_ARGS + 32], *envp[8], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
-	char envbuf[4][256], confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX];
+	char envbuf[4][256], confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX], cbuf[24];
 	int in_fd = -1, stdin_fd = -1, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 };
 	int argc = 0, envc = 0, wstatus, fa_init = 0, attr_init = 0;
 	enum sbx_err rc = SBX_EJAIL;
@@ -349,6 +349,11 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	argv[argc++] = tmbuf;
 	argv[argc++] = "--memory-mb";
 	argv[argc++] = mbuf;
+	if (req->cpus > 0) {
+		snprintf(cbuf, sizeof(cbuf), "%ld", (long)(req->cpus * 1000 + 0.5));
+		argv[argc++] = "--cpus-milli";
+		argv[argc++] = cbuf;
+	}
 	argv[argc++] = "--max-files";
 	argv[argc++] = fbuf;
 	argv[argc++] = "--max-return-bytes";
