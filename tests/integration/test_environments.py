@@ -73,7 +73,11 @@ def create(s, name, setup_script, **fields):
 
 
 def get_env(s, name):
-    status, env = s.request("GET", f"/environments/{name}")
+    try:
+        status, env = s.request("GET", f"/environments/{name}")
+    except OSError as e:
+        import subprocess
+        raise AssertionError(f"{e}\n{s.read_log()}\n" + subprocess.run("ss -ltnp", shell=True, capture_output=True, text=True).stdout)
     assert status == 200, (status, env)
     return env
 
