@@ -304,7 +304,7 @@ build_main(const struct conf *c)
 	pid_t running[16] = { 0 };
 	char envs[CONF_PATH_MAX + 16], why[300];
 	struct sigaction sa;
-	sigset_t none;
+	sigset_t none, wake, unblocked;
 	sqlite3 *db;
 	int nslots = c->max_builds < 16 ? c->max_builds : 16;
 
@@ -319,6 +319,14 @@ build_main(const struct conf *c)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Wake-ups stay blocked except inside ppoll, so none is lost between
+	 * looking for work and going to sleep. */
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR1);
+	sigaddset(&wake, SIGCHLD);
+	sigaddset(&wake, SIGTERM);
+	sigaddset(&wake, SIGHUP);
+	sigprocmask(SIG_BLOCK, &wake, &unblocked);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	/* Tell it apart from the workers in ps and /proc/PID/comm. */
 	prctl(PR_SET_NAME, "pysandbox-build", 0, 0, 0);
@@ -371,6 +379,7 @@ build_main(const struct conf *c)
 				pid_t child = fork();
 
 				if (child == 0) {
+					sigprocmask(SIG_SETMASK, &unblocked, NULL);
 					/* A builder that dies takes its builds down (they record it). */
 					prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 					db_close(db);
@@ -385,8 +394,10 @@ build_main(const struct conf *c)
 				continue;	/* look for more work at once */
 			}
 		}
-		if (!builder_wake && !builder_stop)
-			poll(NULL, 0, 500);
+		if (!builder_wake && !builder_stop) {
+			struct timespec ts = { 1, 0 };
+			ppoll(NULL, 0, &ts, &unblocked);
+		}
 		builder_wake = 0;
 	}
 	/* Stopping: builds end (each marks itself interrupted). */

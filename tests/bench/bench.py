@@ -293,7 +293,7 @@ def wait_envs_gone(stack, timeout):
     t0 = time.monotonic()
     deadline = t0 + timeout
     listed_s = builds_s = None
-    while listed_s is None or builds_s is None:
+    while True:
         now = time.monotonic()
         if listed_s is None:
             status, body = stack.request("GET", "/environments")
@@ -302,12 +302,12 @@ def wait_envs_gone(stack, timeout):
         if builds_s is None:
             if not builder_pids(stack)[1]:
                 builds_s = now - t0
+        if listed_s is not None and builds_s is not None:
+            return listed_s, builds_s
         if time.monotonic() > deadline:
             raise RuntimeError(f"environments still listed or builds still running {timeout:g} s after the deletes "
                                f"(listed gone: {listed_s}, builds gone: {builds_s})")
-        if listed_s is None or builds_s is None:
-            time.sleep(0.05)
-    return listed_s, builds_s
+        time.sleep(0.05)
 
 
 def bench_env_create(stack, n, gap, cleanup_timeout):
@@ -600,8 +600,8 @@ def report(fig):
         ("ratio env/plain p50", f"{env_ratio:.2f}", f"<= {TARGET_ENV_RATIO}", verdict(env_ratio <= TARGET_ENV_RATIO)),
         ("env build 'echo ready' (info)", f"ready after {fig['env_ready']['ready_after_s']:.2f} s "
          f"(build {fig['env_ready']['build_seconds']} s)", "-", ""),
-        (f"env create x{cre['n']} ({cre['creates_while_building']} during builds)", f"p50 {cre['p50_ms']:.2f} ms  p90 {cre['p90_ms']:.2f} ms  "
-         f"max {cre['max_ms']:.2f} ms{create_bad}",
+        (f"env create x{cre['n']} ({cre['creates_while_building']} during builds)",
+         f"p50 {cre['p50_ms']:.2f} ms  p90 {cre['p90_ms']:.2f} ms  max {cre['max_ms']:.2f} ms{create_bad}",
          f"each < {TARGET_CREATE_MS:g} ms", verdict(create_ok)),
         (f"env delete x{cre['delete']['n']} (info)", f"p50 {cre['delete']['p50_ms']:.2f} ms  "
          f"max {cre['delete']['max_ms']:.2f} ms; none listed after {cre['none_listed_after_s']:.2f} s, "
@@ -635,6 +635,8 @@ def report(fig):
               f"healthy after load: {fig['healthy_after_load']})")
     print(f"(RSS sums count each shared page once per process: libc alone is {mem['libc_rss_mb_per_process']:.2f} MB "
           "of RSS in every process; PSS divides shared pages among their users and is the fair total)")
+    print(f"(when the creates were over: {cre['builds_running_after_creates']} builds running; environments "
+          + ", ".join(f"{v} {k}" for k, v in sorted(cre["states_after_creates"].items())) + ")")
     for b in cre["bad"]:
         print(f"(bad create: {b})")
     if cre["leftover_env_dirs"]:
