@@ -851,19 +851,6 @@ exec_program(const sigset_t *oldmask)
 	if (chdir("/work") == -1)
 		die("chdir /work");
 
-	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
-	/* With a memory cgroup the address space only stops absurd reservations
-	 * (RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's imports). */
-	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20),
-	    (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20), "as");
-	set_limit(RLIMIT_FSIZE, (rlim_t)args.fsize, (rlim_t)args.fsize, "fsize");
-	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
-	set_limit(RLIMIT_NPROC, (rlim_t)args.nproc, (rlim_t)args.nproc, "nproc");
-	set_limit(RLIMIT_CORE, 0, 0, "core");
-	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
-	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
-	set_limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
-
 	/* Empty the bounding set so that nothing exec'd can ever hold a capability. */
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
@@ -910,6 +897,21 @@ exec_program(const sigset_t *oldmask)
 			argv[i++] = args.prog_args[k];
 		envp = run_envp;
 	}
+	/* Limits last: nothing of ours allocates after them (an address-space
+	 * limit would starve a sanitizer's or libseccomp's allocator). */
+	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
+	/* With a memory cgroup the address space only stops absurd reservations
+	 * (RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's imports). */
+	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20),
+	    (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20), "as");
+	set_limit(RLIMIT_FSIZE, (rlim_t)args.fsize, (rlim_t)args.fsize, "fsize");
+	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
+	set_limit(RLIMIT_NPROC, (rlim_t)args.nproc, (rlim_t)args.nproc, "nproc");
+	set_limit(RLIMIT_CORE, 0, 0, "core");
+	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
+	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
+	set_limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
+
 	/* Only 0-2 and the status stream (closed on exec) stay open. */
 	if (fcntl(FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
 		die("cloexec");
@@ -1201,5 +1203,5 @@ main(int argc, char **argv)
 	cgroups_report_and_leave();
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP);
 }

@@ -73,11 +73,7 @@ def create(s, name, setup_script, **fields):
 
 
 def get_env(s, name):
-    try:
-        status, env = s.request("GET", f"/environments/{name}")
-    except OSError as e:
-        import subprocess
-        raise AssertionError(f"{e}\n{s.read_log()}\n" + subprocess.run("ss -ltnp", shell=True, capture_output=True, text=True).stdout)
+    status, env = s.request("GET", f"/environments/{name}")
     assert status == 200, (status, env)
     return env
 
@@ -557,6 +553,33 @@ def test_delete_during_build_cancels_it(make_service, record_property):
     stdout = [l["line"] for l in lines if l["stream"] == "stdout"]
     assert stdout[-1] == "again" and "started" not in stdout and "finished" not in stdout, stdout
     assert sorted(os.listdir(f"{s.state}/envs")) == ["slow"]
+
+
+def test_delete_during_build_then_create_at_once(make_service):
+    """The usual retry: delete a build and create the same name again at once; the old build must stop
+    and must not touch the new environment (its row, its log, its directory)."""
+    s = make_service()
+    uids = pool_uids(s)
+    token = f"30.{secrets.randbelow(10 ** 6):06d}"
+    create(s, "retry", f"echo old-build\nsleep {token}\necho old-finished")
+    wait_for("the old setup script to start", lambda: any(
+        l["line"] == "old-build" for l in read_log(s, "retry")["lines"]), timeout=BUILD_WAIT)
+    status, body = s.request("DELETE", "/environments/retry")
+    assert status == 200, (status, body)
+    create(s, "retry", "echo new-build")
+    wait_for("the old build to stop", lambda: not pool_processes(uids, token=token), timeout=10)
+    env = wait_ready(s, "retry")
+    assert env["error"] is None, env
+    lines = all_log_lines(s, "retry")
+    texts = [l["line"] for l in lines]
+    assert [l["seq"] for l in lines] == list(range(len(lines))), lines
+    assert "old-build" not in texts and "old-finished" not in texts, texts
+    assert len([t for t in texts if t.startswith("build started")]) == 1, texts
+    assert [l["line"] for l in lines if l["stream"] == "stdout"][-1] == "new-build", texts
+    r = run_in(s, "retry", "print('new')")
+    assert r["stdout"] == "new\n", r
+    wait_for("no build directory left", lambda: build_dirs(s) == [], timeout=10)
+    assert sorted(os.listdir(f"{s.state}/envs")) == ["retry"]
 
 
 def test_sigkill_during_build_then_restart(make_service):
