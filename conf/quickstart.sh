@@ -9,4 +9,7 @@ mkdir -p build
 cd build
 [[ -f Makefile ]] || ../configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null
 make -j"$(nproc)" >/dev/null
+# As in production: the pool runs as the unprivileged user pysandbox (created if
+# missing); only a copy of the jail with file capabilities holds privileges.
+export PYSANDBOX_USER=${PYSANDBOX_USER:-pysandbox}
 exec make --no-print-directory run PORT="${PORT:-8000}"

@@ -48,27 +48,6 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == -1 && errno != ENOENT)
-		log_warn("remove %s", path);
-	return 0;
-}
-
-/* rm -rf without following symlinks (a build wrote this tree). */
-static void
-remove_tree(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == -1)
-		return;
-	nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
 static int64_t tree_bytes;
 
 static int
@@ -89,11 +68,11 @@ tree_size(const char *path)
 	return tree_bytes;
 }
 
-/* Remove what no build owns: leftovers of crashed builds and deleted environments. */
+/* Remove what no build owns: leftovers of crashed builds and deleted
+ * environments. Their files belong to build uids, so the jail removes them. */
 static void
-collect_garbage(const char *envs, bool include_builds)
+collect_garbage(const struct conf *c, const char *envs, bool include_builds)
 {
-	char path[CONF_PATH_MAX + 300];
 	struct dirent *de;
 	DIR *d;
 
@@ -103,8 +82,8 @@ collect_garbage(const char *envs, bool include_builds)
 		if (strncmp(de->d_name, ".trash-", 7) != 0 &&
 		    !(include_builds && strncmp(de->d_name, ".build-", 7) == 0))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", envs, de->d_name);
-		remove_tree(path);
+		if (run_jail_command(c, "remove", de->d_name) == -1)
+			log_warnx("could not remove %s/%s", envs, de->d_name);
 	}
 	closedir(d);
 }
@@ -187,7 +166,7 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	struct run_spec spec = { 0 };
 	struct run_result res = { 0 };
 	char envs[CONF_PATH_MAX + 16], tmpname[64], tmp[CONF_PATH_MAX + 96], final[CONF_PATH_MAX + 96];
-	char trash[CONF_PATH_MAX + 96], why[300], error[400] = "";
+	char trash[CONF_PATH_MAX + 96], trashname[64], why[300], error[400] = "";
 	double t0 = mono_now(), seconds;
 	int64_t size = -1;
 	enum sbx_err e;
@@ -203,7 +182,7 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	log_info("building environment %s with %s", name, python);
 	system_line(&b, "build started: python %s, timeout %g s%s", python, c->build_timeout,
 	    c->build_network ? "" : ", no network");
-	remove_tree(tmp);
+	run_jail_command(c, "remove", tmpname);
 	if (mkdir(tmp, 0755) == -1) {
 		snprintf(error, sizeof(error), "could not create the build directory: %s", strerror(errno));
 		goto done;
@@ -256,9 +235,10 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		goto done;
 	}
 	/* A leftover of an environment of the same name deleted earlier goes first. */
-	snprintf(trash, sizeof(trash), "%s/.trash-old-%lld", envs, (long long)id);
+	snprintf(trashname, sizeof(trashname), ".trash-old-%lld", (long long)id);
+	snprintf(trash, sizeof(trash), "%s/%s", envs, trashname);
 	if (rename(final, trash) == 0)
-		remove_tree(trash);
+		run_jail_command(c, "remove", trashname);
 	if (rename(tmp, final) == -1) {
 		snprintf(error, sizeof(error), "could not move the environment into place: %s", strerror(errno));
 		goto done;
@@ -269,7 +249,7 @@ done:
 	seconds = mono_now() - t0;
 	if (b.gone || (builder_stop && !ok)) {
 		/* Deleted while building (or the service is stopping): leave no trace. */
-		remove_tree(tmp);
+		run_jail_command(c, "remove", tmpname);
 		if (builder_stop && !b.gone) {
 			system_line(&b, "build interrupted: the service is stopping");
 			db_build_finish(b.db, id, false, "interrupted: the service stopped during the build; "
@@ -280,14 +260,15 @@ done:
 		_exit(0);
 	}
 	if (!ok)
-		remove_tree(tmp);
+		run_jail_command(c, "remove", tmpname);
 	system_line(&b, ok ? "build succeeded in %.1f s" : "build failed after %.1f s: %s", seconds, error);
 	db_build_finish(b.db, id, ok, error, seconds, size);
 	/* Deleted during the last moments: do not leave a directory behind. */
 	if (ok && !db_env_alive(b.db, id)) {
-		snprintf(trash, sizeof(trash), "%s/.trash-%lld", envs, (long long)id);
+		snprintf(trashname, sizeof(trashname), ".trash-%lld", (long long)id);
+		snprintf(trash, sizeof(trash), "%s/%s", envs, trashname);
 		if (rename(final, trash) == 0)
-			remove_tree(trash);
+			run_jail_command(c, "remove", trashname);
 	}
 	log_info("build of %s %s (%.1f s)%s%s", name, ok ? "succeeded" : "failed", seconds, ok ? "" : ": ", error);
 	buf_free(&b.partial[0]);
@@ -345,7 +326,7 @@ build_main(const struct conf *c)
 		if (n > 0)
 			log_warnx("%d interrupted environment build(s) marked failed", n);
 	}
-	collect_garbage(envs, true);
+	collect_garbage(c, envs, true);
 
 	while (!builder_stop) {
 		int status, free_slot = -1;
@@ -355,7 +336,7 @@ build_main(const struct conf *c)
 			for (int i = 0; i < nslots; i++)
 				if (running[i] == p)
 					running[i] = 0;
-		collect_garbage(envs, false);
+		collect_garbage(c, envs, false);
 		for (int i = 0; i < nslots; i++)
 			if (running[i] == 0) {
 				free_slot = i;

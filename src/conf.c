@@ -30,7 +30,7 @@
 #define PYSANDBOX_PYTHON "/usr/bin/python3"
 #endif
 
-enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_MODE, CT_LEVEL };
+enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_NAME, CT_MODE, CT_LEVEL };
 
 struct conf_directive {
 	const char	*section;
@@ -45,6 +45,7 @@ struct conf_directive {
 
 static const struct conf_directive directives[] = {
 	D("service", "workers",		CT_INT,    workers,		0, 256),
+	D("service", "user",		CT_NAME,   user,		0, 0),
 	D("service", "max_requests",	CT_LONG,   max_requests,	0, 1e9),
 	D("service", "socket",		CT_STR,    socket,		0, 0),
 	D("service", "socket_mode",	CT_MODE,   socket_mode,		0, 0777),
@@ -87,6 +88,7 @@ conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
+	snprintf(c->user, sizeof(c->user), "pysandbox");
 	c->max_requests = 1000;
 	snprintf(c->socket, sizeof(c->socket), "%s", PYSANDBOX_SOCKET);
 	c->socket_mode = 0660;
@@ -195,6 +197,15 @@ conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *
 	int lvl;
 
 	switch (d->type) {
+	case CT_NAME:
+		/* A user name: [a-z_][a-z0-9_-]*, as useradd takes. */
+		if (strlen(val) >= 64 || strspn(val, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(val) ||
+		    (*val && (*val == '-' || (*val >= '0' && *val <= '9')))) {
+			snprintf(why, whylen, "%s must be a user name", d->key);
+			return -1;
+		}
+		memcpy(p, val, strlen(val) + 1);
+		return 0;
 	case CT_STR:
 		if (*val == '\0' || strlen(val) >= CONF_PATH_MAX) {
 			snprintf(why, whylen, "%s must be a non-empty path shorter than %d bytes", d->key, CONF_PATH_MAX);

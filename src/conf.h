@@ -16,6 +16,7 @@
 struct conf {
 	/* [service] */
 	int	 workers;		/* 0: 2 x online cores */
+	char	 user[64];		/* the unprivileged service user ("" = stay as started) */
 	long	 max_requests;		/* recycle a worker after this many; 0: never */
 	char	 socket[CONF_PATH_MAX];
 	int	 socket_mode;

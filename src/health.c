@@ -143,6 +143,7 @@ health_selftest(const struct conf *c, int slot)
 	req.nargs = 2;
 	req.timeout = c->max_timeout < 10 ? c->max_timeout : 10;
 	req.memory_mb = c->default_memory_mb;
+	req.cpus = c->default_cpus;
 	if (run_exec(c, slot, &req, NULL, &res, why, sizeof(why)) != SBX_OK) {
 		char tmp[256];
 		snprintf(tmp, sizeof(tmp), "sandbox could not be set up: %.200s", why);

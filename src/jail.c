@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,6 +164,88 @@ env_name_ok(const char *s)
 	return true;
 }
 
+/* Every component of path is root's and writable by no one else (a sticky
+ * directory such as /tmp excepted, where others cannot replace root's entries):
+ * such a file says what root meant, whoever names it. */
+static bool
+root_owned_chain(const char *path)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+
+	if (path[0] != '/' || len >= sizeof(buf))
+		return false;
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		memcpy(buf, path, i);
+		buf[i] = '\0';
+		if (lstat(i == 1 && path[0] == '/' && len > 1 && path[1] == '/' ? "/" : buf, &st) == -1 ||
+		    st.st_uid != 0 || S_ISLNK(st.st_mode))
+			return false;
+		if (i < len && !S_ISDIR(st.st_mode))
+			return false;
+		if (i == len && !S_ISREG(st.st_mode))
+			return false;
+		if ((st.st_mode & S_IWOTH) && !(S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX)))
+			return false;
+		if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
+			return false;
+	}
+	return lstat("/", &st) == 0 && st.st_uid == 0;
+}
+
+/* rm -rf of fd's entries, never following a symlink or crossing a mount. */
+static void
+remove_entries(int fd, int depth)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (depth > 256 || (d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub != -1)
+				remove_entries(sub, depth + 1);
+			unlinkat(fd, de->d_name, AT_REMOVEDIR);
+		} else
+			unlinkat(fd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* The builder (unprivileged) cannot remove what a build uid wrote: only
+ * leftovers (.build-N) and deleted environments (.trash-N) are removed here. */
+static void __attribute__((noreturn))
+remove_env_dir(const char *name)
+{
+	char path[CONF_PATH_MAX + 16];
+	int envs, fd;
+
+	errno = EPERM;
+	if (!env_name_ok(name) || (strncmp(name, ".build-", 7) != 0 && strncmp(name, ".trash-", 7) != 0))
+		die("remove: only .build-N and .trash-N directories");
+	snprintf(path, sizeof(path), "%s/envs", conf.state_dir);
+	if ((envs = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die("open %s", path);
+	if ((fd = openat(envs, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+		remove_entries(fd, 0);
+		if (unlinkat(envs, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+			die("remove %s", name);
+	}
+	_exit(0);
+}
+
 /* Refuse anything the root-owned configuration does not allow. */
 static void
 parse_args(int argc, char **argv)
@@ -185,8 +268,8 @@ parse_args(int argc, char **argv)
 	char err[600];
 	int ch;
 
-	/* A caller that is already root gains nothing from choosing the file;
-	 * anyone else gets the compiled-in, root-owned one. */
+	/* A caller that is already root gains nothing from choosing the file or
+	 * the environment overrides; anyone else gets only files root wrote. */
 	bool caller_is_root = getuid() == 0;
 
 	args.slot = args.timeout_ms = args.memory_mb = -1;
@@ -194,9 +277,9 @@ parse_args(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			if (!caller_is_root) {
+			if (!caller_is_root && !root_owned_chain(optarg)) {
 				errno = EPERM;
-				die("--config is only accepted from root");
+				die("--config %s: only root or a file root alone can change is accepted", optarg);
 			}
 			config = optarg;
 			break;
@@ -215,10 +298,28 @@ parse_args(int argc, char **argv)
 			die("unknown option");
 		}
 	}
+	if (optind < argc && (strcmp(argv[optind], "remove") == 0 || strcmp(argv[optind], "sweep") == 0)) {
+		if (conf_load(config, &conf, caller_is_root, err, sizeof(err)) == -1) {
+			errno = EINVAL;
+			die("configuration: %s", err);
+		}
+		if (argv[optind][0] == 's') {
+			cg_sweep();
+			_exit(0);
+		}
+		if (optind + 2 != argc) {
+			errno = EINVAL;
+			die("usage: pysandbox-jail [--config FILE] remove .build-N|.trash-N");
+		}
+		remove_env_dir(argv[optind + 1]);
+		_exit(0);
+	}
 	if (optind >= argc || strcmp(argv[optind], "run") != 0) {
 		errno = EINVAL;
 		die("usage: pysandbox-jail [--config FILE] --slot N --timeout-ms N --memory-mb N "
-		    "[--net] [--max-files N] [--max-return-bytes N] run [ARG...]");
+		    "[--net] [--max-files N] [--max-return-bytes N] [--env NAME [--build --python PATH]] run [ARG...]\n"
+		    "       pysandbox-jail [--config FILE] remove .build-N|.trash-N\n"
+		    "       pysandbox-jail [--config FILE] sweep");
 	}
 	args.prog_args = argv + optind + 1;
 	args.nprog_args = argc - optind - 1;
@@ -862,6 +963,16 @@ exec_program(const sigset_t *oldmask)
 		die("setresgid");
 	if (setresuid(run_uid, run_uid, run_uid) == -1)
 		die("setresuid");
+	/* From a non-root caller with file capabilities the uid change keeps
+	 * them: clear every set before checking that nothing can be regained. */
+	{
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct data[2];
+
+		memset(data, 0, sizeof(data));
+		if (syscall(SYS_capset, &hdr, data) == -1)
+			die("clear capabilities");
+	}
 	if (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != run_uid || getegid() != run_gid) {
 		errno = EPERM;
 		die("privileges could be regained");
@@ -1165,6 +1276,16 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	parse_args(argc, argv);
+	/* Started by the unprivileged pool through file capabilities: with its
+	 * arguments checked, take effective uid 0 (CAP_SETUID allows it anyway),
+	 * so that what the jail creates (the root, /etc, cgroups) is root's. The
+	 * real uid stays the caller's, so the worker can still signal its jail. */
+	if (getuid() != 0 && (setgroups(0, NULL) == -1 || setresgid(getgid(), 0, 0) == -1 ||
+	    setresuid(getuid(), 0, 0) == -1))
+		die("become root");
+	/* A credential change clears the parent-death signal: arm it again. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
 
 	cgroups_enter();
 	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "db.h"
 #include "log.h"
 #include "pool.h"
+#include "run.h"
 
 #define RECHECK_S	10	/* how often an unhealthy master re-runs the self-test */
 #define FAST_DEATH_S	1.0	/* a worker dying sooner than this counts towards the crash-loop guard */
@@ -91,6 +94,16 @@ open_listener(const struct conf *c)
 fail:
 	close(fd);
 	return -1;
+}
+
+/* Root sweeps itself; an unprivileged pool asks the jail. */
+static void
+sweep_cgroups(const struct conf *c)
+{
+	if (geteuid() == 0)
+		cg_sweep();
+	else
+		run_jail_command(c, "sweep", NULL);
 }
 
 static pid_t
@@ -178,6 +191,50 @@ live_workers(void)
 	return n;
 }
 
+/* Started as root with a service user configured: hand the state directory
+ * to it, then become it for good (OpenBSD order: groups, gid, uid, check).
+ * From here on only pysandbox-jail holds privileges. */
+static int
+drop_privileges(const struct conf *c)
+{
+	static const char *owned[] = { "", "/pysandbox.db", "/pysandbox.db-wal", "/pysandbox.db-shm", "/envs" };
+	char path[CONF_PATH_MAX + 32];
+	struct passwd *pw;
+
+	if (c->user[0] == '\0' || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(c->user)) == NULL) {
+		log_warnx("service user '%s' does not exist (create it, or set user = to run as root)", c->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || ((long)pw->pw_uid >= c->uid_base && (long)pw->pw_uid < c->uid_base + c->uid_count)) {
+		log_warnx("service user '%s' must not be root nor inside the run uid pool", c->user);
+		return -1;
+	}
+	if (mkdir(c->state_dir, 0750) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", c->state_dir);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->state_dir, owned[i]);
+		if (lchown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT) {
+			log_warn("chown %s", path);
+			return -1;
+		}
+	}
+	if (setgroups(0, NULL) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		log_warn("dropping privileges to %s", c->user);
+		return -1;
+	}
+	if (setresuid(0, 0, 0) != -1 || geteuid() == 0) {
+		log_warnx("root could be regained after dropping privileges");
+		return -1;
+	}
+	log_info("running as %s (uid %ld); only pysandbox-jail holds privileges", c->user, (long)pw->pw_uid);
+	return 0;
+}
+
 int
 pool_main(struct conf *c, const char *conf_path)
 {
@@ -205,6 +262,15 @@ pool_main(struct conf *c, const char *conf_path)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((n_swept = cg_sweep()) > 0)
+		log_info("removed %d cgroups left by jails that died", n_swept);
+	if ((listen_fd = open_listener(c)) == -1)
+		return 1;
+	if (drop_privileges(c) == -1) {
+		close(listen_fd);
+		unlink(c->socket);
+		return 1;
+	}
 	/* Check the database opens (and migrate it) before serving; the master
 	 * then closes it and leaves SQLite to the processes that use it. */
 	{
@@ -212,14 +278,11 @@ pool_main(struct conf *c, const char *conf_path)
 
 		if (db == NULL) {
 			log_warnx("database: %s", err);
+			close(listen_fd);
 			return 1;
 		}
 		db_close(db);
 	}
-	if ((n_swept = cg_sweep()) > 0)
-		log_info("removed %d cgroups left by jails that died", n_swept);
-	if ((listen_fd = open_listener(c)) == -1)
-		return 1;
 	/* libfcgi in the workers needs it across fork, never across exec. */
 	health_selftest(c, c->uid_count - 1);
 	last_check = wall_now();
@@ -325,7 +388,7 @@ pool_main(struct conf *c, const char *conf_path)
 		}
 		if (!stopping && wall_now() - last_check >= RECHECK_S) {
 			/* A jail killed outright leaves its (empty) cgroups behind. */
-			cg_sweep();
+			sweep_cgroups(c);
 			if (!scoreboard->healthy)
 				health_selftest(c, c->uid_count - 1);
 			last_check = wall_now();
@@ -333,7 +396,7 @@ pool_main(struct conf *c, const char *conf_path)
 	}
 	if (listen_fd != -1)
 		close(listen_fd);
-	cg_sweep();
+	sweep_cgroups(c);
 	unlink(c->socket);
 	log_info("stopped");
 	munmap(scoreboard, sizeof(*scoreboard));

@@ -55,6 +55,10 @@ enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req
 void run_result_free(struct run_result *res);
 const char *run_status_name(enum run_status s);
 
+/* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL):
+ * the privileged clean-ups an unprivileged pool cannot do itself. 0 on success. */
+int run_jail_command(const struct conf *c, const char *verb, const char *arg);
+
 /* Parse the jail's status stream (pure; fuzzable). Returns 0; -1 with why set when the
  * sandbox failed; -2 when the input files could not be written (the client's fault). */
 int run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen);

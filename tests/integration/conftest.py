@@ -33,6 +33,9 @@ class Service:
         self.log_path = os.path.join(self.state, f"service-{self.port}.log")
         e = dict(os.environ)
         e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})
+        # As in production: the pool drops to an unprivileged service user and only a
+        # copy of the jail with file capabilities holds privileges (devserver.sh sets it up).
+        e.setdefault("PYSANDBOX_USER", "pysandbox")
         if rate:
             e["RATE"] = str(rate)
         if burst is not None:

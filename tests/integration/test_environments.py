@@ -6,6 +6,7 @@ import secrets
 import shutil
 import signal
 import sqlite3
+import tempfile
 import threading
 import time
 
@@ -639,6 +640,44 @@ def test_sigkill_during_build_then_restart(make_service):
         assert r["stdout"] == "after the crash\n", r
     finally:
         new.stop()
+
+
+def test_sigterm_during_build_then_restart(make_service):
+    """A graceful stop ends a running build and records it as interrupted; a restart keeps that."""
+    state = tempfile.mkdtemp(prefix="pysandbox-test-state.")
+    try:
+        old = make_service(state=state)
+        create(old, "stopped", "echo started\nsleep 60")
+        wait_for("the setup script to start", lambda: any(
+            l["line"] == "started" for l in read_log(old, "stopped")["lines"]), timeout=BUILD_WAIT)
+        t0 = time.monotonic()
+        old.stop()
+        assert old.proc.returncode is not None and time.monotonic() - t0 < 25
+        new = make_service(state=state)
+        try:
+            env = get_env(new, "stopped")
+            assert env["status"] == "failed" and "interrupted" in env["error"], env
+            lines = all_log_lines(new, "stopped")
+            assert [l["seq"] for l in lines] == list(range(len(lines)))
+            assert lines[-1]["stream"] == "system" and "interrupted" in lines[-1]["line"], lines[-1]
+            assert build_dirs(new) == [] and os.listdir(f"{state}/envs") == []
+            assert db_query(new, "PRAGMA integrity_check") == [("ok",)]
+        finally:
+            new.stop()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_build_timeout(make_service):
+    s = make_service(extra_conf="[environments]\nbuild_timeout = 4\n")
+    uids = pool_uids(s)
+    token = f"60.{secrets.randbelow(10 ** 6):06d}"
+    create(s, "too-slow", f"echo started\nsleep {token}")
+    env = wait_built(s, "too-slow")
+    assert env["status"] == "failed" and env["error"] == "the setup script timed out after 4 seconds", env
+    assert [l["line"] for l in all_log_lines(s, "too-slow") if l["stream"] == "stdout"][-1] == "started"
+    assert wait_for("the script's sleep to end", lambda: not pool_processes(uids, token=token), timeout=5)
+    assert build_dirs(s) == [] and os.listdir(f"{s.state}/envs") == []
 
 
 # ---- hostile setup scripts ---------------------------------------------------------------
