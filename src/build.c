@@ -23,6 +23,8 @@
 #include "run.h"
 
 #define BUILD_LOG_LINE_MAX	4096	/* a longer line is split */
+#define BUILD_LOG_MAX_BYTES	(4L * 1024 * 1024)	/* stored per build; the rest is counted */
+#define BUILD_SIZE_CHECK_S	1.0	/* how often a growing environment is measured */
 
 static volatile sig_atomic_t builder_stop;
 static volatile sig_atomic_t builder_drain;	/* reload: finish running builds, start none, exit */
@@ -96,7 +98,12 @@ struct build_ctx {
 	int64_t		 seq;
 	struct buf	 partial[2];	/* an unfinished line per stream */
 	bool		 gone;		/* the environment was deleted */
-	double		 last_check;
+	double		 last_size_check;
+	const char	*dir;		/* the build directory on the host */
+	long		 max_size;
+	bool		 too_big;	/* stopped: the environment outgrew max_env_size */
+	long		 log_bytes;	/* stored so far */
+	long		 dropped_lines, dropped_bytes;
 };
 
 static void
@@ -104,6 +111,13 @@ log_line(struct build_ctx *b, const char *stream, const char *line, size_t len)
 {
 	if (b->gone)
 		return;
+	/* A flood is counted, not stored: the database is not the build's disk. */
+	if (strcmp(stream, "system") != 0 && b->log_bytes + (long)len > BUILD_LOG_MAX_BYTES) {
+		b->dropped_lines++;
+		b->dropped_bytes += (long)len;
+		return;
+	}
+	b->log_bytes += (long)len;
 	if (db_log_append(b->db, b->id, b->seq, stream, line, len) == SBX_ENOTFOUND)
 		b->gone = true;
 	b->seq++;
@@ -155,7 +169,14 @@ keep_going(void *ctx)
 		return false;
 	if (!b->gone && !db_env_alive(b->db, b->id))
 		b->gone = true;
-	return !b->gone;
+	/* The venv lives on the host's disk: stop a build that outgrows its cap
+	 * while it runs, not after it has filled the disk. */
+	if (!b->gone && mono_now() - b->last_size_check >= BUILD_SIZE_CHECK_S) {
+		b->last_size_check = mono_now();
+		if (tree_size(b->dir) > b->max_size)
+			b->too_big = true;
+	}
+	return !b->gone && !b->too_big;
 }
 
 static void __attribute__((noreturn))
@@ -175,10 +196,12 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	if ((b.db = db_open(c->state_dir, why, sizeof(why))) == NULL)
 		fatalx("build %s: database: %s", name, why);
 	b.id = id;
+	b.max_size = c->max_env_size;
 	snprintf(envs, sizeof(envs), "%s/envs", c->state_dir);
 	snprintf(tmpname, sizeof(tmpname), ".build-%lld", (long long)id);
 	snprintf(tmp, sizeof(tmp), "%s/%s", envs, tmpname);
 	snprintf(final, sizeof(final), "%s/%s", envs, name);
+	b.dir = tmp;
 	log_info("building environment %s with %s", name, python);
 	system_line(&b, "build started: python %s, timeout %g s%s", python, c->build_timeout,
 	    c->build_network ? "" : ", no network");
@@ -205,8 +228,16 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	for (int s = 0; s < 2; s++)
 		if (b.partial[s].len)
 			log_line(&b, s ? "stderr" : "stdout", b.partial[s].data, b.partial[s].len);
+	if (b.dropped_lines)
+		system_line(&b, "%ld more lines (%ld bytes) of output were not stored: the log keeps the first %ld bytes",
+		    b.dropped_lines, b.dropped_bytes, BUILD_LOG_MAX_BYTES);
 	if (b.gone || builder_stop)
 		goto done;
+	if (b.too_big) {
+		snprintf(error, sizeof(error), "the environment grew past max_env_size (%ld bytes); the build was stopped",
+		    c->max_env_size);
+		goto done;
+	}
 	if (e != SBX_OK) {
 		snprintf(error, sizeof(error), "the build sandbox could not be set up: %s", why);
 		goto done;

@@ -880,6 +880,12 @@ static const struct { const char *name; int err; } seccomp_deny[] = {
 	{ "vhangup", EPERM }, { "uselib", EPERM }, { "nfsservctl", EPERM },
 };
 
+/* Socket families a run may open: local, IP (its own loopback without
+ * network; the host's with it) and netlink (interface queries in its own
+ * namespace). Everything else (vsock, which ignores network namespaces,
+ * packet, bluetooth, can, alg, ...) is refused as unsupported. */
+static const int seccomp_socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+
 /* clone(2) flags that would create namespaces (clone's first argument on x86-64). */
 static const unsigned long seccomp_clone_ns_flags[] = {
 	CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWCGROUP,
@@ -903,6 +909,18 @@ load_seccomp(void)
 	for (size_t i = 0; i < sizeof(seccomp_clone_ns_flags) / sizeof(seccomp_clone_ns_flags[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
 		    SCMP_A0(SCMP_CMP_MASKED_EQ, seccomp_clone_ns_flags[i], seccomp_clone_ns_flags[i]));
+	/* socket(2): every family below the largest allowed one that is not in the list, and all above it. */
+	for (int fam = 0; fam <= AF_NETLINK && rc == 0; fam++) {
+		bool allowed = false;
+		for (size_t i = 0; i < sizeof(seccomp_socket_families) / sizeof(seccomp_socket_families[0]); i++)
+			allowed |= seccomp_socket_families[i] == fam;
+		if (!allowed)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+			    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+	}
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+		    SCMP_A0(SCMP_CMP_GT, (scmp_datum_t)AF_NETLINK));
 	/* personality(2) may only query, never switch to another ABI or turn ASLR off. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,

@@ -68,8 +68,8 @@ def _jail_leftovers():
         chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
         while chain and chain[0] == hostinspect.JAIL_NAME:
             chain = chain[1:]
-        orphan = not chain or chain[0] != hostinspect.DAEMON_NAME
-        if pid in mine or orphan:	# ours (no request is in flight now) or no longer owned by a worker
+        orphan = not chain or chain[0] not in (hostinspect.DAEMON_NAME, hostinspect.BUILDER_NAME)
+        if pid in mine or orphan:	# ours (no request is in flight now) or owned by no worker or builder
             bad.append(hostinspect.describe(pid, procs))
     return bad
 
