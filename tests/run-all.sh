@@ -14,12 +14,14 @@ rm -rf build-test && mkdir build-test
 (cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
 (cd build-test && make -j"$jobs" check) || status=1
 
-# 2. The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+# 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
+#    integration tests of the request path and the jail (the whole service, sanitized, behind nginx).
 rm -rf build-asan && mkdir build-asan
 (cd build-asan && ../configure -q CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	LDFLAGS="-fsanitize=address,undefined" && make -j"$jobs" >/dev/null) || exit 1
 unit=$(cd build-asan && make -s print-unit-tests)
-(cd build-asan && make -j"$jobs" check TESTS="$unit") || status=1
+(cd build-asan && make -j"$jobs" check TESTS="$unit tests/integration/run-tests.sh" \
+	INTEGRATION_FILES="test_smoke.py test_api.py test_pool.py test_hostile.py") || status=1
 
 # 3. Shell scripts are shellcheck-clean.
 if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh environments/*.sh .ci/run; then
