@@ -14,8 +14,10 @@
 
 /* Schema migrations, applied in order; index i brings user_version from i to i + 1. */
 static const char *const migrations[] = {
+	/* AUTOINCREMENT: an id is never reused, so a cancelled build can never
+	 * mistake a new environment of the same name for its own. */
 	"CREATE TABLE environments ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  name TEXT NOT NULL UNIQUE,"
 	"  description TEXT NOT NULL DEFAULT '',"
 	"  python_version TEXT NOT NULL,"

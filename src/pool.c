@@ -281,6 +281,12 @@ pool_main(struct conf *c, const char *conf_path)
 			close(listen_fd);
 			return 1;
 		}
+		/* Builds that were running when the service stopped will never
+		 * finish: say so before the first request can ask. */
+		int n_recovered = db_recover(db);
+
+		if (n_recovered > 0)
+			log_warnx("%d interrupted environment build(s) marked failed", n_recovered);
 		db_close(db);
 	}
 	/* libfcgi in the workers needs it across fork, never across exec. */
