@@ -126,6 +126,18 @@ utf8_valid_prefix(const char *in, size_t n)
 	return n;
 }
 
+int
+utf8_clip(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	/* Back off continuation bytes so the cut falls between characters. */
+	if (s[n] != '\0')
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	return (int)n;
+}
+
 bool
 utf8_valid(const char *in, size_t n)
 {

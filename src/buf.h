@@ -25,6 +25,9 @@ char *utf8_sanitize(const char *in, size_t n, size_t *outlen);
 bool utf8_valid(const char *in, size_t n);
 /* Length of the longest valid UTF-8 prefix of in[0..n). */
 size_t utf8_valid_prefix(const char *in, size_t n);
+/* Bytes of the NUL-terminated UTF-8 string s to print so that at most max
+ * bytes are kept and no character is cut (for "%.*s" in messages). */
+int utf8_clip(const char *s, size_t max);
 
 /* True iff name[0..len) is a safe relative path: valid UTF-8 of at most
  * max_len bytes, no control characters or backslashes, not absolute, no

@@ -128,8 +128,9 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 			struct buf avail = { 0 };
 			for (int i = 0; i < ninterps; i++)
 				buf_printf(&avail, "%s%s", i ? ", " : "", interps[i].version);
-			snprintf(msg, sizeof(msg), "Value error, python_version '%.20s' is not available on this server; "
-			    "available: %s", want ? want : "(default)", avail.data ? avail.data : "none");
+			const char *shown = want ? want : "(default)";
+			snprintf(msg, sizeof(msg), "Value error, python_version '%.*s' is not available on this server; "
+			    "available: %s", utf8_clip(shown, 20), shown, avail.data ? avail.data : "none");
 			buf_free(&avail);
 			json_object_array_add(errs, req_error_item("python_version", NULL, msg, "value_error"));
 		} else
@@ -143,6 +144,8 @@ out:
 		*detail = errs;
 		errs = NULL;
 	}
+	if (rc == SBX_ENOMEM)
+		*detail = json_object_new_string("Out of memory");
 	json_object_put(errs);
 	json_object_put(root);
 	if (rc != SBX_OK) {

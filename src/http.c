@@ -90,10 +90,14 @@ http_route(const char *method, const char *path, bool *method_ok, const char **a
 		if (!path_match(table[i].path, path))
 			continue;
 		*allow = m;
-		/* methods is "A, B": match whole tokens only */
-		for (const char *t = m; ml > 0 && (t = strstr(t, method)) != NULL; t += ml)
-			if ((t == m || t[-1] == ' ') && (t[ml] == '\0' || t[ml] == ','))
+		/* methods is "A, B": the method must equal one whole token */
+		for (const char *t = m; *t; ) {
+			size_t tl = strcspn(t, ",");
+			if (tl == ml && ml > 0 && strncmp(t, method, ml) == 0)
 				*method_ok = true;
+			t += tl;
+			t += strspn(t, ", ");
+		}
 		return table[i].r;
 	}
 	return ROUTE_NONE;

@@ -486,7 +486,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 				if (b64_decoded_max(elen) > (size_t)lim->max_file_size + 2) {
 					json_object_put(errs);
 					errs = NULL;
-					*detail = detail_string("File '%.100s' is larger than the limit of %ld bytes", key,
+					*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
 					    lim->max_file_size);
 					rc = SBX_ETOOBIG;
 					goto out;
@@ -511,7 +511,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 				if (f->len > (size_t)lim->max_file_size) {
 					json_object_put(errs);
 					errs = NULL;
-					*detail = detail_string("File '%.100s' is larger than the limit of %ld bytes", key,
+					*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
 					    lim->max_file_size);
 					rc = SBX_ETOOBIG;
 					goto out;

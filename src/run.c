@@ -136,7 +136,7 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 			res->exit_code = code;
 			res->signal = sig;
 			res->wall_time = (double)wall / 1e6;
-			res->cpu_time = (double)(ut + st) / 1e6;
+			res->cpu_time = ((double)ut + (double)st) / 1e6;	/* as doubles: the sum may not fit */
 			res->max_rss_kb = rss;
 			if (strcmp(how, "timeout") == 0)
 				res->status = RUN_TIMEOUT;
