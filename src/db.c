@@ -486,7 +486,7 @@ db_run_insert(sqlite3 *db, const struct run_record *r)
 	if (st == NULL)
 		return;
 	db_now(now);
-	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, r->started_at ? r->started_at : now, -1, SQLITE_STATIC);
 	if (r->environment)
 		sqlite3_bind_text(st, 2, r->environment, -1, SQLITE_STATIC);
 	else

@@ -52,9 +52,10 @@ int db_recover(sqlite3 *db);
 enum sbx_err db_log_read(sqlite3 *db, const char *name, int64_t offset, int64_t limit, json_object **out);
 
 struct run_record {
+	const char	*started_at;	/* when the request arrived (ISO 8601) */
 	const char	*environment;
 	double		 duration;
-	const char	*status;	/* run status, or "rejected"/"failed" for HTTP errors */
+	const char	*status;	/* run status; "rejected" before a run, "failed" when ours failed */
 	int		 exit_code;	/* -1: none */
 	int64_t		 bytes_in, bytes_out;
 	int		 http_status;

@@ -27,6 +27,7 @@ static struct {
 	struct run_record	rec;
 	char			environment[64];
 	char			status[16];
+	char			started[32];
 	int64_t			env_id;
 } pending;
 
@@ -216,6 +217,8 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		sqlite3 *db = env_db(c);
 		char status[16];
 
+		/* Recorded with the run, refused or not. */
+		snprintf(r->environment, sizeof(r->environment), "%s", req.environment);
 		if (db == NULL) {
 			reply_msg(r, SBX_ESYS, "The environment database is unavailable");
 			goto out;
@@ -235,7 +238,6 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 			goto out;
 		}
 		spec.env_dir = req.environment;
-		snprintf(r->environment, sizeof(r->environment), "%s", req.environment);
 	}
 	if (!scoreboard->healthy) {
 		snprintf(msg, sizeof(msg), "Sandbox unavailable: %s", scoreboard->reason);
@@ -323,12 +325,14 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 	const char *allow;
 	struct reply r = { .exit_code = -1 };
 	double t0 = mono_now();
+	char started[32];
 	char *body = NULL;
 	size_t len = 0;
 	long declared;
 	bool method_ok, too_big;
 	enum route route;
 
+	db_now(started);
 	if (path == NULL)
 		path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
 	route = http_route(method, path, &method_ok, &allow);
@@ -374,7 +378,10 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 		/* Recorded after the response has gone (see http_worker). */
 		pending.valid = true;
 		snprintf(pending.environment, sizeof(pending.environment), "%s", r.environment);
-		snprintf(pending.status, sizeof(pending.status), "%s", r.run_status ? r.run_status : "rejected");
+		/* A run that never produced a result failed on our side; a request refused before one was tried was rejected. */
+		snprintf(pending.status, sizeof(pending.status), "%s",
+		    r.run_status ? r.run_status : r.is_run ? "failed" : "rejected");
+		snprintf(pending.started, sizeof(pending.started), "%s", started);
 		pending.env_id = r.is_run ? r.env_id : 0;
 		pending.rec.duration = mono_now() - t0;
 		pending.rec.exit_code = r.exit_code;
@@ -398,6 +405,7 @@ record_pending(const struct conf *c)
 	}
 	pending.rec.environment = pending.environment[0] ? pending.environment : NULL;
 	pending.rec.status = pending.status;
+	pending.rec.started_at = pending.started;
 	db_run_insert(db, &pending.rec);
 	if (pending.env_id > 0)
 		db_env_touch(db, pending.env_id);

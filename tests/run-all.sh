@@ -24,7 +24,8 @@ unit=$(cd build-asan && make -s print-unit-tests)
 	INTEGRATION_FILES="test_smoke.py test_api.py test_pool.py test_hostile.py") || status=1
 
 # 3. Shell scripts are shellcheck-clean.
-if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh environments/*.sh .ci/run; then
+if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh environments/*.sh .ci/run src/pysandbox-admin \
+	www/examples/curl-examples.sh tests/fuzz/*.sh; then
 	echo "ok - shellcheck"; sc_pass=1; sc_fail=0
 else
 	echo "not ok - shellcheck"; sc_pass=0; sc_fail=1; status=1
