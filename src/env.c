@@ -140,13 +140,7 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 	if (json_object_array_length(errs) == 0)
 		rc = SBX_OK;
 out:
-	if (rc == SBX_EINVAL) {
-		*detail = errs;
-		errs = NULL;
-	}
-	if (rc == SBX_ENOMEM)
-		*detail = json_object_new_string("Out of memory");
-	json_object_put(errs);
+	req_detail_finish(rc, &errs, detail);
 	json_object_put(root);
 	if (rc != SBX_OK) {
 		free(out->setup_script);

@@ -29,6 +29,19 @@ req_error_item(const char *field, const char *key, const char *msg, const char *
 	return item;
 }
 
+void
+req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail)
+{
+	if (rc == SBX_EINVAL && *errs && *detail == NULL) {
+		*detail = *errs;
+		*errs = NULL;
+	}
+	if (rc == SBX_ENOMEM && *detail == NULL)
+		*detail = json_object_new_string("Out of memory");
+	json_object_put(*errs);
+	*errs = NULL;
+}
+
 static void
 add_err(json_object *errs, const char *field, const char *key, const char *msg, const char *type)
 {
@@ -272,13 +285,7 @@ req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_
 	rc = SBX_OK;
 
 out:
-	if (rc == SBX_EINVAL) {
-		*detail = errs;
-		errs = NULL;
-	}
-	if (rc == SBX_ENOMEM)
-		*detail = json_object_new_string("Out of memory");
-	json_object_put(errs);
+	req_detail_finish(rc, &errs, detail);
 	json_object_put(root);
 	if (tok)
 		json_tokener_free(tok);
@@ -556,13 +563,7 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	}
 	rc = SBX_OK;
 out:
-	if (rc == SBX_EINVAL && errs) {
-		*detail = errs;
-		errs = NULL;
-	}
-	if (rc == SBX_ENOMEM && *detail == NULL)
-		*detail = json_object_new_string("Out of memory");
-	json_object_put(errs);
+	req_detail_finish(rc, &errs, detail);
 	json_object_put(root);
 	if (rc != SBX_OK)
 		req_free(req);

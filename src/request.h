@@ -71,6 +71,10 @@ enum sbx_err req_parse_json(const char *body, size_t len, const struct req_limit
  * not absolute, at most REQ_MAX_DEPTH components. */
 bool req_safe_name(const char *name, size_t len);
 
+/* A parser's last step: the 422 list (or an out-of-memory message) becomes
+ * *detail, unless one is set already; what is left of errs is released. */
+void req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail);
+
 /* One FastAPI-shaped error item: {"loc": ["body", field(, key)], "msg", "type"}. */
 json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type);
 
