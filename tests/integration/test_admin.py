@@ -283,7 +283,8 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
     runs = jout(admin("runs", "--json", s=s))
     assert runs["total"] == 9 and len(runs["runs"]) == 9
     assert collections.Counter(r["status"] for r in runs["runs"]) == {"ok": 4, "error": 2, "timeout": 1, "rejected": 2}
-    assert collections.Counter(r["environment"] for r in runs["runs"]) == {None: 6, "tiny": 3}
+    # A request refused for its environment is recorded under that environment's name.
+    assert collections.Counter(r["environment"] for r in runs["runs"]) == {None: 5, "tiny": 3, "nope": 1}
     assert sorted(r["exit_code"] for r in runs["runs"] if r["status"] == "error") == [3, 4]
     assert sorted(r["http_status"] for r in runs["runs"]) == [200] * 7 + [400, 404]
     ids = [r["id"] for r in runs["runs"]]
@@ -305,11 +306,14 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
     # stats: exact counts; percentiles by nearest rank over the runs (rejected requests apart)
     st = jout(admin("stats", "--json", s=s))
     assert st["since"] is None
-    default, in_env = st["environments"]
+    by_env = {e["environment"]: e for e in st["environments"]}
+    assert set(by_env) == {None, "tiny", "nope"}
+    default, in_env, nope = by_env[None], by_env["tiny"], by_env["nope"]
+    assert (nope["runs"], nope["failed"], nope["rejected"]) == (0, 0, 1)
     ran = [r for r in runs["runs"] if r["status"] != "rejected"]
     d_default = [r["duration"] for r in ran if r["environment"] is None]
     d_tiny = [r["duration"] for r in ran if r["environment"] == "tiny"]
-    assert default["environment"] is None and (default["runs"], default["failed"], default["rejected"]) == (4, 2, 2)
+    assert default["environment"] is None and (default["runs"], default["failed"], default["rejected"]) == (4, 2, 1)
     assert default["failure_rate"] == 0.5
     assert in_env["environment"] == "tiny" and (in_env["runs"], in_env["failed"], in_env["rejected"]) == (3, 1, 0)
     assert in_env["failure_rate"] == 0.3333
@@ -323,9 +327,11 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
     assert in_env["last_used"] == max(r["started_at"] for r in ran if r["environment"] == "tiny")
     human = ok(admin("stats", s=s)).splitlines()
     assert human[0].split()[:6] == ["ENVIRONMENT", "RUNS", "FAILED", "FAIL%", "P50", "P95"]
-    assert human[1].split()[:4] == ["(default)", "4", "2", "50%"]
-    assert human[2].split()[:4] == ["tiny", "3", "1", "33.3%"]
-    assert human[3].split()[:4] == ["(all)", "7", "3", "42.9%"]
+    rows = {line.split()[0]: line.split()[:4] for line in human[1:]}
+    assert rows["(default)"] == ["(default)", "4", "2", "50%"]
+    assert rows["tiny"] == ["tiny", "3", "1", "33.3%"]
+    assert rows["(all)"] == ["(all)", "7", "3", "42.9%"]
+    assert human[-1].split()[0] == "(all)"
     assert jout(admin("stats", "--since", "2h", "--json", s=s))["all"]["runs"] == 7
 
     # create errors, create --json, delete with and without confirmation
