@@ -467,9 +467,9 @@ cg_leave(struct cg_handle *h)
 	h->on = false;
 }
 
-/* After the run: was the OOM killer used, and the peak; then clean up. */
+/* After the run: was the OOM killer used, and the peak. */
 static void
-cgroups_report_and_leave(void)
+cgroups_report(void)
 {
 	char text[512], *p;
 	long oom = 0, peak = 0;
@@ -494,9 +494,6 @@ cgroups_report_and_leave(void)
 		}
 		dprintf(FD_STATUS, "C %ld %ld\n", oom, peak);
 	}
-	cg_leave(&cg_mem);
-	cg_leave(&cg_pids);
-	cg_leave(&cg_cpu);
 }
 
 /* ---- building the root ------------------------------------------------ */
@@ -1339,8 +1336,14 @@ main(int argc, char **argv)
 	if (p == -1)
 		return JAIL_EXIT_SETUP;
 	/* init's exit means the kernel has reaped its whole pid namespace. */
-	cgroups_report_and_leave();
+	cgroups_report();
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);
+	/* The answer can go now; leaving a v1 cgroup waits for an RCU grace
+	 * period, which the worker need not wait for (it reaps us later). */
+	close(FD_STATUS);
+	cg_leave(&cg_mem);
+	cg_leave(&cg_pids);
+	cg_leave(&cg_cpu);
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP);
 }

@@ -45,6 +45,20 @@ run_result_free(struct run_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* A jail still cleaning up after the previous run (see run_exec). */
+static pid_t unreaped_jail = -1;
+
+static void
+reap_jail(void)
+{
+	int st;
+
+	if (unreaped_jail > 0)
+		while (waitpid(unreaped_jail, &st, 0) == -1 && errno == EINTR)
+			;
+	unreaped_jail = -1;
+}
+
 /* A new fd >= 5 so that the spawn's dup2 onto 0-4 never clobbers a source. */
 static int
 high_fd(int fd)
@@ -298,6 +312,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
 	snprintf(why, whylen, "unknown failure");
+	reap_jail();
 
 	for (size_t i = 0; i < req->nfiles; i++)
 		if (input_record(&input, req->files[i].name, req->files[i].data, req->files[i].len) == -1)
@@ -493,8 +508,10 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 				goto nomem;
 		}
 	}
-	while (waitpid(pid, &wstatus, 0) == -1 && errno == EINTR)
-		;
+	/* The jail may still be removing its cgroups: reap it at once if it is
+	 * done, else before the next run (it holds nothing of this one). */
+	if (waitpid(pid, &wstatus, WNOHANG) == 0)
+		unreaped_jail = pid;
 	pid = -1;
 
 	switch (run_parse_status(status.data ? status.data : "", status.len, res, why, whylen)) {
