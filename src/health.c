@@ -151,6 +151,7 @@ health_selftest(const struct conf *c, int slot)
 	} else
 		ok = judge(c, slot, &res, why, sizeof(why));
 	run_result_free(&res);
+	run_reap();	/* the master reaps its children by pid: leave nothing pending */
 	unlink(canary[0]);
 	unlink(canary[1]);
 
@@ -168,6 +169,7 @@ health_selftest(const struct conf *c, int slot)
 			ok = false;
 		}
 		run_result_free(&res);
+	run_reap();	/* the master reaps its children by pid: leave nothing pending */
 	}
 
 	snprintf(scoreboard->isolation, sizeof(scoreboard->isolation),

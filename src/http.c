@@ -453,6 +453,7 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		scoreboard->slot[slot].busy = 1;
 		serve_one(c, slot, &fr);
 		FCGX_Finish_r(&fr);
+		run_reap();
 		record_pending(c);
 		scoreboard->slot[slot].busy = 0;
 		scoreboard->slot[slot].served = ++served;

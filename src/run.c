@@ -48,8 +48,8 @@ run_result_free(struct run_result *res)
 /* A jail still cleaning up after the previous run (see run_exec). */
 static pid_t unreaped_jail = -1;
 
-static void
-reap_jail(void)
+void
+run_reap(void)
 {
 	int st;
 
@@ -312,7 +312,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
 	snprintf(why, whylen, "unknown failure");
-	reap_jail();
+	run_reap();
 
 	for (size_t i = 0; i < req->nfiles; i++)
 		if (input_record(&input, req->files[i].name, req->files[i].data, req->files[i].len) == -1)
@@ -509,7 +509,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 		}
 	}
 	/* The jail may still be removing its cgroups: reap it at once if it is
-	 * done, else before the next run (it holds nothing of this one). */
+	 * done, else once the answer has gone (run_reap; it holds nothing of this run). */
 	if (waitpid(pid, &wstatus, WNOHANG) == 0)
 		unreaped_jail = pid;
 	pid = -1;

@@ -55,6 +55,9 @@ enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req
 void run_result_free(struct run_result *res);
 const char *run_status_name(enum run_status s);
 
+/* Wait for a jail that was still cleaning up when its run's answer was ready. */
+void run_reap(void);
+
 /* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL):
  * the privileged clean-ups an unprivileged pool cannot do itself. 0 on success. */
 int run_jail_command(const struct conf *c, const char *verb, const char *arg);
