@@ -109,31 +109,7 @@ def test_readme_curl_data_processing(service):
 
 
 # The README's client class, verbatim (section "Python客户端示例").
-import requests  # noqa: E402
-import json  # noqa: E402,F811
-
-
-class SimplePySandboxClient:
-    def __init__(self, base_url="http://localhost:8000"):
-        self.base_url = base_url
-    
-    def execute_code(self, code, timeout=10, environment=None):
-        payload = {"code": code, "timeout": timeout}
-        if environment:
-            payload["environment"] = environment
-        
-        response = requests.post(f"{self.base_url}/execute", json=payload)
-        return response.json()
-    
-    def create_environment(self, name, setup_script, description="", python_version="3.11"):
-        payload = {
-            "name": name,
-            "description": description,
-            "setup_script": setup_script,
-            "python_version": python_version
-        }
-        response = requests.post(f"{self.base_url}/environments", json=payload)
-        return response.json()
+from readme_client import SimplePySandboxClient  # noqa: E402
 
 
 def test_readme_python_client(service):

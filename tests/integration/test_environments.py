@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 import hostinspect
 
@@ -270,29 +269,7 @@ def test_lifecycle_create_build_use_delete(make_service, record_property):
 # ---- the original README's examples -------------------------------------------------
 
 
-class SimplePySandboxClient:
-    """Copied from the original README's Python client example."""
-
-    def __init__(self, base_url="http://localhost:8000"):
-        self.base_url = base_url
-
-    def execute_code(self, code, timeout=10, environment=None):
-        payload = {"code": code, "timeout": timeout}
-        if environment:
-            payload["environment"] = environment
-
-        response = requests.post(f"{self.base_url}/execute", json=payload)
-        return response.json()
-
-    def create_environment(self, name, setup_script, description="", python_version="3.11"):
-        payload = {
-            "name": name,
-            "description": description,
-            "setup_script": setup_script,
-            "python_version": python_version
-        }
-        response = requests.post(f"{self.base_url}/environments", json=payload)
-        return response.json()
+from readme_client import SimplePySandboxClient  # noqa: E402  (the original README's client, verbatim)
 
 
 def test_readme_examples(make_service):
