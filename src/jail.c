@@ -181,7 +181,7 @@ root_owned_chain(const char *path)
 			continue;
 		memcpy(buf, path, i);
 		buf[i] = '\0';
-		if (lstat(i == 1 && path[0] == '/' && len > 1 && path[1] == '/' ? "/" : buf, &st) == -1 ||
+		if (lstat(buf, &st) == -1 ||
 		    st.st_uid != 0 || S_ISLNK(st.st_mode))
 			return false;
 		if (i < len && !S_ISDIR(st.st_mode))
