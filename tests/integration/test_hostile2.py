@@ -1793,7 +1793,10 @@ def test_hostile_build_filling_the_disk_fails_and_is_bounded(builds):
     assert set(filled) == {"/work", "/tmp", "/dev/shm", "/env"}, b.log("filler")
     for d in ("/work", "/tmp", "/dev/shm"):	# build_workdir_mb 32
         assert 6 <= filled[d] <= 8, filled
-    assert log_results(b, "filler", "HUGE") == [f"HUGE 153 {MAX_ENV_MB * MiB}"]	# SIGXFSZ at max_env_size
+    # SIGXFSZ at max_env_size, unless the builder's size watch stopped the script before it got there.
+    assert log_results(b, "filler", "HUGE") in ([f"HUGE 153 {MAX_ENV_MB * MiB}"], []), b.log("filler")
+    if not log_results(b, "filler", "HUGE"):
+        assert env["error"].startswith("the environment grew past max_env_size"), env
     assert env["status"] == "failed", env
     # The environment lives on the host's disk: the builder measures it every second while the script runs
     # and stops a build that outgrows max_env_size (a burst within that second can overshoot, which the
@@ -1846,8 +1849,11 @@ def test_hostile_build_log_flood_is_bounded(builds):
 def test_hostile_build_fork_bomb_times_out(builds):
     b = builds
     env = b.wait("bomb")
-    assert (env["status"], env["error"]) == ("failed", f"the setup script timed out after {BUILD_TIMEOUT} seconds"), env
-    assert BUILD_TIMEOUT <= env["build_seconds"] < BUILD_TIMEOUT + 10, env
+    # The build timeout ends it, or bash itself gives up when it can no longer fork (pids cgroup, RLIMIT_NPROC).
+    assert env["status"] == "failed", env
+    assert (env["error"] == f"the setup script timed out after {BUILD_TIMEOUT} seconds"
+            or re.fullmatch(r"the setup script exited with status \d+", env["error"])), env
+    assert env["build_seconds"] < BUILD_TIMEOUT + 10, env
     assert log_results(b, "bomb", "BOMB") == [f"BOMB {b.token}"]
     assert not os.path.exists(os.path.join(b.stack.state, "envs", b.names["bomb"]))
     assert_build_leaves_nothing(b)
