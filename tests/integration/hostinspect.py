@@ -122,3 +122,27 @@ def runtime_dir(service, procs=None):
                 if a == "-c" and re.fullmatch(r"/tmp/pysandbox-run\.[^/]+/pysandbox\.conf", args[i + 1]):
                     return os.path.dirname(args[i + 1])
     return None
+
+
+def wait_for(what, predicate, timeout=15.0, interval=0.05):
+    """Poll predicate() until it returns something true; fail naming what did not happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def identity(pid):
+    """(pid, start time): tells a process from a later one that reused its pid; None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] in ("Z", "X"):
+        return None
+    return (pid, int(fields[19]))

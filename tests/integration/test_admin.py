@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import pytest
+from hostinspect import wait_for
 
 SRC = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ADMIN = os.path.join(SRC, "src", "pysandbox-admin")
@@ -92,17 +93,6 @@ def one_line_failure(p, code, *words):
 
 def jout(p):
     return json.loads(ok(p))
-
-
-def wait_for(what, predicate, timeout=15.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def count_runs(s):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import hostinspect
+from hostinspect import identity, wait_for
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ENV_FIELDS = {"name", "description", "python_version", "status", "created_at", "updated_at", "last_used", "error"}
@@ -47,18 +48,6 @@ def tiny_script(value):
 
 
 # ---- helpers -------------------------------------------------------------------
-
-
-def wait_for(what, predicate, timeout=15.0, interval=0.05):
-    """Poll predicate() until it returns something true; fail naming what did not happen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def create(s, name, setup_script, **fields):
@@ -130,18 +119,6 @@ def env_id(s, name):
     rows = db_query(s, "SELECT id FROM environments WHERE name = ?", (name,))
     assert len(rows) == 1, rows
     return rows[0][0]
-
-
-def identity(pid):
-    """(pid, start time): tells a process from a later one that reused its pid; None if gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if fields[0] in ("Z", "X"):
-        return None
-    return (pid, int(fields[19]))
 
 
 def pool_uids(s):

@@ -10,6 +10,7 @@ import threading
 import time
 
 from conftest import BUILD
+from hostinspect import identity, wait_for
 
 # ---- the processes of one stack, found from the devserver.sh we started ------
 
@@ -31,18 +32,6 @@ def cmdline(pid):
             return [a.decode("utf-8", "replace") for a in f.read().split(b"\0")[:-1]]
     except OSError:
         return []
-
-
-def identity(pid):
-    """(pid, start time): tells a process from a later one that reused its pid; None if gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if fields[0] in ("Z", "X"):
-        return None
-    return (pid, int(fields[19]))
 
 
 def descendants(pid):
@@ -78,17 +67,6 @@ def worker_pids(service, master=None):
 def conf_path(service):
     argv = cmdline(master_pid(service))
     return argv[argv.index("-c") + 1]
-
-
-def wait_for(what, predicate, timeout=15):
-    """Poll predicate() until it returns something true; fail naming what did not happen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_workers(service, master, n=2, without=()):
