@@ -1,4 +1,4 @@
-/* cgroup.c: finds this process's v1 cgroups, reads and writes their files, sweeps leftovers. */
+/* cgroup.c: finds where runs' cgroups go (v2 or v1), prepares v2 at start-up, reads and writes cgroup files, sweeps leftovers. */
 #include "config.h"
 
 #include <dirent.h>
@@ -17,42 +17,120 @@
 #ifndef CGROUP_SUPER_MAGIC
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CG_PATH_MAX 1024
+
+bool
+cg_parse_proc_cgroup(const char *text, const char *controller, char *out, size_t outlen)
+{
+	/* Lines are "ID:controller[,controller]:path"; v2's is "0::path". */
+	while (text && *text) {
+		const char *eol = strchr(text, '\n'), *c1, *c2;
+		size_t len = eol ? (size_t)(eol - text) : strlen(text);
+
+		c1 = memchr(text, ':', len);
+		c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - text)) : NULL;
+		if (c2 && c2 + 1 < text + len && c2[1] == '/') {
+			const char *ctl = c1 + 1, *path = c2 + 1;
+			size_t ctl_len = (size_t)(c2 - ctl), path_len = len - (size_t)(path - text);
+			bool match = false;
+
+			if (controller == NULL)
+				match = ctl_len == 0 && c1 - text == 1 && text[0] == '0';
+			else
+				for (const char *t = ctl; t < c2 && !match; ) {
+					const char *comma = memchr(t, ',', (size_t)(c2 - t));
+					size_t tl = comma ? (size_t)(comma - t) : (size_t)(c2 - t);
+
+					match = tl == strlen(controller) && strncmp(t, controller, tl) == 0;
+					t += tl + 1;
+				}
+			if (match) {
+				if (path_len >= outlen)
+					return false;
+				memcpy(out, path, path_len);
+				out[path_len] = '\0';
+				return true;
+			}
+		}
+		text = eol ? eol + 1 : NULL;
+	}
+	return false;
+}
+
+bool
+cg_list_has(const char *list, const char *controller)
+{
+	size_t n = strlen(controller);
+
+	for (const char *p = list; p && *p; ) {
+		size_t tl;
+
+		p += strspn(p, " \t\n");
+		tl = strcspn(p, " \t\n");
+		if (tl == n && strncmp(p, controller, n) == 0)
+			return true;
+		p += tl;
+	}
+	return false;
+}
+
+static bool
+fs_is(const char *path, long magic)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && (long)sfs.f_type == magic;
+}
+
+/* The unified hierarchy's mount point, or NULL. */
+static const char *
+v2_mount(void)
+{
+	if (fs_is("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
+		return "/sys/fs/cgroup";
+	if (fs_is("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+		return "/sys/fs/cgroup/unified";
+	return NULL;
+}
 
 bool
 cg_self_dir(const char *controller, char *out, size_t outlen)
 {
-	char line[1024], mount[256];
-	struct statfs sfs;
-	bool found = false;
-	FILE *f;
+	char text[4096], path[CG_PATH_MAX], mount[256];
+	ssize_t n;
+	int fd;
 
-	snprintf(mount, sizeof(mount), "/sys/fs/cgroup/%s", controller);
-	if (statfs(mount, &sfs) == -1 || sfs.f_type != CGROUP_SUPER_MAGIC)
-		return false;
-	if ((f = fopen("/proc/self/cgroup", "re")) == NULL)
-		return false;
-	/* Lines are "ID:controller[,controller]:path". */
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *ctl = strchr(line, ':'), *path, *tok, *save = NULL;
+	if (controller == NULL) {
+		const char *m = v2_mount();
 
-		if (ctl == NULL || (path = strchr(++ctl, ':')) == NULL)
-			continue;
-		*path++ = '\0';
-		path[strcspn(path, "\n")] = '\0';
-		for (tok = strtok_r(ctl, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			if (strcmp(tok, controller) == 0) {
-				found = (size_t)snprintf(out, outlen, "%s%s", mount, strcmp(path, "/") ? path : "") < outlen;
-				break;
-			}
+		if (m == NULL)
+			return false;
+		snprintf(mount, sizeof(mount), "%s", m);
+	} else {
+		snprintf(mount, sizeof(mount), "/sys/fs/cgroup/%s", controller);
+		if (!fs_is(mount, CGROUP_SUPER_MAGIC))
+			return false;
 	}
-	fclose(f);
-	return found;
+	if ((fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	if (!cg_parse_proc_cgroup(text, controller, path, sizeof(path)))
+		return false;
+	return (size_t)snprintf(out, outlen, "%s%s", mount, strcmp(path, "/") ? path : "") < outlen;
 }
 
 int
 cg_write(const char *dir, const char *file, const char *value)
 {
-	char path[1024];
+	char path[CG_PATH_MAX + 64];
 	ssize_t n;
 	int fd;
 
@@ -67,7 +145,7 @@ cg_write(const char *dir, const char *file, const char *value)
 int
 cg_read(const char *dir, const char *file, char *out, size_t outlen)
 {
-	char path[1024];
+	char path[CG_PATH_MAX + 64];
 	ssize_t n;
 	int fd;
 
@@ -82,33 +160,137 @@ cg_read(const char *dir, const char *file, char *out, size_t outlen)
 	return 0;
 }
 
-int
-cg_sweep(void)
+/* Split a v2 directory of ours into where runs go: our parent when we sit in
+ * the pool leaf, the hierarchy's root when we are there. */
+static bool
+v2_runs_dir_of(const char *self, char *out, size_t outlen)
 {
-	static const char *controllers[] = { "memory", "pids", "cpu" };
-	char dir[1024], path[1300];
+	const char *m = v2_mount(), *base = strrchr(self, '/');
+
+	if (m == NULL || base == NULL)
+		return false;
+	if (strcmp(self, m) == 0)
+		return (size_t)snprintf(out, outlen, "%s", m) < outlen;
+	if (strcmp(base + 1, CG_POOL_LEAF) == 0 && (size_t)(base - self) < outlen) {
+		memcpy(out, self, (size_t)(base - self));
+		out[base - self] = '\0';
+		return true;
+	}
+	return false;
+}
+
+bool
+cg_v2_runs_dir(char *out, size_t outlen)
+{
+	char self[CG_PATH_MAX], list[512];
+
+	if (!cg_self_dir(NULL, self, sizeof(self)) || !v2_runs_dir_of(self, out, outlen))
+		return false;
+	return cg_read(out, "cgroup.subtree_control", list, sizeof(list)) == 0 &&
+	    cg_list_has(list, "memory") && cg_list_has(list, "pids");
+}
+
+int
+cg_v2_prepare(char *why, size_t whylen)
+{
+	char self[CG_PATH_MAX], leaf[CG_PATH_MAX + 32], list[512], pid[24];
+	const char *runs = self;
+
+	if (!cg_self_dir(NULL, self, sizeof(self))) {
+		snprintf(why, whylen, "no cgroup2 hierarchy");
+		return -1;
+	}
+	if (cg_v2_runs_dir(leaf, sizeof(leaf)))
+		return 0;	/* prepared before (a restart inside the same unit) */
+	if (cg_read(self, "cgroup.controllers", list, sizeof(list)) == -1 ||
+	    !cg_list_has(list, "memory") || !cg_list_has(list, "pids")) {
+		snprintf(why, whylen, "cgroup2 does not give us the memory and pids controllers");
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	/* Below the root, a cgroup that hands controllers to its children may
+	 * hold no process itself: the pool moves into a leaf beside the runs. */
+	if (strcmp(self, v2_mount()) != 0) {
+		snprintf(leaf, sizeof(leaf), "%s/%s", self, CG_POOL_LEAF);
+		if ((mkdir(leaf, 0755) == -1 && errno != EEXIST) || cg_write(leaf, "cgroup.procs", pid) == -1) {
+			snprintf(why, whylen, "cannot make %s: %s", leaf, strerror(errno));
+			rmdir(leaf);
+			return -1;
+		}
+	}
+	if (cg_write(runs, "cgroup.subtree_control", "+memory +pids") == -1) {
+		snprintf(why, whylen, "cannot enable memory and pids below %s (%s; other processes in it? "
+		    "under systemd the unit needs Delegate=yes)", runs, strerror(errno));
+		if (strcmp(self, v2_mount()) != 0) {
+			cg_write(self, "cgroup.procs", pid);
+			rmdir(leaf);
+		}
+		return -1;
+	}
+	if (cg_list_has(list, "cpu"))
+		cg_write(runs, "cgroup.subtree_control", "+cpu");	/* the quota is optional */
+	return 0;
+}
+
+void
+cg_describe(char *out, size_t outlen)
+{
+	static const char *controllers[] = { "cpu", "memory", "pids" };
+	char dir[CG_PATH_MAX], list[512];
+	size_t used = 0;
+	bool v2 = cg_v2_runs_dir(dir, sizeof(dir)) && cg_read(dir, "cgroup.subtree_control", list, sizeof(list)) == 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(controllers) / sizeof(controllers[0]); i++) {
+		if (v2 ? !cg_list_has(list, controllers[i]) : !cg_self_dir(controllers[i], dir, sizeof(dir)))
+			continue;
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? ", " : v2 ? "v2: " : "v1: ",
+		    controllers[i]);
+		if (used >= outlen)
+			break;
+	}
+}
+
+/* Remove dir's CG_PREFIX-PID children whose jail is gone. */
+static int
+sweep_dir(const char *dir)
+{
+	char path[CG_PATH_MAX + 64];
 	struct dirent *de;
 	int removed = 0;
 	DIR *d;
 
-	for (size_t i = 0; i < sizeof(controllers) / sizeof(controllers[0]); i++) {
-		if (!cg_self_dir(controllers[i], dir, sizeof(dir)) || (d = opendir(dir)) == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			char *end;
-			long pid;
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
 
-			if (strncmp(de->d_name, CG_PREFIX, strlen(CG_PREFIX)) != 0)
-				continue;
-			pid = strtol(de->d_name + strlen(CG_PREFIX), &end, 10);
-			/* Only a jail that is gone: a live one removes its own. */
-			if (*end != '\0' || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			if (rmdir(path) == 0)
-				removed++;
-		}
-		closedir(d);
+		if (strncmp(de->d_name, CG_PREFIX, strlen(CG_PREFIX)) != 0)
+			continue;
+		pid = strtol(de->d_name + strlen(CG_PREFIX), &end, 10);
+		/* Only a jail that is gone: a live one may still be in its own. */
+		if (*end != '\0' || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (rmdir(path) == 0)
+			removed++;
 	}
+	closedir(d);
+	return removed;
+}
+
+int
+cg_sweep(void)
+{
+	static const char *controllers[] = { "memory", "pids", "cpu" };
+	char dir[CG_PATH_MAX];
+	int removed = 0;
+
+	if (cg_v2_runs_dir(dir, sizeof(dir)))
+		removed += sweep_dir(dir);
+	for (size_t i = 0; i < sizeof(controllers) / sizeof(controllers[0]); i++)
+		if (cg_self_dir(controllers[i], dir, sizeof(dir)))
+			removed += sweep_dir(dir);
 	return removed;
 }

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
 #include "interp.h"
 #include "log.h"
 #include "pool.h"
@@ -98,12 +99,12 @@ judge(const struct conf *c, int slot, const struct run_result *res, char *why, s
 
 		snprintf(scoreboard->python_version, sizeof(scoreboard->python_version), "%s",
 		    json_object_get_string(GET("version")) ? json_object_get_string(GET("version")) : "");
-		/* What the run itself saw in /proc/self/cgroup. */
+		/* Whether the run itself was in cgroups of ours (as /proc/self/cgroup
+		 * showed it), then which version and controllers they are. */
 		cgroup_desc[0] = '\0';
-		for (size_t i = 0; i < n; i++)
-			snprintf(cgroup_desc + strlen(cgroup_desc), sizeof(cgroup_desc) - strlen(cgroup_desc), "%s%s",
-			    i ? ", " : "v1: ", json_object_get_string(json_object_array_get_idx(cgs, i)));
-		if (n == 0)
+		if (n > 0)
+			cg_describe(cgroup_desc, sizeof(cgroup_desc));
+		if (cgroup_desc[0] == '\0')
 			snprintf(cgroup_desc, sizeof(cgroup_desc), "none (rlimits only)");
 		ok = true;
 	}

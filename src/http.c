@@ -441,6 +441,7 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		fatalx("FCGX_InitRequest failed");
 
 	for (unsigned long served = 0; !worker_stop; ) {
+		run_standby(c);
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (worker_stop)
 				break;
@@ -454,6 +455,7 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		serve_one(c, slot, &fr);
 		FCGX_Finish_r(&fr);
 		run_reap();
+		run_standby(c);
 		record_pending(c);
 		scoreboard->slot[slot].busy = 0;
 		scoreboard->slot[slot].served = ++served;
@@ -464,4 +466,5 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 			break;
 		}
 	}
+	run_standby_drop();
 }

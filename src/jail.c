@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
+#include <linux/sched.h>	/* struct clone_args, CLONE_INTO_CGROUP */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -53,6 +54,7 @@
 
 #define FD_STATUS	3
 #define FD_INPUT	4
+#define FD_ARGS		5	/* a standby's run arguments (jail.h) */
 #define NEWROOT		"/tmp"	/* mount point of the new root inside our private mount namespace */
 #define MAX_INPUTS	10000
 
@@ -89,6 +91,10 @@ static struct input_rec *inputs;
 static size_t ninputs;
 static volatile sig_atomic_t init_pid;
 
+static pid_t outer_pid;		/* this process, the outer helper */
+
+static void cgroups_remove(void);
+
 /* Report a setup failure on the status stream and exit: the worker answers 500. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
@@ -105,6 +111,8 @@ die(const char *fmt, ...)
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
 	dprintf(FD_STATUS, "E %.*s: %s\n", n, msg, strerror(saved));
+	if (outer_pid != 0 && getpid() == outer_pid)
+		cgroups_remove();
 	_exit(JAIL_EXIT_SETUP);
 }
 
@@ -248,7 +256,7 @@ remove_env_dir(const char *name)
 
 /* Refuse anything the root-owned configuration does not allow. */
 static void
-parse_args(int argc, char **argv)
+parse_args(int argc, char **argv, bool run_only)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -298,7 +306,7 @@ parse_args(int argc, char **argv)
 			die("unknown option");
 		}
 	}
-	if (optind < argc && (strcmp(argv[optind], "remove") == 0 || strcmp(argv[optind], "sweep") == 0)) {
+	if (!run_only && optind < argc && (strcmp(argv[optind], "remove") == 0 || strcmp(argv[optind], "sweep") == 0)) {
 		if (conf_load(config, &conf, caller_is_root, err, sizeof(err)) == -1) {
 			errno = EINVAL;
 			die("configuration: %s", err);
@@ -378,20 +386,28 @@ parse_args(int argc, char **argv)
 	run_gid = (gid_t)(conf.uid_base + args.slot);
 }
 
-/* ---- cgroups: memory (shared memory and every process counted) and pids -- */
+/* ---- cgroups: memory (shared memory and every process counted), pids, cpu -- */
 
-/* The outer helper shares the run's mount namespace, so after pivot_root it
- * reaches its cgroups only through directory fds opened before. */
-struct cg_handle {
-	bool	on;
-	int	parent_fd;	/* the cgroup we were in */
-	int	dir_fd;		/* ours: pysandbox-PID */
-	char	name[48];
-};
-static struct cg_handle cg_mem = { .parent_fd = -1, .dir_fd = -1 };
-static struct cg_handle cg_pids = { .parent_fd = -1, .dir_fd = -1 };
-static struct cg_handle cg_cpu = { .parent_fd = -1, .dir_fd = -1 };
-#define cg_mem_on (cg_mem.on)
+/*
+ * A process joining a cgroup waits for an RCU grace period (10-15 ms here),
+ * longer than Python's start-up, so no run's path migrates a process:
+ *  - v2: one cgroup per run beside the pool's leaf; init is cloned straight
+ *    into it (CLONE_INTO_CGROUP) and removed by this helper after the run.
+ *  - v1: one per controller, joined by this helper while it waits as a
+ *    standby for its request (jail.h); after the run the helper exits inside
+ *    them (leaving would wait again) and the next jail, or the pool's sweep
+ *    within seconds, removes them.
+ * The outer helper shares the run's mount namespace, so after pivot_root it
+ * reaches its cgroups only through directory fds opened before.
+ */
+enum cg_kind { CG_NONE, CG_V1, CG_V2 };
+enum { CGC_MEMORY, CGC_PIDS, CGC_CPU, CGC_N };
+static const char *const cg_controller[CGC_N] = { "memory", "pids", "cpu" };
+static enum cg_kind cg_kind;
+static int cg_dir[CGC_N] = { -1, -1, -1 };	/* v1: one per controller; v2: [0] only */
+static int cg_parent = -1;			/* v2: where ours was made, for its removal */
+static char cg_name[48];
+#define cg_mem_on (cg_dir[CGC_MEMORY] != -1)
 
 static int
 cg_fd_write(int dirfd, const char *file, const char *value)
@@ -406,94 +422,167 @@ cg_fd_write(int dirfd, const char *file, const char *value)
 	return n == (ssize_t)strlen(value) ? 0 : -1;
 }
 
-/* Make a pysandbox-PID cgroup under ours for a controller and move this
- * process into it, so init and everything under it are counted. Where the
- * controller is not there (or not ours to use), the rlimits stand alone. */
-static void
-cg_enter(struct cg_handle *h, const char *controller, const char *limit_file, long limit, const char *extra_file)
+static long
+cg_fd_read_key(int dirfd, const char *file, const char *key)
 {
-	char parent[900], val[32], pid[24];
+	char text[1024], *p;
+	long v = 0;
+	ssize_t n;
+	int fd;
 
-	if (!cg_self_dir(controller, parent, sizeof(parent)))
-		return;
-	if ((h->parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return;
-	snprintf(h->name, sizeof(h->name), CG_PREFIX "%ld", (long)getpid());
-	if ((mkdirat(h->parent_fd, h->name, 0755) == -1 && errno != EEXIST) ||
-	    (h->dir_fd = openat(h->parent_fd, h->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		close(h->parent_fd);
-		h->parent_fd = -1;
-		return;
+	if ((fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
+		text[n] = '\0';
+		if (key == NULL)
+			v = strtol(text, NULL, 10);
+		else if ((p = strstr(text, key)) != NULL && (p == text || p[-1] == '\n'))
+			v = strtol(p + strlen(key), NULL, 10);
 	}
-	h->on = true;
-	snprintf(val, sizeof(val), "%ld", limit);
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	if (cg_fd_write(h->dir_fd, limit_file, val) == -1)
-		die("cgroup %s %s", controller, limit_file);
-	if (extra_file)
-		cg_fd_write(h->dir_fd, extra_file, val);	/* absent without swap accounting */
-	if (cg_fd_write(h->dir_fd, "cgroup.procs", pid) == -1)
-		die("join the %s cgroup", controller);
+	close(fd);
+	return v;
 }
 
-static void
-cgroups_enter(void)
+/* mkdir CG_PREFIX-PID under parent and open it; -1 where the controller is
+ * not ours to use (the rlimits then stand alone). */
+static int
+cg_make(const char *parent, int *parent_fd_out)
 {
-	cg_enter(&cg_mem, "memory", "memory.limit_in_bytes", args.memory_mb << 20, "memory.memsw.limit_in_bytes");
+	int pfd, dfd;
+
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((mkdirat(pfd, cg_name, 0755) == -1 && errno != EEXIST) ||
+	    (dfd = openat(pfd, cg_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		close(pfd);
+		return -1;
+	}
+	if (parent_fd_out)
+		*parent_fd_out = pfd;
+	else
+		close(pfd);
+	return dfd;
+}
+
+/* As root, before the run's arguments are known: make this run's cgroups
+ * (and remove those of jails gone before), and in v1 join them. */
+static void
+cgroups_create(void)
+{
+	char dir[900], pid[24];
+
+	cg_sweep();
+	snprintf(cg_name, sizeof(cg_name), CG_PREFIX "%ld", (long)getpid());
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	if (cg_v2_runs_dir(dir, sizeof(dir)) && (cg_dir[0] = cg_make(dir, &cg_parent)) != -1) {
+		cg_kind = CG_V2;
+		return;
+	}
+	for (int i = 0; i < CGC_N; i++) {
+		if (!cg_self_dir(cg_controller[i], dir, sizeof(dir)) || (cg_dir[i] = cg_make(dir, NULL)) == -1)
+			continue;
+		cg_kind = CG_V1;
+		if (cg_fd_write(cg_dir[i], "cgroup.procs", pid) == -1)
+			die("join the %s cgroup", cg_controller[i]);
+	}
+}
+
+/* The run's limits, once its arguments are checked. */
+static void
+cgroups_limit(void)
+{
+	char mem[32], pids[32], cpu[48];
+	bool v2 = cg_kind == CG_V2;
+
+	snprintf(mem, sizeof(mem), "%ld", args.memory_mb << 20);
 	/* init, the outer helper and a shell wrapper on top of the program's own */
-	cg_enter(&cg_pids, "pids", "pids.max", args.nproc + 8, NULL);
+	snprintf(pids, sizeof(pids), "%ld", args.nproc + 8);
 	/* CFS quota: cpus cores' worth of every 100 ms period. */
-	if (args.cpus_milli > 0) {
-		cg_enter(&cg_cpu, "cpu", "cpu.cfs_quota_us", args.cpus_milli * 100, NULL);
-		if (cg_cpu.on && cg_fd_write(cg_cpu.dir_fd, "cpu.cfs_period_us", "100000") == -1)
-			die("cgroup cpu period");
+	if (args.cpus_milli > 0)
+		snprintf(cpu, sizeof(cpu), v2 ? "%ld 100000" : "%ld", args.cpus_milli * 100);
+	else
+		snprintf(cpu, sizeof(cpu), v2 ? "max 100000" : "-1");
+	if (v2) {
+		if (cg_fd_write(cg_dir[0], "memory.max", mem) == -1 || cg_fd_write(cg_dir[0], "pids.max", pids) == -1)
+			die("cgroup limits");
+		cg_fd_write(cg_dir[0], "memory.swap.max", "0");	/* absent without swap accounting */
+		cg_fd_write(cg_dir[0], "cpu.max", cpu);		/* absent when cpu is not delegated */
+		return;
 	}
+	if (cg_dir[CGC_MEMORY] != -1) {
+		if (cg_fd_write(cg_dir[CGC_MEMORY], "memory.limit_in_bytes", mem) == -1)
+			die("cgroup memory limit");
+		cg_fd_write(cg_dir[CGC_MEMORY], "memory.memsw.limit_in_bytes", mem);	/* absent without swap accounting */
+	}
+	if (cg_dir[CGC_PIDS] != -1 && cg_fd_write(cg_dir[CGC_PIDS], "pids.max", pids) == -1)
+		die("cgroup pids limit");
+	if (cg_dir[CGC_CPU] != -1 && (cg_fd_write(cg_dir[CGC_CPU], "cpu.cfs_period_us", "100000") == -1 ||
+	    cg_fd_write(cg_dir[CGC_CPU], "cpu.cfs_quota_us", cpu) == -1))
+		die("cgroup cpu quota");
 }
 
-/* Back to the parent cgroup, then remove ours (the run's processes are gone). */
-static void
-cg_leave(struct cg_handle *h)
+/* fork() for init; in v2 straight into the run's cgroup. */
+static pid_t
+fork_into_cgroup(void)
 {
-	char pid[24];
+	pid_t pid;
 
-	if (!h->on)
-		return;
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	cg_fd_write(h->parent_fd, "cgroup.procs", pid);
-	close(h->dir_fd);
-	for (int i = 0; i < 100 && unlinkat(h->parent_fd, h->name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
-		usleep(2000);
-	close(h->parent_fd);
-	h->on = false;
+	if (cg_kind == CG_V2) {
+#ifdef SYS_clone3
+		struct clone_args ca;
+
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_INTO_CGROUP;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)cg_dir[0];
+		if ((pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca))) != -1 || (errno != ENOSYS && errno != EINVAL))
+			return pid;
+#endif
+		/* A kernel before 5.7: fork, then move the child (one grace period). */
+		if ((pid = fork()) > 0) {
+			char s[24];
+
+			snprintf(s, sizeof(s), "%ld", (long)pid);
+			if (cg_fd_write(cg_dir[0], "cgroup.procs", s) == -1) {
+				kill(pid, SIGKILL);
+				die("join the cgroup");
+			}
+		}
+		return pid;
+	}
+	return fork();
 }
 
 /* After the run: was the OOM killer used, and the peak. */
 static void
 cgroups_report(void)
 {
-	char text[512], *p;
-	long oom = 0, peak = 0;
-	ssize_t n;
-	int fd;
+	long oom, peak;
 
-	if (cg_mem.on) {
-		if ((fd = openat(cg_mem.dir_fd, "memory.oom_control", O_RDONLY | O_CLOEXEC)) != -1) {
-			if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
-				text[n] = '\0';
-				if ((p = strstr(text, "oom_kill ")) != NULL)
-					oom = strtol(p + 9, NULL, 10);
-			}
-			close(fd);
-		}
-		if ((fd = openat(cg_mem.dir_fd, "memory.max_usage_in_bytes", O_RDONLY | O_CLOEXEC)) != -1) {
-			if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
-				text[n] = '\0';
-				peak = strtol(text, NULL, 10);
-			}
-			close(fd);
-		}
-		dprintf(FD_STATUS, "C %ld %ld\n", oom, peak);
-	}
+	if (cg_kind == CG_V2) {
+		oom = cg_fd_read_key(cg_dir[0], "memory.events", "oom_kill ");
+		peak = cg_fd_read_key(cg_dir[0], "memory.peak", NULL);	/* Linux 5.19 and later */
+	} else if (cg_mem_on) {
+		oom = cg_fd_read_key(cg_dir[CGC_MEMORY], "memory.oom_control", "oom_kill ");
+		peak = cg_fd_read_key(cg_dir[CGC_MEMORY], "memory.max_usage_in_bytes", NULL);
+	} else
+		return;
+	dprintf(FD_STATUS, "C %ld %ld\n", oom, peak);
+}
+
+/* v2: remove the run's cgroup (empty once init is reaped). v1: ours to
+ * leave in place (see above). Also on any failure of the outer helper. */
+static void
+cgroups_remove(void)
+{
+	if (cg_kind != CG_V2 || cg_parent == -1)
+		return;
+	close(cg_dir[0]);
+	cg_dir[0] = -1;
+	for (int i = 0; i < 100 && unlinkat(cg_parent, cg_name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
+		usleep(1000);
+	close(cg_parent);
+	cg_parent = -1;
 }
 
 /* ---- building the root ------------------------------------------------ */
@@ -1168,12 +1257,11 @@ run_init(int alive_fd)
 		close(alive_fd);
 	}
 	/* The cgroup directories are the outer helper's to clean up. */
-	for (struct cg_handle *h = &cg_mem; h; h = h == &cg_mem ? &cg_pids : h == &cg_pids ? &cg_cpu : NULL) {
-		if (h->dir_fd != -1)
-			close(h->dir_fd);
-		if (h->parent_fd != -1)
-			close(h->parent_fd);
-	}
+	for (int i = 0; i < CGC_N; i++)
+		if (cg_dir[i] != -1)
+			close(cg_dir[i]);
+	if (cg_parent != -1)
+		close(cg_parent);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -1191,6 +1279,18 @@ run_init(int alive_fd)
 	if (!args.net)
 		loopback_up();
 	write_inputs();
+	/* No stdin (the worker's memfd is empty): the program reads /dev/null,
+	 * as it would started from a shell. */
+	{
+		struct stat st;
+		int devnull;
+
+		if (fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+			if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 || dup2(devnull, 0) == -1)
+				die("stdin from /dev/null");
+			close(devnull);
+		}
+	}
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if ((prog = fork()) == -1)
@@ -1274,35 +1374,90 @@ forward_signal(int sig)
 	(void)sig;
 }
 
+/* With its arguments checked (or, as a standby, to make its cgroups), take
+ * effective uid 0: started by the unprivileged pool through file capabilities,
+ * CAP_SETUID allows it anyway, and what the jail creates (the root, /etc,
+ * cgroups) is then root's. The real uid stays the caller's, so the worker can
+ * still signal its jail. */
+static void
+become_root(void)
+{
+	if (geteuid() == 0 && getegid() == 0)
+		return;
+	if (setgroups(0, NULL) == -1 || setresgid(getgid(), 0, 0) == -1 || setresuid(getuid(), 0, 0) == -1)
+		die("become root");
+	/* A credential change clears the parent-death signal: arm it again. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+}
+
+/* A standby's run: NUL-terminated strings on FD_ARGS up to EOF, argv[0]
+ * first. Returns argc, 0 when the worker closed without a run. */
+static int
+read_args(char ***argvp)
+{
+	struct buf b = { 0 };
+	char chunk[4096], **argv;
+	ssize_t n;
+	int argc = 0;
+
+	while ((n = read(FD_ARGS, chunk, sizeof(chunk))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || b.len + (size_t)n > JAIL_ARGS_MAX || buf_append(&b, chunk, (size_t)n) == -1) {
+			errno = E2BIG;
+			die("read the run's arguments");
+		}
+	}
+	close(FD_ARGS);
+	if (b.len == 0)
+		return 0;
+	if (b.data[b.len - 1] != '\0') {
+		errno = EINVAL;
+		die("unterminated argument");
+	}
+	for (size_t i = 0; i < b.len; i++)
+		argc += b.data[i] == '\0';
+	if ((argv = calloc((size_t)argc + 1, sizeof(*argv))) == NULL)
+		die("arguments");
+	for (size_t i = 0, k = 0; i < b.len; i += strlen(b.data + i) + 1)
+		argv[k++] = b.data + i;
+	*argvp = argv;
+	return argc;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sigaction sa;
 	int flags, status, fd, alive[2];
+	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0;
 	pid_t child, p;
 
-	/* The worker must hand us exactly fds 0-4; refuse to run with fewer. */
-	for (fd = 0; fd <= FD_INPUT; fd++)
+	/* The worker must hand us exactly fds 0-4 (0-5 to a standby); refuse to run with fewer. */
+	for (fd = 0; fd <= (standby ? FD_ARGS : FD_INPUT); fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			return JAIL_EXIT_SETUP;
 #ifdef HAVE_CLOSE_RANGE
-	close_range(FD_INPUT + 1, ~0U, 0);
+	close_range((standby ? FD_ARGS : FD_INPUT) + 1, ~0U, 0);
 #endif
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
-	parse_args(argc, argv);
-	/* Started by the unprivileged pool through file capabilities: with its
-	 * arguments checked, take effective uid 0 (CAP_SETUID allows it anyway),
-	 * so that what the jail creates (the root, /etc, cgroups) is root's. The
-	 * real uid stays the caller's, so the worker can still signal its jail. */
-	if (getuid() != 0 && (setgroups(0, NULL) == -1 || setresgid(getgid(), 0, 0) == -1 ||
-	    setresuid(getuid(), 0, 0) == -1))
-		die("become root");
-	/* A credential change clears the parent-death signal: arm it again. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
-		die("pdeathsig");
-
-	cgroups_enter();
+	outer_pid = getpid();
+	if (standby) {
+		/* Ahead of the request: the cgroups (what costs time), then wait. */
+		become_root();
+		cgroups_create();
+		if ((argc = read_args(&argv)) == 0) {
+			cgroups_remove();
+			_exit(0);
+		}
+	}
+	parse_args(argc, argv, standby);
+	become_root();
+	if (!standby)
+		cgroups_create();
+	cgroups_limit();
 	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (!args.net)
 		flags |= CLONE_NEWNET;
@@ -1317,7 +1472,7 @@ main(int argc, char **argv)
 
 	if (pipe2(alive, O_CLOEXEC) == -1)
 		die("pipe");
-	if ((child = fork()) == -1)
+	if ((child = fork_into_cgroup()) == -1)
 		die("fork init");
 	if (child == 0) {
 		close(alive[1]);
@@ -1337,13 +1492,8 @@ main(int argc, char **argv)
 		return JAIL_EXIT_SETUP;
 	/* init's exit means the kernel has reaped its whole pid namespace. */
 	cgroups_report();
+	cgroups_remove();
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);
-	/* The answer can go now; leaving a v1 cgroup waits for an RCU grace
-	 * period, which the worker need not wait for (it reaps us later). */
-	close(FD_STATUS);
-	cg_leave(&cg_mem);
-	cg_leave(&cg_pids);
-	cg_leave(&cg_cpu);
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP);
 }

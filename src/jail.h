@@ -7,6 +7,13 @@
  *             [--net] [--max-files N] [--max-return-bytes N] run [ARG...]
  * fds: 0 stdin, 1 stdout, 2 stderr, 3 status (write end), 4 input memfd.
  *
+ * Standby: pysandbox-jail standby, with fd 5 the read end of a pipe. Started
+ * ahead of a request, it makes its cgroups, then reads that invocation's
+ * argv (argv[0] first, each string NUL-terminated, at most JAIL_ARGS_MAX
+ * bytes) from fd 5 up to EOF and runs it; the worker writes the input and
+ * stdin into the memfds (pwrite, at offset 0) before the arguments. EOF with
+ * nothing read: not needed, exit 0. Only a run is accepted this way.
+ *
  * Input records (fd 4):  "<name_len> <data_len>\n" name data   (main.py last)
  * Status records (fd 3), in order:
  *   "E <reason>\n"                        setup failed; nothing ran (or exec failed)
@@ -20,5 +27,6 @@
  */
 
 #define JAIL_EXIT_SETUP	125	/* the helper itself failed */
+#define JAIL_ARGS_MAX	(2 << 20)	/* a standby's argument bytes */
 
 #endif

@@ -72,29 +72,205 @@ high_fd(int fd)
 	return nfd;
 }
 
+/* Write all of data at offset 0 of a memfd without moving its file offset,
+ * which the jail shares and reads from. */
 static int
-memfd_with(const char *name, const struct buf *b)
+pwrite_all(int fd, const char *data, size_t len)
 {
 	size_t off = 0;
 	ssize_t w;
-	int fd;
 
-	if ((fd = high_fd(memfd_create(name, MFD_CLOEXEC))) == -1)
-		return -1;
-	while (off < b->len) {
-		if ((w = write(fd, b->data + off, b->len - off)) == -1) {
+	while (off < len) {
+		if ((w = pwrite(fd, data + off, len - off, (off_t)off)) == -1) {
 			if (errno == EINTR)
 				continue;
-			close(fd);
 			return -1;
 		}
 		off += (size_t)w;
 	}
-	if (lseek(fd, 0, SEEK_SET) == -1) {
-		close(fd);
+	return 0;
+}
+
+/* One jail's ends, as the worker holds them. */
+struct jail_proc {
+	pid_t	pid;
+	int	stdin_fd, in_fd;	/* memfds: the program's stdin, the input records */
+	int	out_r, err_r, st_r;	/* the program's stdout and stderr, the status stream */
+	int	args_w;			/* a standby's: its run's arguments, then EOF */
+};
+#define JAIL_PROC_NONE { -1, -1, -1, -1, -1, -1, -1 }
+
+/* This worker's jail for its next request, spawned after the last answer. */
+static struct jail_proc standby = JAIL_PROC_NONE;
+
+static void
+jail_proc_close(struct jail_proc *j)
+{
+	int *fds[] = { &j->stdin_fd, &j->in_fd, &j->out_r, &j->err_r, &j->st_r, &j->args_w };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] != -1) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+static char **
+jail_envp(char storage[][256], char **envp, size_t max)
+{
+	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
+	size_t envc = 0;
+
+	for (size_t i = 0; i < sizeof(pass_env) / sizeof(pass_env[0]) && envc + 1 < max; i++) {
+		const char *v = getenv(pass_env[i]);
+		if (v && snprintf(storage[envc], 256, "%s=%s", pass_env[i], v) < 256) {
+			envp[envc] = storage[envc];
+			envc++;
+		}
+	}
+	envp[envc] = NULL;
+	return envp;
+}
+
+/* Spawn the jail with argv (a standby when argv[1] is "standby", which
+ * gets the arguments pipe as fd 5), with input and stdin in its memfds
+ * when given (a standby's are written later). */
+static int
+jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, const struct buf *stdin_data,
+    struct jail_proc *j, char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char envstore[4][256], *envp[5];
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 }, argp[2] = { -1, -1 };
+	bool is_standby = argv[1] && strcmp(argv[1], "standby") == 0;
+	sigset_t none, def;
+	int rc = -1;
+
+	*j = (struct jail_proc)JAIL_PROC_NONE;
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	return fd;
+	if (posix_spawnattr_init(&attr) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	j->in_fd = high_fd(memfd_create("pysandbox-input", MFD_CLOEXEC));
+	j->stdin_fd = high_fd(memfd_create("pysandbox-stdin", MFD_CLOEXEC));
+	if (j->in_fd == -1 || j->stdin_fd == -1 ||
+	    (input && pwrite_all(j->in_fd, input->data, input->len) == -1) ||
+	    (stdin_data && pwrite_all(j->stdin_fd, stdin_data->data, stdin_data->len) == -1)) {
+		snprintf(why, whylen, "input memfd: %s", strerror(errno));
+		goto out;
+	}
+	if (pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 || pipe2(stp, O_CLOEXEC) == -1 ||
+	    (is_standby && pipe2(argp, O_CLOEXEC) == -1)) {
+		snprintf(why, whylen, "pipes: %s", strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		outp[i] = high_fd(outp[i]);
+		errp[i] = high_fd(errp[i]);
+		stp[i] = high_fd(stp[i]);
+		argp[i] = high_fd(argp[i]);
+	}
+	if (outp[0] == -1 || outp[1] == -1 || errp[0] == -1 || errp[1] == -1 || stp[0] == -1 || stp[1] == -1 ||
+	    (is_standby && (argp[0] == -1 || argp[1] == -1))) {
+		snprintf(why, whylen, "pipes: %s", strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_adddup2(&fa, j->stdin_fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, stp[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, j->in_fd, 4);
+	if (is_standby)
+		posix_spawn_file_actions_adddup2(&fa, argp[0], 5);
+	sigemptyset(&none);
+	sigfillset(&def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if ((errno = posix_spawn(&j->pid, c->jail, &fa, &attr, argv, jail_envp(envstore, envp, 5))) != 0) {
+		snprintf(why, whylen, "spawn %s: %s", c->jail, strerror(errno));
+		j->pid = -1;
+		goto out;
+	}
+	j->out_r = outp[0];
+	j->err_r = errp[0];
+	j->st_r = stp[0];
+	j->args_w = argp[1];
+	outp[0] = errp[0] = stp[0] = argp[1] = -1;
+	rc = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] != -1) close(outp[i]);
+		if (errp[i] != -1) close(errp[i]);
+		if (stp[i] != -1) close(stp[i]);
+		if (argp[i] != -1) close(argp[i]);
+	}
+	if (rc == -1)
+		jail_proc_close(j);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+void
+run_standby(const struct conf *c)
+{
+	static char *const argv[] = { "pysandbox-jail", "standby", NULL };
+	char why[256];
+
+	if (standby.pid > 0)
+		return;
+	if (jail_spawn(c, argv, NULL, NULL, &standby, why, sizeof(why)) == -1)
+		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
+}
+
+void
+run_standby_drop(void)
+{
+	int st;
+
+	if (standby.pid <= 0)
+		return;
+	jail_proc_close(&standby);	/* EOF on its arguments: it removes its cgroups and exits */
+	while (waitpid(standby.pid, &st, 0) == -1 && errno == EINTR)
+		;
+	standby.pid = -1;
+}
+
+/* Hand a standby its run: the input, then the arguments and EOF. */
+static int
+standby_start(struct jail_proc *j, char *const argv[], const struct buf *input, const struct buf *stdin_data)
+{
+	bool gone = false;
+
+	if (pwrite_all(j->in_fd, input->data, input->len) == -1 ||
+	    (stdin_data->len && pwrite_all(j->stdin_fd, stdin_data->data, stdin_data->len) == -1))
+		return -1;
+	for (int i = 0; argv[i] && !gone; i++) {
+		const char *p = argv[i];
+		size_t left = strlen(p) + 1;
+
+		while (left > 0 && !gone) {
+			ssize_t w = write(j->args_w, p, left);
+
+			if (w == -1 && errno == EINTR)
+				continue;
+			gone = w == -1;	/* it died: its status stream says why */
+			if (!gone) {
+				p += w;
+				left -= (size_t)w;
+			}
+		}
+	}
+	close(j->args_w);
+	j->args_w = -1;
+	return 0;
 }
 
 static int
@@ -291,20 +467,17 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
     struct run_result *res, char *why, size_t whylen)
 {
 	static const struct run_spec plain = { 0 };
-	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
+	struct jail_proc jp = JAIL_PROC_NONE;
 	struct buf input = { 0 }, status = { 0 };
-	char *argv[REQ_MAX_ARGS + 32], *envp[8], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
-	char envbuf[4][256], confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX], cbuf[24];
-	int in_fd = -1, stdin_fd = -1, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 };
-	int argc = 0, envc = 0, wstatus, fa_init = 0, attr_init = 0;
+	struct buf stdin_data = { req->stdin_data, req->stdin_len, req->stdin_len };
+	char *argv[REQ_MAX_ARGS + 32], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
+	char confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX], cbuf[24];
+	int argc = 0, wstatus;
 	enum sbx_err rc = SBX_EJAIL;
 	bool killed_for_output = false, backstop = false;
 	long status_cap = c->max_return_bytes + 1024L * 1024;
 	double deadline, next_check;
 	pid_t pid = -1;
-	sigset_t none;
 	bool cancelled = false;
 
 	if (spec == NULL)
@@ -319,32 +492,6 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 			goto nomem;
 	if (input_record(&input, spec->main_name ? spec->main_name : "main.py", req->code, req->code_len) == -1)
 		goto nomem;
-	if ((in_fd = memfd_with("pysandbox-input", &input)) == -1) {
-		snprintf(why, whylen, "input memfd: %s", strerror(errno));
-		rc = SBX_ESYS;
-		goto out;
-	}
-	if (req->stdin_len) {
-		struct buf sb = { req->stdin_data, req->stdin_len, req->stdin_len };
-		stdin_fd = memfd_with("pysandbox-stdin", &sb);
-	} else
-		stdin_fd = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
-	if (stdin_fd == -1 || pipe2(outp, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1 ||
-	    pipe2(stp, O_CLOEXEC) == -1) {
-		snprintf(why, whylen, "pipes: %s", strerror(errno));
-		rc = SBX_ESYS;
-		goto out;
-	}
-	for (int i = 0; i < 2; i++) {
-		outp[i] = high_fd(outp[i]);
-		errp[i] = high_fd(errp[i]);
-		stp[i] = high_fd(stp[i]);
-	}
-	if (outp[0] == -1 || outp[1] == -1 || errp[0] == -1 || errp[1] == -1 || stp[0] == -1 || stp[1] == -1) {
-		snprintf(why, whylen, "pipes: %s", strerror(errno));
-		rc = SBX_ESYS;
-		goto out;
-	}
 
 	snprintf(slotbuf, sizeof(slotbuf), "%d", slot);
 	snprintf(tmbuf, sizeof(tmbuf), "%ld", (long)ceil(req->timeout * 1000));
@@ -390,50 +537,37 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	for (size_t i = 0; i < req->nargs; i++)
 		argv[argc++] = req->args[i];
 	argv[argc] = NULL;
-	for (size_t i = 0; i < sizeof(pass_env) / sizeof(pass_env[0]); i++) {
-		const char *v = getenv(pass_env[i]);
-		if (v && snprintf(envbuf[envc], sizeof(envbuf[envc]), "%s=%s", pass_env[i], v) < (int)sizeof(envbuf[envc])) {
-			envp[envc] = envbuf[envc];
-			envc++;
+
+	/* The worker's standby, if it is still there, else a jail of its own. */
+	if (standby.pid > 0) {
+		jp = standby;
+		standby = (struct jail_proc)JAIL_PROC_NONE;
+		if (waitpid(jp.pid, &wstatus, WNOHANG) != 0) {
+			log_warnx("standby jail %ld had ended; starting another", (long)jp.pid);
+			jail_proc_close(&jp);
+			jp.pid = -1;
+		} else if (standby_start(&jp, argv, &input, &stdin_data) == -1) {
+			snprintf(why, whylen, "input memfd: %s", strerror(errno));
+			pid = jp.pid;
+			rc = SBX_ESYS;
+			goto out;
 		}
 	}
-	envp[envc] = NULL;
-
-	if (posix_spawn_file_actions_init(&fa) != 0 || (fa_init = 1, posix_spawnattr_init(&attr)) != 0)
-		goto nomem;
-	attr_init = 1;
-	posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	posix_spawn_file_actions_adddup2(&fa, stp[1], 3);
-	posix_spawn_file_actions_adddup2(&fa, in_fd, 4);
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&attr, &none);
-	{
-		sigset_t def;
-		sigfillset(&def);
-		posix_spawnattr_setsigdefault(&attr, &def);
-	}
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if ((errno = posix_spawn(&pid, c->jail, &fa, &attr, argv, envp)) != 0) {
-		snprintf(why, whylen, "spawn %s: %s", c->jail, strerror(errno));
-		pid = -1;
+	if (jp.pid <= 0 && jail_spawn(c, argv, &input, &stdin_data, &jp, why, whylen) == -1)
 		goto out;
-	}
-	close(outp[1]);
-	close(errp[1]);
-	close(stp[1]);
-	outp[1] = errp[1] = stp[1] = -1;
-	close(in_fd);
-	close(stdin_fd);
-	in_fd = stdin_fd = -1;
+	pid = jp.pid;
+	/* Only the worker's read ends stay open here. */
+	close(jp.stdin_fd);
+	close(jp.in_fd);
+	jp.stdin_fd = jp.in_fd = -1;
+	buf_free(&input);
 
 	/* Read all three streams until EOF; the jail's init closing them ends the run. */
 	deadline = now_s() + req->timeout + RUN_SLACK_S;
 	next_check = now_s() + 1;
 	for (;;) {
 		struct pollfd pfd[3] = {
-			{ outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 }, { stp[0], POLLIN, 0 },
+			{ jp.out_r, POLLIN, 0 }, { jp.err_r, POLLIN, 0 }, { jp.st_r, POLLIN, 0 },
 		};
 		char chunk[65536];
 		double left = deadline - now_s();
@@ -481,9 +615,9 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 				continue;
 			if (n <= 0) {
 				close(pfd[i].fd);
-				if (i == 0) outp[0] = -1;
-				else if (i == 1) errp[0] = -1;
-				else stp[0] = -1;
+				if (i == 0) jp.out_r = -1;
+				else if (i == 1) jp.err_r = -1;
+				else jp.st_r = -1;
 				continue;
 			}
 			if (i < 2 && spec->on_output) {
@@ -508,8 +642,8 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 				goto nomem;
 		}
 	}
-	/* The jail may still be removing its cgroups: reap it at once if it is
-	 * done, else once the answer has gone (run_reap; it holds nothing of this run). */
+	/* The jail may still be exiting: reap it at once if it is done, else
+	 * once the answer has gone (run_reap; it holds nothing of this run). */
 	if (waitpid(pid, &wstatus, WNOHANG) == 0)
 		unreaped_jail = pid;
 	pid = -1;
@@ -538,19 +672,7 @@ out:
 		while (waitpid(pid, &wstatus, 0) == -1 && errno == EINTR)
 			;
 	}
-	if (fa_init)
-		posix_spawn_file_actions_destroy(&fa);
-	if (attr_init)
-		posix_spawnattr_destroy(&attr);
-	for (int i = 0; i < 2; i++) {
-		if (outp[i] != -1) close(outp[i]);
-		if (errp[i] != -1) close(errp[i]);
-		if (stp[i] != -1) close(stp[i]);
-	}
-	if (in_fd != -1)
-		close(in_fd);
-	if (stdin_fd != -1)
-		close(stdin_fd);
+	jail_proc_close(&jp);
 	buf_free(&input);
 	buf_free(&status);
 	return rc;

@@ -55,8 +55,13 @@ enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req
 void run_result_free(struct run_result *res);
 const char *run_status_name(enum run_status s);
 
-/* Wait for a jail that was still cleaning up when its run's answer was ready. */
+/* Wait for a jail that was still exiting when its run's answer was ready. */
 void run_reap(void);
+/* A worker, once its answer has gone: spawn the jail for its next run now,
+ * so that what the jail does before it needs the request (its cgroups) is
+ * off the request's path. run_standby_drop ends it (at the worker's exit). */
+void run_standby(const struct conf *c);
+void run_standby_drop(void);
 
 /* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL):
  * the privileged clean-ups an unprivileged pool cannot do itself. 0 on success. */

@@ -146,3 +146,44 @@ def identity(pid):
     if fields[0] in ("Z", "X"):
         return None
     return (pid, int(fields[19]))
+
+
+def is_idle_standby(pid, procs):
+    """A worker's jail spawned ahead of its next request, still waiting for it: `pysandbox-jail standby`, a
+    child of a pysandboxd worker, with no child of its own (a standby that took its run has forked init)."""
+    p = procs.get(pid)
+    return (p is not None and p["name"] == JAIL_NAME and p["cmdline"] == [JAIL_NAME, "standby"]
+            and procs.get(p["ppid"], {}).get("name") == DAEMON_NAME
+            and not any(q["ppid"] == pid for q in procs.values()))
+
+
+def standby_jails(service, procs=None):
+    """worker pid -> [its idle standby jails' pids], for every worker of the stack."""
+    procs = procs if procs is not None else processes()
+    stack = stack_pids(service, procs)
+    master = [pid for pid in stack if procs[pid]["name"] == DAEMON_NAME and procs[pid]["ppid"] == service.proc.pid]
+    workers = [pid for pid in stack if procs[pid]["name"] == DAEMON_NAME and master and procs[pid]["ppid"] == master[0]
+               and procs[pid]["cmdline"][:1] == procs[master[0]]["cmdline"][:1]]
+    return {w: sorted(pid for pid in stack if procs[pid]["ppid"] == w and is_idle_standby(pid, procs)) for w in workers}
+
+
+def cgroup_dirs(prefix="pysandbox-"):
+    """Every cgroup directory named prefix* on the host, in every hierarchy, v1 or v2."""
+    found = set()
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        found.update(os.path.join(dirpath, d) for d in dirnames if d.startswith(prefix))
+    return found
+
+
+def own_cgroup_dirs(pid):
+    """The cgroup directories pid is in, one per hierarchy (as /proc/PID/cgroup and the mounts say)."""
+    dirs = set()
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controllers == "":
+                mount = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
+            else:
+                mount = "/sys/fs/cgroup/" + controllers.split(",")[0].replace("name=", "")
+            dirs.add(os.path.normpath(mount + path))
+    return dirs

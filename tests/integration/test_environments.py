@@ -146,9 +146,10 @@ def build_jails(s, build_id):
 
 
 def stack_jails(s):
-    """Every pysandbox-jail process of this stack (a run or a build in progress)."""
+    """Every pysandbox-jail process of this stack running a run or a build (not the workers' idle standbys)."""
     procs = hostinspect.processes()
-    return [pid for pid in hostinspect.stack_pids(s, procs) if procs[pid]["name"] == hostinspect.JAIL_NAME]
+    return [pid for pid in hostinspect.stack_pids(s, procs) if procs[pid]["name"] == hostinspect.JAIL_NAME
+            and not hostinspect.is_idle_standby(pid, procs)]
 
 
 def build_dirs(s):

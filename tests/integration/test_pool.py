@@ -3,12 +3,14 @@ import concurrent.futures
 import glob
 import json
 import os
+import pwd
 import signal
 import subprocess
 import tempfile
 import threading
 import time
 
+import hostinspect
 from conftest import BUILD
 from hostinspect import identity, wait_for
 
@@ -322,3 +324,73 @@ def test_sigterm_while_workers_start_stops_at_once():
             assert "grace period over" not in text, (attempt, text)
             assert " died " not in text, (attempt, text)
             assert "stopped" in text
+
+
+# ---- standby jails: each worker spawns the jail of its next run once its answer has gone ----------------
+
+CGROUP_CODE = ("print(sorted({l.rstrip().split(':', 2)[2].rsplit('/', 1)[1] for l in open('/proc/self/cgroup')"
+               " if 'pysandbox-' in l}))")
+
+
+def _standbys(service):
+    return hostinspect.standby_jails(service)
+
+
+def test_each_worker_keeps_one_standby_jail(service):
+    per_worker = wait_for("every worker to have its standby jail",
+                          lambda: (m := _standbys(service)) and all(len(v) == 1 for v in m.values()) and m)
+    pool_uid = pwd.getpwnam("pysandbox").pw_uid
+    procs = hostinspect.processes()
+    for worker, (jail,) in per_worker.items():
+        # The pool's real uid (so the worker can signal it), effective root: its cgroups are root's.
+        assert procs[jail]["uids"][:2] == (pool_uid, 0), procs[jail]
+        mine = {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}
+        assert mine, f"standby {jail} made no cgroup"
+        own = hostinspect.own_cgroup_dirs(jail)
+        if any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in mine):
+            assert not mine & own	# v2: made ahead, entered by init alone (CLONE_INTO_CGROUP)
+        else:
+            assert mine <= own	# v1: joined ahead of the request, off its path
+        assert not hostinspect.own_cgroup_dirs(worker) & mine
+
+
+def test_every_run_gets_fresh_cgroups_removed_after_it(service):
+    seen = []
+    for _ in range(8):
+        r = service.execute(CGROUP_CODE)
+        assert r["status"] == "ok", r
+        names = eval(r["stdout"])	# a list of str the run printed
+        assert len(set(names)) == 1 and names[0].startswith("pysandbox-"), names
+        seen.append(names[0])
+        # The next jail to start (this worker's standby, spawned after the answer) removes it.
+        wait_for(f"{names[0]} to be removed", lambda: not {d for d in hostinspect.cgroup_dirs()
+                                                         if d.endswith("/" + names[0])}, timeout=5)
+    assert len(set(seen)) == len(seen), seen
+
+
+def test_a_killed_standby_is_replaced(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 1\n")
+    (worker, (jail,)), = wait_for("the worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m).items()
+    os.kill(jail, signal.SIGKILL)
+    wait_for("the standby to die", lambda: identity(jail) is None)
+    r = s.execute("print('still served')")
+    assert r["stdout"] == "still served\n" and r["status"] == "ok", r
+    assert f"standby jail {jail} had ended; starting another" in s.read_log()
+    (_, (new,)), = wait_for("a new standby", lambda: (m := _standbys(s)) and all(m.values()) and m).items()
+    assert new != jail
+    wait_for("the killed standby's cgroups to be removed",
+             lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=5)
+
+
+def test_a_recycled_worker_ends_its_standby(make_service):
+    s = make_service(extra_conf="[service]\nworkers = 1\nmax_requests = 2\n")
+    first = wait_for("the worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m)
+    (worker, (jail,)), = first.items()
+    for i in range(2):
+        hello(s, i)
+    wait_for("the recycled worker to end", lambda: identity(worker) is None)
+    wait_for("its standby to end", lambda: identity(jail) is None)
+    second = wait_for("the new worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m)
+    assert worker not in second
+    wait_for("the old standby's cgroups to be removed",
+             lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=15)

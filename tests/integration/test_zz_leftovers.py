@@ -69,7 +69,8 @@ def _jail_leftovers():
         while chain and chain[0] == hostinspect.JAIL_NAME:
             chain = chain[1:]
         orphan = not chain or chain[0] not in (hostinspect.DAEMON_NAME, hostinspect.BUILDER_NAME)
-        if pid in mine or orphan:	# ours (no request is in flight now) or owned by no worker or builder
+        # Ours (no request is in flight now, so only the workers' waiting standbys) or owned by no worker or builder.
+        if (pid in mine and not hostinspect.is_idle_standby(pid, procs)) or orphan:
             bad.append(hostinspect.describe(pid, procs))
     return bad
 
@@ -77,6 +78,27 @@ def _jail_leftovers():
 def test_no_jail_process_left(service):
     deadline = time.monotonic() + 2
     while (bad := _jail_leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bad == []
+
+
+def test_no_cgroup_left(service):
+    """Every cgroup the service makes is named pysandbox-*: what may exist now is the cgroups of the live
+    standby jails (v1: theirs, made ahead of their run) and, with v2, the pool's leaf of a live stack."""
+    def leftovers():
+        procs = hostinspect.processes()
+        allowed = set()
+        for pid in procs:
+            if hostinspect.is_idle_standby(pid, procs) or procs[pid]["name"] == hostinspect.DAEMON_NAME:
+                try:
+                    allowed |= hostinspect.own_cgroup_dirs(pid)
+                except OSError:
+                    pass
+        allowed |= {os.path.join(os.path.dirname(d), f"pysandbox-{pid}") for d in allowed for pid in procs
+                    if hostinspect.is_idle_standby(pid, procs)}	# v2: a standby's run cgroup, made beside the pool
+        return sorted(hostinspect.cgroup_dirs() - allowed)
+    deadline = time.monotonic() + 2
+    while (bad := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert bad == []
 
