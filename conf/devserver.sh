@@ -25,6 +25,7 @@ runtime=$(mktemp -d /tmp/pysandbox-run.XXXXXX)
 chmod 0755 "$runtime"
 pool_pid=""
 nginx_pid=""
+pool_cgroup=""
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -37,6 +38,9 @@ cleanup() {
 	fi
 	if [[ -n $nginx_pid ]]; then wait "$nginx_pid" 2>/dev/null || true; fi
 	if [[ -n $pool_pid ]]; then wait "$pool_pid" 2>/dev/null || true; fi
+	if [[ -n $pool_cgroup ]]; then
+		rmdir "$pool_cgroup/pysandbox-pool" "$pool_cgroup" 2>/dev/null || true
+	fi
 	rm -rf "$runtime"
 }
 trap cleanup EXIT
@@ -85,7 +89,17 @@ sed -e "s|@RUNTIME@|$runtime|g" -e "s|@PORT@|$port|g" -e "s|@RATE@|$rate|g" \
     "$src/conf/nginx-dev.conf.in" > "$runtime/nginx.conf"
 
 "$build/src/pysandboxd" -t -c "$runtime/pysandbox.conf" >/dev/null
-"$build/src/pysandboxd" -c "$runtime/pysandbox.conf" &
+# On a cgroup v2 host, as root: the pool starts alone in a cgroup of its own below the root, as
+# systemd's Delegate=yes gives the packaged service, so that runs get v2 cgroups (a cgroup that
+# also holds this shell or a login session cannot hand controllers down). Removed at exit.
+if [[ $(id -u) == 0 && -f /sys/fs/cgroup/cgroup.controllers ]] && mkdir "/sys/fs/cgroup/pysandbox-dev.${runtime##*.}"; then
+	pool_cgroup=/sys/fs/cgroup/pysandbox-dev.${runtime##*.}
+	# shellcheck disable=SC2016  # expanded by the inner shell
+	bash -c 'echo "$$" > "$1/cgroup.procs" && exec "${@:2}"' devserver-pool "$pool_cgroup" \
+		"$build/src/pysandboxd" -c "$runtime/pysandbox.conf" &
+else
+	"$build/src/pysandboxd" -c "$runtime/pysandbox.conf" &
+fi
 pool_pid=$!
 for _ in $(seq 1 100); do
 	[[ -S $runtime/pysandbox.sock ]] && break

@@ -452,8 +452,13 @@ cg_make(const char *parent, int *parent_fd_out)
 
 	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if ((mkdirat(pfd, cg_name, 0755) == -1 && errno != EEXIST) ||
-	    (dfd = openat(pfd, cg_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	/* One left by an earlier jail with our pid would carry its counters. */
+	if (mkdirat(pfd, cg_name, 0755) == -1 && (errno != EEXIST || unlinkat(pfd, cg_name, AT_REMOVEDIR) == -1 ||
+	    mkdirat(pfd, cg_name, 0755) == -1)) {
+		close(pfd);
+		return -1;
+	}
+	if ((dfd = openat(pfd, cg_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		close(pfd);
 		return -1;
 	}
@@ -474,7 +479,10 @@ cgroups_create(void)
 	cg_sweep();
 	snprintf(cg_name, sizeof(cg_name), CG_PREFIX "%ld", (long)getpid());
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	if (cg_v2_runs_dir(dir, sizeof(dir)) && (cg_dir[0] = cg_make(dir, &cg_parent)) != -1) {
+	if (cg_v2_runs_dir(dir, sizeof(dir))) {
+		/* The pool prepared v2 for its runs: nothing less will do. */
+		if ((cg_dir[0] = cg_make(dir, &cg_parent)) == -1)
+			die("make the run's cgroup in %s", dir);
 		cg_kind = CG_V2;
 		return;
 	}
@@ -510,6 +518,7 @@ cgroups_limit(void)
 		return;
 	}
 	if (cg_dir[CGC_MEMORY] != -1) {
+		/* memsw may never be below the memory limit; both are unlimited in a new cgroup. */
 		if (cg_fd_write(cg_dir[CGC_MEMORY], "memory.limit_in_bytes", mem) == -1)
 			die("cgroup memory limit");
 		cg_fd_write(cg_dir[CGC_MEMORY], "memory.memsw.limit_in_bytes", mem);	/* absent without swap accounting */
@@ -538,16 +547,10 @@ fork_into_cgroup(void)
 		if ((pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca))) != -1 || (errno != ENOSYS && errno != EINVAL))
 			return pid;
 #endif
-		/* A kernel before 5.7: fork, then move the child (one grace period). */
-		if ((pid = fork()) > 0) {
-			char s[24];
-
-			snprintf(s, sizeof(s), "%ld", (long)pid);
-			if (cg_fd_write(cg_dir[0], "cgroup.procs", s) == -1) {
-				kill(pid, SIGKILL);
-				die("join the cgroup");
-			}
-		}
+		/* A kernel before 5.7: fork, and the child moves itself (one grace
+		 * period) before it can fork anything that would stay outside. */
+		if ((pid = fork()) == 0 && cg_fd_write(cg_dir[0], "cgroup.procs", "0") == -1)
+			die("join the cgroup");
 		return pid;
 	}
 	return fork();

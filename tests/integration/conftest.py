@@ -166,6 +166,14 @@ def _sweep_killed_jail_cgroups():
                 os.rmdir(d)
             except OSError:
                 pass
+    # cgroup v2: what devserver.sh made for a stack killed outright (its runtime dir is then gone too).
+    for d in glob.glob("/sys/fs/cgroup/pysandbox-dev.*"):
+        if not os.path.exists("/tmp/pysandbox-run." + d.rsplit(".", 1)[1]):
+            for leaf in (os.path.join(d, "pysandbox-pool"), d):
+                try:
+                    os.rmdir(leaf)
+                except OSError:
+                    pass
 
 
 def pytest_sessionfinish(session, exitstatus):
