@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -261,6 +262,9 @@ pool_main(struct conf *c, const char *conf_path)
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A jail whose worker was killed becomes ours to reap (not the host's
+	 * init's), so that the last sweep can wait until it is gone. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
 	/* Runs' cgroups: v2 where it hands us the controllers, else v1, else
 	 * the rlimits alone (/health says which). */
@@ -408,6 +412,16 @@ pool_main(struct conf *c, const char *conf_path)
 	}
 	if (listen_fd != -1)
 		close(listen_fd);
+	/* The builder and the jails of killed workers, each killed already: wait
+	 * (boundedly) for them, so that the sweep finds their cgroups free. */
+	for (double until = wall_now() + 2; wall_now() < until; ) {
+		pid_t p = waitpid(-1, NULL, WNOHANG);
+
+		if (p == -1 && errno != EINTR)
+			break;	/* ECHILD: none left */
+		if (p == 0)
+			usleep(10000);
+	}
 	sweep_cgroups(c);
 	unlink(c->socket);
 	log_info("stopped");

@@ -59,15 +59,15 @@ run_reap(void)
 	unreaped_jail = -1;
 }
 
-/* A new fd >= 5 so that the spawn's dup2 onto 0-4 never clobbers a source. */
+/* A new fd >= 6 so that the spawn's dup2 onto 0-5 never clobbers a source. */
 static int
 high_fd(int fd)
 {
 	int nfd;
 
-	if (fd == -1 || fd >= 5)
+	if (fd == -1 || fd >= 6)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 6);
 	close(fd);
 	return nfd;
 }
@@ -237,7 +237,7 @@ run_standby_drop(void)
 
 	if (standby.pid <= 0)
 		return;
-	jail_proc_close(&standby);	/* EOF on its arguments: it removes its cgroups and exits */
+	jail_proc_close(&standby);	/* EOF on its arguments: it exits (cgroups: see jail.c) */
 	while (waitpid(standby.pid, &st, 0) == -1 && errno == EINTR)
 		;
 	standby.pid = -1;
