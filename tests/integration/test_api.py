@@ -604,6 +604,25 @@ def test_error_bodies_are_json(service):
 
 # ---- health and docs -----------------------------------------------------------
 
+def expected_cgroups():
+    """What /health must say of the runs' cgroups, read off this host: v2 when the unified hierarchy is
+    /sys/fs/cgroup and its root hands memory and pids down (devserver.sh then gives the pool a cgroup of its
+    own below it), else v1 when the memory and pids hierarchies are mounted, else none."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:
+            return None
+    root = read("/sys/fs/cgroup/cgroup.subtree_control")
+    if root is not None and {"memory", "pids"} <= set(root):
+        return "v2: " + ", ".join(c for c in ("cpu", "memory", "pids") if c in root)
+    mounted = [c for c in ("cpu", "memory", "pids") if os.path.exists(f"/sys/fs/cgroup/{c}/cgroup.procs")]
+    if {"memory", "pids"} <= set(mounted):
+        return "v1: " + ", ".join(mounted)
+    return "none (rlimits only)"
+
+
 def test_health(service):
     status, h = service.request("GET", "/health")
     assert status == 200
@@ -617,6 +636,7 @@ def test_health(service):
     iso = h["isolation"]
     assert set(iso["namespaces"]) == {"mount", "pid", "ipc", "uts", "net"}
     assert "seccomp" in iso and "cgroup" in iso and "uid_range" in iso
+    assert iso["cgroup"] == expected_cgroups(), iso["cgroup"]
     pool = h["pool"]
     assert {"workers", "busy", "idle"} <= set(pool)
     assert pool["workers"] >= 2 and pool["busy"] + pool["idle"] == pool["workers"]

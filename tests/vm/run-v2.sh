@@ -1,0 +1,117 @@
+#!/bin/bash
+# run-v2.sh: runs integration tests on a pure cgroup v2 host: Debian 12's kernel under qemu, booted into a
+# debootstrapped Debian 12 holding this source and build tree (this project's machines have v1 controllers only).
+#
+# usage: run-v2.sh SRCDIR BUILDDIR [TEST_FILE...]   (as root; default: the files that exercise cgroups)
+# Prints the tests' TAP lines, then "N passed, N failed"; exits non-zero when a test failed or none ran.
+# Needs qemu-system-x86, debootstrap and cpio (deps.sh --test) and Debian's mirror; KVM is not needed
+# (software emulation: nested KVM is unreliable on the VMs this runs on). Leaves nothing behind.
+set -euo pipefail
+
+src=$(cd "$1" && pwd)
+build=$(cd "$2" && pwd)
+shift 2
+files=("$@")
+if [[ ${#files[@]} == 0 ]]; then
+	files=(test_api.py test_pool.py test_hostile.py test_jail_direct.py)
+fi
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+work=$(mktemp -d /tmp/pysandbox-vm.XXXXXX)
+qemu_pid=""
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+	if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The kernel: Debian 12's cloud flavour (cgroup v2, namespaces, seccomp built in; no modules needed).
+if ! (cd "$work" && apt-get download -q linux-image-cloud-amd64 >/dev/null 2>&1); then
+	apt-get update -qq
+	(cd "$work" && apt-get download -q linux-image-cloud-amd64 >/dev/null)
+fi
+kpkg=$(dpkg-deb -f "$work"/linux-image-cloud-amd64_*.deb Depends | sed -n 's/^\(linux-image-[^ ,]*\).*/\1/p')
+(cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>&1)
+dpkg-deb -x "$work/$kpkg"_*.deb "$work/kernel"
+kernel=$(ls "$work"/kernel/boot/vmlinuz-*)
+
+# The guest: what the service and its tests need at run time (the binaries come from this build tree).
+debootstrap --variant=minbase \
+	--include=libb64-0d,libfcgi0ldbl,libjson-c5,libseccomp2,libsqlite3-0,nginx,python3,python3-venv,python3-pytest,python3-requests,curl,jq,sqlite3,libcap2-bin,passwd,procps,iproute2 \
+	bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+# Same absolute paths as here: the build tree names its source directory.
+mkdir -p "$work/root$src" "$work/root$build"
+tar -C "$src" --exclude=./.git --exclude=./build --exclude=./build-test --exclude=./build-asan -cf - . |
+	tar -C "$work/root$src" -xf -
+tar -C "$build" -cf - . | tar -C "$work/root$build" -xf -
+
+# First stage: the initial rootfs refuses pivot_root (the jail's), so copy it into a tmpfs and switch.
+cat >"$work/root/init" <<'EOF'
+#!/bin/bash
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t tmpfs -o size=3g tmpfs /mnt
+for d in /*; do
+	case "$d" in /proc | /sys | /dev | /mnt) mkdir -p "/mnt$d" ;; *) cp -a "$d" /mnt/ ;; esac
+done
+umount /proc
+exec switch_root /mnt /init2
+EOF
+# Second stage: cgroup2 alone at /sys/fs/cgroup with memory, pids and cpu handed down from the root, as
+# systemd sets a Debian 12 host up; then the tests, their TAP lines marked for the host to pick out.
+cat >"$work/root/init2" <<EOF
+#!/bin/bash
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control
+ip link set lo up
+echo "vm: kernel \$(uname -r), cgroup2 subtree_control: \$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+top_srcdir=$src top_builddir=$build INTEGRATION_FILES="${files[*]}" \\
+	timeout 1800 bash $src/tests/integration/run-tests.sh 2>/dev/console | sed 's/^/vm-tap: /'
+echo "vm: cgroups left: \$(find /sys/fs/cgroup -name 'pysandbox-*' | wc -l)"
+echo o >/proc/sysrq-trigger
+sleep 30
+EOF
+chmod +x "$work/root/init" "$work/root/init2"
+(cd "$work/root" && find . -xdev | cpio -o -H newc --quiet >"$work/initrd.cpio")
+rm -rf "$work/root"
+
+qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
+	-kernel "$kernel" -initrd "$work/initrd.cpio" -append "console=ttyS0 rdinit=/init panic=-1 quiet" \
+	</dev/null >"$work/console.log" 2>&1 &
+qemu_pid=$!
+( sleep 2400; kill "$qemu_pid" 2>/dev/null ) &
+watchdog=$!
+wait "$qemu_pid" || true
+qemu_pid=""
+kill "$watchdog" 2>/dev/null || true
+wait "$watchdog" 2>/dev/null || true
+
+tr -d '\r' <"$work/console.log" | sed -n 's/^vm-tap: //p' | grep -E '^(not )?ok ' || true
+passed=$(tr -d '\r' <"$work/console.log" | grep -cE '^vm-tap: ok ' || true)
+failed=$(tr -d '\r' <"$work/console.log" | grep -cE '^vm-tap: not ok ' || true)
+left=$(tr -d '\r' <"$work/console.log" | sed -n 's/^vm: cgroups left: //p')
+if [[ $left != 0 ]]; then
+	echo "not ok - cgroup v2 guest: ${left:-unknown} pysandbox cgroups left after the tests"
+	failed=$((failed + 1))
+else
+	echo "ok - cgroup v2 guest: no pysandbox cgroup left"
+	passed=$((passed + 1))
+fi
+if [[ $((passed + failed)) -le 1 ]]; then
+	echo "run-v2: no test ran" >&2
+	failed=$((failed + 1))
+fi
+if [[ $failed != 0 ]]; then
+	echo "run-v2: the end of the guest's console:" >&2
+	tr -d '\r' <"$work/console.log" | grep -v '^vm-tap: ' | tail -60 >&2
+fi
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
