@@ -562,12 +562,15 @@ def measure_memory(stack):
     direct = children(table, master)
     workers = [p for p in direct if table[p][1] == "pysandboxd"]
     builders = [p for p in direct if table[p][1] == "pysandbox-build"]
+    # Each idle worker's standby jail (spawned ahead of its next request), apart.
+    standbys = [p for w in workers for p in children(table, w) if table[p][1] == "pysandbox-jail"]
     # Anything else: a build still running under the builder, a self-test jail, an unknown child.
-    other = [p for p in descendants(table, master) if p not in workers and p not in builders]
-    g = {"master": group([master]), "workers": group(workers), "builder": group(builders), "other": group(other)}
+    other = [p for p in descendants(table, master) if p not in workers and p not in builders and p not in standbys]
+    g = {"master": group([master]), "workers": group(workers), "builder": group(builders),
+         "standbys": group(standbys), "other": group(other)}
     n_pids = [d for root in ngx for d in [root] + children(table, root)]
     nginx = group(n_pids)
-    res = {"master_pid": master, "workers": len(workers), "builder_pids": builders,
+    res = {"master_pid": master, "workers": len(workers), "builder_pids": builders, "standby_jails": len(standbys),
            "other_processes": len(other), "other_comms": sorted(table[p][1] for p in other),
            "pool_processes": sum(x["processes"] for x in g.values()),
            "pool_rss_mb": sum(x["rss_mb"] for x in g.values()), "pool_pss_mb": sum(x["pss_mb"] for x in g.values()),
@@ -618,6 +621,8 @@ def report(fig):
         (f"  workers x{mem['workers']} (info)", mem_cell("workers"), "-", ""),
         (f"  builder x{len(mem['builder_pids'])} (info)", mem_cell("builder"), "-", ""),
     ]
+    if mem["standby_jails"]:
+        rows.append((f"  standby jails x{mem['standby_jails']} (info)", mem_cell("standbys"), "-", ""))
     if mem["other_processes"]:
         rows.append((f"  other x{mem['other_processes']} (info)", mem_cell("other"), "-", ""))
     rows.append((f"nginx idle ({mem['nginx_processes']} procs, info)",

@@ -6,7 +6,8 @@ Used to measure what a change costs (e.g. the hardening against the build before
     python3 tests/bench/compare.py --base /tmp/prev:/tmp/prev/b --new .:build
 
 Each side is started with its own conf/devserver.sh (configurations differ between versions) on a free
-port; both take the same requests in alternation, so both see the same machine. Prints p50/p90 of each
+port; both take the same requests in alternation, so both see the same machine (`--gap S` idles before
+each request, as a client that is not back-to-back). Prints p50/p90 of each
 and new/base; stops both stacks by the PIDs it started.
 """
 import argparse
@@ -84,6 +85,8 @@ def main():
     ap.add_argument("--new", required=True, metavar="SRC:BUILD", help="the build being measured")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--user", default="", help="PYSANDBOX_USER for both stacks (builds that know it)")
+    ap.add_argument("--gap", type=float, default=0.0,
+                    help="seconds of idle before each request (a client that is not back-to-back)")
     args = ap.parse_args()
     stacks = {}
     try:
@@ -93,6 +96,8 @@ def main():
         times = {"base": [], "new": []}
         for i in range(args.requests + 20):
             for name in ("base", "new") if i % 2 else ("new", "base"):
+                if args.gap:
+                    time.sleep(args.gap)
                 t = stacks[name].hello()
                 if i >= 20:	# warm-up
                     times[name].append(t)
