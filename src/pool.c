@@ -268,10 +268,17 @@ pool_main(struct conf *c, const char *conf_path)
 
 	/* Runs' cgroups: v2 where it hands us the controllers, else v1, else
 	 * the rlimits alone (/health says which). */
-	if (geteuid() == 0 && cg_v2_prepare(err, sizeof(err)) == -1)
-		log_debug("cgroup v2 not used: %s", err);
-	cg_describe(err, sizeof(err));
-	log_info("cgroups for runs: %s", err[0] ? err : "none (rlimits only)");
+	{
+		char why[300] = "not root at start-up", desc[64];
+
+		if (geteuid() != 0 || cg_v2_prepare(why, sizeof(why)) == -1)
+			log_debug("cgroup v2 not used: %s", why);
+		cg_describe(desc, sizeof(desc));
+		if (desc[0])
+			log_info("cgroups for runs: %s", desc);
+		else
+			log_warnx("no cgroups for runs, rlimits only (cgroup v2: %s; no v1 memory and pids)", why);
+	}
 	if ((n_swept = cg_sweep()) > 0)
 		log_info("removed %d cgroups left by jails that died", n_swept);
 	if ((listen_fd = open_listener(c)) == -1)
