@@ -4,6 +4,7 @@ it runs what its root-owned configuration allows and refuses every argument outs
 import os
 import pwd
 import subprocess
+import tempfile
 
 import pytest
 
@@ -116,12 +117,14 @@ def test_arguments_outside_the_configuration_are_refused(service, case, how):
     assert b"\nR " not in status and not status.startswith(b"R ")
 
 
-def test_a_configuration_the_pool_user_wrote_is_refused(service, tmp_path):
-    # tmp_path is root's; the file in it the pool user's: root alone could not have meant it.
-    evil = tmp_path / "evil.conf"
-    evil.write_text("[limits]\nmax_memory_mb = 65536\n")
-    os.chown(evil, pwd.getpwnam(POOL_USER).pw_uid, 0)
-    rc, _, _, status = run_jail(service, base_args(service, **{"--config": str(evil)}) + ["run"])
+def test_a_configuration_the_pool_user_wrote_is_refused(service):
+    # The directory is root's; the file in it the pool user's: root alone could not have meant it.
+    with tempfile.TemporaryDirectory(prefix="pysandbox-test-conf.") as d:
+        evil = os.path.join(d, "evil.conf")
+        with open(evil, "w") as f:
+            f.write("[limits]\nmax_memory_mb = 65536\n")
+        os.chown(evil, pwd.getpwnam(POOL_USER).pw_uid, 0)
+        rc, _, _, status = run_jail(service, base_args(service, **{"--config": evil}) + ["run"])
     assert rc == EXIT_SETUP and b"only root or a file root alone can change is accepted" in status, status
 
 
