@@ -128,14 +128,12 @@ cg_self_dir(const char *controller, char *out, size_t outlen)
 }
 
 int
-cg_write(const char *dir, const char *file, const char *value)
+cg_write_at(int dirfd, const char *file, const char *value)
 {
-	char path[CG_PATH_MAX + 64];
+	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+	if (fd == -1)
 		return -1;
 	n = write(fd, value, strlen(value));
 	close(fd);
@@ -143,14 +141,12 @@ cg_write(const char *dir, const char *file, const char *value)
 }
 
 int
-cg_read(const char *dir, const char *file, char *out, size_t outlen)
+cg_read_at(int dirfd, const char *file, char *out, size_t outlen)
 {
-	char path[CG_PATH_MAX + 64];
+	int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (fd == -1)
 		return -1;
 	n = read(fd, out, outlen - 1);
 	close(fd);
@@ -158,6 +154,24 @@ cg_read(const char *dir, const char *file, char *out, size_t outlen)
 		return -1;
 	out[n] = '\0';
 	return 0;
+}
+
+int
+cg_write(const char *dir, const char *file, const char *value)
+{
+	char path[CG_PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return cg_write_at(AT_FDCWD, path, value);
+}
+
+int
+cg_read(const char *dir, const char *file, char *out, size_t outlen)
+{
+	char path[CG_PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return cg_read_at(AT_FDCWD, path, out, outlen);
 }
 
 /* Split a v2 directory of ours into where runs go: our parent when we sit in

@@ -36,10 +36,12 @@ int cg_v2_prepare(char *why, size_t whylen);
  * "v1: cpu, memory, pids" or "" when none. */
 void cg_describe(char *out, size_t outlen);
 
-/* Write value into dir/file; -1 with errno on failure. */
+/* Write value into dir/file (or file under the directory fd dirfd); -1 with errno on failure. */
 int cg_write(const char *dir, const char *file, const char *value);
-/* Read the first line of dir/file into out; -1 on failure. */
+int cg_write_at(int dirfd, const char *file, const char *value);
+/* Read what fits of dir/file (or file under dirfd) into out, NUL-terminated; -1 on failure. */
 int cg_read(const char *dir, const char *file, char *out, size_t outlen);
+int cg_read_at(int dirfd, const char *file, char *out, size_t outlen);
 /* Remove the empty CG_PREFIX-PID cgroups of jails that are gone, wherever
  * runs' cgroups are made (v2 and v1). Returns how many. */
 int cg_sweep(void);

@@ -409,38 +409,19 @@ static int cg_parent = -1;			/* v2: where ours was made, for its removal */
 static char cg_name[48];
 #define cg_mem_on (cg_dir[CGC_MEMORY] != -1)
 
-static int
-cg_fd_write(int dirfd, const char *file, const char *value)
-{
-	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd == -1)
-		return -1;
-	n = write(fd, value, strlen(value));
-	close(fd);
-	return n == (ssize_t)strlen(value) ? 0 : -1;
-}
-
+/* A number from a cgroup file: the first, or the one after key at a line's start. */
 static long
 cg_fd_read_key(int dirfd, const char *file, const char *key)
 {
 	char text[1024], *p;
-	long v = 0;
-	ssize_t n;
-	int fd;
 
-	if ((fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC)) == -1)
+	if (cg_read_at(dirfd, file, text, sizeof(text)) == -1)
 		return 0;
-	if ((n = read(fd, text, sizeof(text) - 1)) > 0) {
-		text[n] = '\0';
-		if (key == NULL)
-			v = strtol(text, NULL, 10);
-		else if ((p = strstr(text, key)) != NULL && (p == text || p[-1] == '\n'))
-			v = strtol(p + strlen(key), NULL, 10);
-	}
-	close(fd);
-	return v;
+	if (key == NULL)
+		return strtol(text, NULL, 10);
+	if ((p = strstr(text, key)) != NULL && (p == text || p[-1] == '\n'))
+		return strtol(p + strlen(key), NULL, 10);
+	return 0;
 }
 
 /* mkdir CG_PREFIX-PID under parent and open it; -1 where the controller is
@@ -490,7 +471,7 @@ cgroups_create(void)
 		if (!cg_self_dir(cg_controller[i], dir, sizeof(dir)) || (cg_dir[i] = cg_make(dir, NULL)) == -1)
 			continue;
 		cg_kind = CG_V1;
-		if (cg_fd_write(cg_dir[i], "cgroup.procs", pid) == -1)
+		if (cg_write_at(cg_dir[i], "cgroup.procs", pid) == -1)
 			die("join the %s cgroup", cg_controller[i]);
 	}
 }
@@ -511,22 +492,22 @@ cgroups_limit(void)
 	else
 		snprintf(cpu, sizeof(cpu), v2 ? "max 100000" : "-1");
 	if (v2) {
-		if (cg_fd_write(cg_dir[0], "memory.max", mem) == -1 || cg_fd_write(cg_dir[0], "pids.max", pids) == -1)
+		if (cg_write_at(cg_dir[0], "memory.max", mem) == -1 || cg_write_at(cg_dir[0], "pids.max", pids) == -1)
 			die("cgroup limits");
-		cg_fd_write(cg_dir[0], "memory.swap.max", "0");	/* absent without swap accounting */
-		cg_fd_write(cg_dir[0], "cpu.max", cpu);		/* absent when cpu is not delegated */
+		cg_write_at(cg_dir[0], "memory.swap.max", "0");	/* absent without swap accounting */
+		cg_write_at(cg_dir[0], "cpu.max", cpu);		/* absent when cpu is not delegated */
 		return;
 	}
 	if (cg_dir[CGC_MEMORY] != -1) {
 		/* memsw may never be below the memory limit; both are unlimited in a new cgroup. */
-		if (cg_fd_write(cg_dir[CGC_MEMORY], "memory.limit_in_bytes", mem) == -1)
+		if (cg_write_at(cg_dir[CGC_MEMORY], "memory.limit_in_bytes", mem) == -1)
 			die("cgroup memory limit");
-		cg_fd_write(cg_dir[CGC_MEMORY], "memory.memsw.limit_in_bytes", mem);	/* absent without swap accounting */
+		cg_write_at(cg_dir[CGC_MEMORY], "memory.memsw.limit_in_bytes", mem);	/* absent without swap accounting */
 	}
-	if (cg_dir[CGC_PIDS] != -1 && cg_fd_write(cg_dir[CGC_PIDS], "pids.max", pids) == -1)
+	if (cg_dir[CGC_PIDS] != -1 && cg_write_at(cg_dir[CGC_PIDS], "pids.max", pids) == -1)
 		die("cgroup pids limit");
-	if (cg_dir[CGC_CPU] != -1 && (cg_fd_write(cg_dir[CGC_CPU], "cpu.cfs_period_us", "100000") == -1 ||
-	    cg_fd_write(cg_dir[CGC_CPU], "cpu.cfs_quota_us", cpu) == -1))
+	if (cg_dir[CGC_CPU] != -1 && (cg_write_at(cg_dir[CGC_CPU], "cpu.cfs_period_us", "100000") == -1 ||
+	    cg_write_at(cg_dir[CGC_CPU], "cpu.cfs_quota_us", cpu) == -1))
 		die("cgroup cpu quota");
 }
 
@@ -549,7 +530,7 @@ fork_into_cgroup(void)
 #endif
 		/* A kernel before 5.7: fork, and the child moves itself (one grace
 		 * period) before it can fork anything that would stay outside. */
-		if ((pid = fork()) == 0 && cg_fd_write(cg_dir[0], "cgroup.procs", "0") == -1)
+		if ((pid = fork()) == 0 && cg_write_at(cg_dir[0], "cgroup.procs", "0") == -1)
 			die("join the cgroup");
 		return pid;
 	}
