@@ -336,6 +336,23 @@ def _standbys(service):
     return hostinspect.standby_jails(service)
 
 
+def _wait_standbys(service, what):
+    """worker pid -> its standby jails, once every worker has one."""
+    return wait_for(what, lambda: (m := _standbys(service)) and all(m.values()) and m)
+
+
+def _standby_cgroups_ready(jail, service):
+    """v2: its run's cgroup made ahead, not entered (init is cloned into it); v1: one per controller /health
+    names, each joined ahead of the request, off its path."""
+    mine = {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}
+    own = hostinspect.own_cgroup_dirs(jail)
+    if any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in mine):
+        return len(mine) == 1 and not mine & own
+    _, health = service.request("GET", "/health")
+    controllers = health["isolation"]["cgroup"].removeprefix("v1: ").split(", ")
+    return len(mine) == len(controllers) and mine <= own
+
+
 def test_each_worker_keeps_one_standby_jail(service):
     per_worker = wait_for("every worker to have its standby jail",
                           lambda: (m := _standbys(service)) and all(len(v) == 1 for v in m.values()) and m)
@@ -344,13 +361,9 @@ def test_each_worker_keeps_one_standby_jail(service):
     for worker, (jail,) in per_worker.items():
         # The pool's real uid (so the worker can signal it), effective root: its cgroups are root's.
         assert procs[jail]["uids"][:2] == (pool_uid, 0), procs[jail]
+        # A standby that has just started may still be making (v1: joining) them, one grace period each.
+        wait_for(f"standby {jail} to be in its cgroups", lambda: _standby_cgroups_ready(jail, service), timeout=5)
         mine = {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}
-        assert mine, f"standby {jail} made no cgroup"
-        own = hostinspect.own_cgroup_dirs(jail)
-        if any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in mine):
-            assert not mine & own	# v2: made ahead, entered by init alone (CLONE_INTO_CGROUP)
-        else:
-            assert mine <= own	# v1: joined ahead of the request, off its path
         assert not hostinspect.own_cgroup_dirs(worker) & mine
 
 
@@ -370,13 +383,13 @@ def test_every_run_gets_fresh_cgroups_removed_after_it(service):
 
 def test_a_killed_standby_is_replaced(make_service):
     s = make_service(extra_conf="[service]\nworkers = 1\n")
-    (worker, (jail,)), = wait_for("the worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m).items()
+    (worker, (jail,)), = _wait_standbys(s, "the worker's standby").items()
     os.kill(jail, signal.SIGKILL)
     wait_for("the standby to die", lambda: identity(jail) is None)
     r = s.execute("print('still served')")
     assert r["stdout"] == "still served\n" and r["status"] == "ok", r
     assert f"standby jail {jail} had ended; starting another" in s.read_log()
-    (_, (new,)), = wait_for("a new standby", lambda: (m := _standbys(s)) and all(m.values()) and m).items()
+    (_, (new,)), = _wait_standbys(s, "a new standby").items()
     assert new != jail
     wait_for("the killed standby's cgroups to be removed",
              lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=5)
@@ -384,13 +397,13 @@ def test_a_killed_standby_is_replaced(make_service):
 
 def test_a_recycled_worker_ends_its_standby(make_service):
     s = make_service(extra_conf="[service]\nworkers = 1\nmax_requests = 2\n")
-    first = wait_for("the worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m)
+    first = _wait_standbys(s, "the worker's standby")
     (worker, (jail,)), = first.items()
     for i in range(2):
         hello(s, i)
     wait_for("the recycled worker to end", lambda: identity(worker) is None)
     wait_for("its standby to end", lambda: identity(jail) is None)
-    second = wait_for("the new worker's standby", lambda: (m := _standbys(s)) and all(m.values()) and m)
+    second = _wait_standbys(s, "the new worker's standby")
     assert worker not in second
     wait_for("the old standby's cgroups to be removed",
              lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=15)
