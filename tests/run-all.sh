@@ -44,9 +44,10 @@ else
 fi
 
 sum() { awk -v k="$1" '$1 == "#" && $2 == k":" { n += $3 } END { print n + 0 }' "$top"/build-test/test-suite.log "$top"/build-asan/test-suite.log; }
+# The failures' details (read to the end: a "| head" ends the writer by SIGPIPE, and pipefail the script).
 for log in build-test/test-suite.log build-asan/test-suite.log; do
-	grep -q '^# FAIL: *[1-9]' "$log" && sed -n '/^FAIL\|^ERROR\|^not ok/p' "$log" | head -50
+	if grep -q '^# FAIL: *[1-9]' "$log"; then awk '/^(FAIL|ERROR|not ok)/ && n++ < 50' "$log"; fi
 done
-[[ $vm_status == 0 ]] || sed -n '/^not ok\|^run-v2/,$p' "$vm_log" | head -80
+if [[ $vm_status != 0 ]]; then sed -n '/^not ok\|^run-v2/,$p' "$vm_log" | tail -n 200; fi
 echo "$(( $(sum PASS) + vm_pass + sc_pass )) passed, $(( $(sum FAIL) + $(sum ERROR) + vm_fail + sc_fail )) failed"
 exit "$status"

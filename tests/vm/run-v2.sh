@@ -94,10 +94,11 @@ qemu_pid=""
 kill "$watchdog" 2>/dev/null || true
 wait "$watchdog" 2>/dev/null || true
 
-tr -d '\r' <"$work/console.log" | sed -n 's/^vm-tap: //p' | grep -E '^(not )?ok ' || true
-passed=$(tr -d '\r' <"$work/console.log" | grep -cE '^vm-tap: ok ' || true)
-failed=$(tr -d '\r' <"$work/console.log" | grep -cE '^vm-tap: not ok ' || true)
-left=$(tr -d '\r' <"$work/console.log" | sed -n 's/^vm: cgroups left: //p')
+tr -d '\r' <"$work/console.log" >"$work/console.txt"
+sed -n 's/^vm-tap: //p' "$work/console.txt" | grep -E '^(not )?ok ' || true
+passed=$(grep -cE '^vm-tap: ok ' "$work/console.txt" || true)
+failed=$(grep -cE '^vm-tap: not ok ' "$work/console.txt" || true)
+left=$(sed -n 's/^vm: cgroups left: //p' "$work/console.txt")
 if [[ $left != 0 ]]; then
 	echo "not ok - cgroup v2 guest: ${left:-unknown} pysandbox cgroups left after the tests"
 	failed=$((failed + 1))
@@ -110,8 +111,13 @@ if [[ $((passed + failed)) -le 1 ]]; then
 	failed=$((failed + 1))
 fi
 if [[ $failed != 0 ]]; then
+	# pytest's report of the failures (from its FAILURES heading on), else the end of the boot.
 	echo "run-v2: the end of the guest's console:" >&2
-	tr -d '\r' <"$work/console.log" | grep -v '^vm-tap: ' | tail -60 >&2
+	if grep -q '= FAILURES =' "$work/console.txt"; then
+		grep -v '^vm-tap: ' "$work/console.txt" | sed -n '/= FAILURES =/,$p' | tail -n 150 >&2
+	else
+		grep -v '^vm-tap: ' "$work/console.txt" | tail -n 60 >&2
+	fi
 fi
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]
