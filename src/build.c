@@ -238,6 +238,11 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		    c->max_env_size);
 		goto done;
 	}
+	if (e == SBX_ERELOAD) {
+		snprintf(error, sizeof(error), "the configuration file's build limits changed and the service has "
+		    "not reloaded them yet (%.200s); create the environment again after the reload", why);
+		goto done;
+	}
 	if (e != SBX_OK) {
 		snprintf(error, sizeof(error), "the build sandbox could not be set up: %s", why);
 		goto done;

@@ -13,7 +13,8 @@ sbx_err_status(enum sbx_err e)
 	case SBX_ENOTFOUND:	return 404;
 	case SBX_EMETHOD:	return 405;
 	case SBX_ECONFLICT:	return 409;
-	case SBX_EBUSY:		return 503;
+	case SBX_EBUSY:
+	case SBX_ERELOAD:	return 503;
 	case SBX_ENOMEM:
 	case SBX_ESYS:
 	case SBX_EJAIL:		return 500;

@@ -14,6 +14,7 @@ enum sbx_err {
 	SBX_ENOMEM,	/* 500: out of memory */
 	SBX_ESYS,	/* 500: a system call failed */
 	SBX_EJAIL,	/* 500: the sandbox could not be set up */
+	SBX_ERELOAD,	/* 503: the configuration file's limits changed; the pool has not reloaded them */
 };
 
 /* HTTP status for an error; the single place this mapping lives. */

@@ -253,6 +253,17 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		reply_msg(r, e, "The sandbox could not be set up; the code was not run");
 		goto out;
 	}
+	if (e == SBX_ERELOAD) {
+		/* Not the sandbox's fault: the file was edited and the pool runs the
+		 * old limits until its reload (SIGHUP), which is usually under way. */
+		log_warnx("the jail refused a run: %s; the configuration file's limits differ from the "
+		    "running ones: reload the service (SIGHUP) to apply them", why);
+		snprintf(msg, sizeof(msg), "The service's limits were changed and are being reloaded (%s); "
+		    "retry shortly", why);
+		reply_msg(r, e, msg);
+		snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
+		goto out;
+	}
 	if (e == SBX_EBADREQ && req.environment && strncmp(why, "environment", 11) == 0) {
 		snprintf(msg, sizeof(msg), "Environment '%s' is no longer available", req.environment);
 		reply_msg(r, SBX_ECONFLICT, msg);

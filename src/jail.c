@@ -116,6 +116,24 @@ die(const char *fmt, ...)
 	_exit(JAIL_EXIT_SETUP);
 }
 
+/* A run beyond the limits of the configuration file: an "L" record, so that
+ * the worker can tell a file edited but not yet reloaded (or a pool asking for
+ * more than it may) from a broken sandbox. Nothing has run. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+refuse(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(FD_STATUS, "L %s\n", msg);
+	if (outer_pid != 0 && getpid() == outer_pid)
+		cgroups_remove();
+	_exit(JAIL_EXIT_SETUP);
+}
+
 /* An input file could not be written (a client's doing, e.g. the directory
  * is full): say so with an "I" record so the worker does not blame the jail. */
 static void __attribute__((noreturn))
@@ -341,11 +359,11 @@ parse_args(int argc, char **argv, bool run_only)
 	}
 	errno = EPERM;
 	if (args.slot >= conf.uid_count)
-		die("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
+		refuse("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
 	if (args.env && !env_name_ok(args.env))
 		die("bad environment name");
 	if (args.cpus_milli > (long)(conf.max_cpus * 1000 + 0.5))
-		die("cpus above the configured maximum");
+		refuse("cpus above the configured maximum");
 	if (args.build) {
 		struct interp found[INTERP_MAX];
 		int n = interp_discover(&conf, found, INTERP_MAX), i;
@@ -358,11 +376,11 @@ parse_args(int argc, char **argv, bool run_only)
 		if (i == n)
 			die("%s is not one of the host's interpreters", args.python);
 		if (args.timeout_ms > (long)(conf.build_timeout * 1000 + 0.5))
-			die("build timeout above the configured maximum");
+			refuse("build timeout above the configured maximum");
 		if (args.memory_mb > conf.build_memory_mb)
-			die("build memory above the configured maximum");
+			refuse("build memory above the configured maximum");
 		if (args.net && !conf.build_network)
-			die("network for builds is not allowed by the configuration");
+			refuse("network for builds is not allowed by the configuration");
 		args.tmp_mb = args.work_mb = conf.build_workdir_mb;
 		args.nproc = conf.build_processes;
 		args.fsize = conf.max_env_size;
@@ -370,18 +388,18 @@ parse_args(int argc, char **argv, bool run_only)
 		if (args.python)
 			die("--python is for builds only");
 		if (args.timeout_ms > (long)(conf.max_timeout * 1000 + 0.5))
-			die("timeout above the configured maximum");
+			refuse("timeout above the configured maximum");
 		if (args.memory_mb > conf.max_memory_mb)
-			die("memory above the configured maximum");
+			refuse("memory above the configured maximum");
 		if (args.net && !conf.allow_network)
-			die("network is not allowed by the configuration");
+			refuse("network is not allowed by the configuration");
 		args.tmp_mb = conf.tmp_mb;
 		args.work_mb = conf.workdir_mb;
 		args.nproc = conf.max_processes;
 		args.fsize = conf.max_file_size;
 	}
 	if (args.max_files > conf.max_return_files || args.max_return_bytes > conf.max_return_bytes)
-		die("return caps above the configured maxima");
+		refuse("return caps above the configured maxima");
 	run_uid = (uid_t)(conf.uid_base + args.slot);
 	run_gid = (gid_t)(conf.uid_base + args.slot);
 }

@@ -18,6 +18,8 @@
  * Status records (fd 3), in order:
  *   "E <reason>\n"                        setup failed; nothing ran (or exec failed)
  *   "I <reason>\n"                        an input file could not be written; nothing ran
+ *   "L <reason>\n"                        beyond the configuration file's limits (edited, not
+ *                                         yet reloaded by the pool); nothing ran
  *   "R <how> <exit> <sig> <wall_us> <utime_us> <stime_us> <maxrss_kb>\n"
  *        how: exited | signaled | timeout | killed
  *   "F <name_len> <data_len>\n" name data  a file created or changed, any number

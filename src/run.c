@@ -313,6 +313,9 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 		case 'I':
 			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "input files could not be written");
 			return -2;
+		case 'L':
+			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "beyond the configured limits");
+			return -3;
 		case 'R': {
 			char how[16];
 			long wall, ut, st, rss;
@@ -653,6 +656,9 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 		break;
 	case -2:
 		rc = SBX_EBADREQ;	/* the input did not fit: the client's doing */
+		goto out;
+	case -3:
+		rc = SBX_ERELOAD;	/* the file's limits are stricter than the pool's */
 		goto out;
 	default:
 		rc = SBX_EJAIL;

@@ -49,7 +49,9 @@ struct run_spec {
 
 /* Run req in the jail as uid slot `slot` (0-based index into the uid pool).
  * On a sandbox failure returns SBX_EJAIL and puts the reason in why; when
- * the input (files, environment) could not be put in place, SBX_EBADREQ. */
+ * the input (files, environment) could not be put in place, SBX_EBADREQ;
+ * when the jail refused limits its configuration file no longer allows
+ * (changed on disk, not yet reloaded), SBX_ERELOAD. */
 enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req, const struct run_spec *spec,
     struct run_result *res, char *why, size_t whylen);
 void run_result_free(struct run_result *res);
@@ -68,7 +70,8 @@ void run_standby_drop(void);
 int run_jail_command(const struct conf *c, const char *verb, const char *arg);
 
 /* Parse the jail's status stream (pure; fuzzable). Returns 0; -1 with why set when the
- * sandbox failed; -2 when the input files could not be written (the client's fault). */
+ * sandbox failed; -2 when the input files could not be written (the client's fault);
+ * -3 when the run is beyond the configuration file's limits (edited, not reloaded). */
 int run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen);
 
 /* The response body (API.md "POST /execute" response) for a finished run. */

@@ -88,32 +88,34 @@ def test_a_standby_runs_what_the_configuration_allows(service):
     assert status.startswith(b"R exited 0 0 ") and status.endswith(b"D\n"), status
 
 
+# Each case: the options changed, the record (L: beyond the configuration's limits, which a pool
+# that has not reloaded an edited file asks for too; E: malformed), and the reason given.
 REFUSED = {
-    "slot outside the pool": ({"--slot": str(len(hostinspect.UID_RANGE))}, b"outside the uid pool of"),
-    "memory above the maximum": ({"--memory-mb": "4096"}, b"memory above the configured maximum"),
-    "timeout above the maximum": ({"--timeout-ms": "301000"}, b"timeout above the configured maximum"),
-    "network not allowed": ({"--net": True}, b"network is not allowed by the configuration"),
-    "return caps above the maxima": ({"--max-files": "101"}, b"return caps above the configured maxima"),
-    "environment name with a path": ({"--env": "../../etc"}, b"bad environment name"),
+    "slot outside the pool": ({"--slot": str(len(hostinspect.UID_RANGE))}, b"L", b"outside the uid pool of"),
+    "memory above the maximum": ({"--memory-mb": "4096"}, b"L", b"memory above the configured maximum"),
+    "timeout above the maximum": ({"--timeout-ms": "301000"}, b"L", b"timeout above the configured maximum"),
+    "network not allowed": ({"--net": True}, b"L", b"network is not allowed by the configuration"),
+    "return caps above the maxima": ({"--max-files": "101"}, b"L", b"return caps above the configured maxima"),
+    "environment name with a path": ({"--env": "../../etc"}, b"E", b"bad environment name"),
     "an interpreter that is not one": ({"--env": ".build-1", "--build": True, "--python": "/bin/sh"},
-                                       b"/bin/sh is not one of the host's interpreters"),
-    "a build interpreter for a run": ({"--python": "/usr/bin/python3"}, b"--python is for builds only"),
-    "memory under the floor": ({"--memory-mb": "1"}, b"argument memory-mb=1 outside [16, 65536]"),
-    "a slot that is no number": ({"--slot": "1e3"}, b"argument slot=1e3 outside"),
+                                       b"E", b"/bin/sh is not one of the host's interpreters"),
+    "a build interpreter for a run": ({"--python": "/usr/bin/python3"}, b"E", b"--python is for builds only"),
+    "memory under the floor": ({"--memory-mb": "1"}, b"E", b"argument memory-mb=1 outside [16, 65536]"),
+    "a slot that is no number": ({"--slot": "1e3"}, b"E", b"argument slot=1e3 outside"),
 }
 
 
 @pytest.mark.parametrize("how", ["argv", "standby"])
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_arguments_outside_the_configuration_are_refused(service, case, how):
-    over, reason = REFUSED[case]
+    over, record, reason = REFUSED[case]
     argv = base_args(service, **over) + ["run"]
     if how == "argv":
         rc, out, _, status = run_jail(service, argv)
     else:
         rc, out, _, status = run_jail(service, ["standby"], standby_blob=blob(["pysandbox-jail"] + argv))
     assert rc == EXIT_SETUP and out == b"", status
-    assert status.startswith(b"E ") and reason in status, status
+    assert status.startswith(record + b" ") and reason in status, status
     assert b"\nR " not in status and not status.startswith(b"R ")
 
 

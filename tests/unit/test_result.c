@@ -194,6 +194,18 @@ test_parse_bad(void)
 		ok(rc == -2 && strstr(why, "No space left"), "I record -> -2 with its reason (rc %d, %s)", rc, why);
 		run_result_free(&res);
 	}
+	{
+		int rc = PARSE("L timeout above the configured maximum\n", &res, why);
+		ok(rc == -3 && strcmp(why, "timeout above the configured maximum") == 0,
+		    "L record -> -3 with its reason (rc %d, %s)", rc, why);
+		run_result_free(&res);
+		rc = PARSE("L\n", &res, why);
+		ok(rc == -3 && why[0] != '\0', "bare L record -> -3 with a reason (rc %d, %s)", rc, why);
+		run_result_free(&res);
+		rc = PARSE("R exited 0 0 1 1 1 1\nL late\nD\n", &res, why);
+		ok(rc == -3, "L after R -> -3: nothing of the run is trusted (rc %d)", rc);
+		run_result_free(&res);
+	}
 	REFUSED("", NULL, "empty stream");
 	REFUSED("D\n", NULL, "D without R");
 	REFUSED("T\nD\n", NULL, "T and D without R");

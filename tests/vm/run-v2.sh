@@ -4,6 +4,7 @@
 #
 # usage: run-v2.sh SRCDIR BUILDDIR [TEST_FILE...]   (as root; default: the files that exercise cgroups)
 # Prints the tests' TAP lines, then "N passed, N failed"; exits non-zero when a test failed or none ran.
+# VM_CONSOLE=FILE keeps the guest's whole console (pytest's report included) in FILE.
 # Needs qemu-system-x86, debootstrap and cpio (deps.sh --test) and Debian's mirror; KVM is not needed
 # (software emulation: nested KVM is unreliable on the VMs this runs on). Leaves nothing behind.
 set -euo pipefail
@@ -95,6 +96,7 @@ kill "$watchdog" 2>/dev/null || true
 wait "$watchdog" 2>/dev/null || true
 
 tr -d '\r' <"$work/console.log" >"$work/console.txt"
+if [[ -n ${VM_CONSOLE:-} ]]; then cp "$work/console.txt" "$VM_CONSOLE"; fi
 sed -n 's/^vm-tap: //p' "$work/console.txt" | grep -E '^(not )?ok ' || true
 passed=$(grep -cE '^vm-tap: ok ' "$work/console.txt" || true)
 failed=$(grep -cE '^vm-tap: not ok ' "$work/console.txt" || true)
