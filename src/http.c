@@ -258,7 +258,7 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		 * old limits until its reload (SIGHUP), which is usually under way. */
 		log_warnx("the jail refused a run: %s; the configuration file's limits differ from the "
 		    "running ones: reload the service (SIGHUP) to apply them", why);
-		snprintf(msg, sizeof(msg), "The service's limits were changed and are being reloaded (%s); "
+		snprintf(msg, sizeof(msg), "The service's limits were tightened and are not reloaded yet (%s); "
 		    "retry shortly", why);
 		reply_msg(r, e, msg);
 		snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
