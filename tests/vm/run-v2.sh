@@ -2,13 +2,63 @@
 # run-v2.sh: runs integration tests on a pure cgroup v2 host: Debian 12's kernel under qemu, booted into a
 # debootstrapped Debian 12 holding this source and build tree (this project's machines have v1 controllers only).
 #
-# usage: run-v2.sh SRCDIR BUILDDIR [TEST_FILE...]   (as root; default: the files that exercise cgroups)
+# usage: run-v2.sh [--base DIR] SRCDIR BUILDDIR [TEST_FILE...]   (as root; default: the files that
+#                                                               exercise cgroups)
+#        run-v2.sh --prepare DIR   the guest's kernel and root file system, into the empty DIR, ahead of
+#                                  time (run-all.sh does it while the host's tests run); --base DIR then
+#                                  boots it and uses it up.
+#        run-v2.sh --remove DIR    removes such a DIR, also one a killed --prepare left half done.
 # Prints the tests' TAP lines, then "N passed, N failed"; exits non-zero when a test failed or none ran.
 # VM_CONSOLE=FILE keeps the guest's whole console (pytest's report included) in FILE.
 # Needs qemu-system-x86, debootstrap and cpio (deps.sh --test) and Debian's mirror; KVM is not needed
 # (software emulation: nested KVM is unreliable on the VMs this runs on). Leaves nothing behind.
 set -euo pipefail
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+# The kernel (DIR/kernel) and the guest's Debian 12 (DIR/root); DIR/ready once both are complete.
+prepare() {
+	local dir=$1 kpkg
+	# Debian 12's cloud flavour (cgroup v2, namespaces, seccomp built in; no modules needed).
+	if ! (cd "$dir" && apt-get download -q linux-image-cloud-amd64 >/dev/null 2>&1); then
+		apt-get update -qq
+		(cd "$dir" && apt-get download -q linux-image-cloud-amd64 >/dev/null)
+	fi
+	kpkg=$(dpkg-deb -f "$dir"/linux-image-cloud-amd64_*.deb Depends | sed -n 's/^\(linux-image-[^ ,]*\).*/\1/p')
+	(cd "$dir" && apt-get download -q "$kpkg" >/dev/null 2>&1)
+	dpkg-deb -x "$dir/$kpkg"_*.deb "$dir/kernel"
+	rm -f "$dir"/*.deb
+	# What the service and its tests need at run time (the binaries come from the build tree).
+	debootstrap --variant=minbase \
+		--include=libb64-0d,libfcgi0ldbl,libjson-c5,libseccomp2,libsqlite3-0,nginx,python3,python3-venv,python3-pytest,python3-requests,curl,jq,sqlite3,libcap2-bin,passwd,procps,iproute2 \
+		bookworm "$dir/root" "$mirror" >"$dir/debootstrap.log" 2>&1 || { tail -20 "$dir/debootstrap.log" >&2; return 1; }
+	touch "$dir/ready"
+}
+
+# Remove a work or base directory, whatever state a killed debootstrap left it in: first what it
+# mounted inside (proc, sys), then the files, never crossing into another file system.
+remove() {
+	local dir=$1 m
+	[[ -d $dir ]] || return 0
+	awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+		umount -l "$m" || true
+	done
+	rm -rf --one-file-system "$dir"
+}
+
+if [[ ${1:-} == --remove ]]; then
+	remove "$2"
+	exit 0
+fi
+if [[ ${1:-} == --prepare ]]; then
+	[[ -d ${2:-} ]] || { echo "usage: run-v2.sh --prepare DIR" >&2; exit 2; }
+	prepare "$2"
+	exit 0
+fi
+base=""
+if [[ ${1:-} == --base ]]; then
+	base=$2
+	shift 2
+fi
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
 shift 2
@@ -16,31 +66,23 @@ files=("$@")
 if [[ ${#files[@]} == 0 ]]; then
 	files=(test_api.py test_pool.py test_hostile.py test_jail_direct.py)
 fi
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 work=$(mktemp -d /tmp/pysandbox-vm.XXXXXX)
 qemu_pid=""
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
 	if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
-	rm -rf "$work"
+	remove "$work"
 }
 trap cleanup EXIT
 
-# The kernel: Debian 12's cloud flavour (cgroup v2, namespaces, seccomp built in; no modules needed).
-if ! (cd "$work" && apt-get download -q linux-image-cloud-amd64 >/dev/null 2>&1); then
-	apt-get update -qq
-	(cd "$work" && apt-get download -q linux-image-cloud-amd64 >/dev/null)
+if [[ -n $base && -f $base/ready ]]; then
+	mv "$base/kernel" "$base/root" "$work/"
+else
+	prepare "$work"
 fi
-kpkg=$(dpkg-deb -f "$work"/linux-image-cloud-amd64_*.deb Depends | sed -n 's/^\(linux-image-[^ ,]*\).*/\1/p')
-(cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>&1)
-dpkg-deb -x "$work/$kpkg"_*.deb "$work/kernel"
 kernel=$(ls "$work"/kernel/boot/vmlinuz-*)
 
-# The guest: what the service and its tests need at run time (the binaries come from this build tree).
-debootstrap --variant=minbase \
-	--include=libb64-0d,libfcgi0ldbl,libjson-c5,libseccomp2,libsqlite3-0,nginx,python3,python3-venv,python3-pytest,python3-requests,curl,jq,sqlite3,libcap2-bin,passwd,procps,iproute2 \
-	bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 # Same absolute paths as here: the build tree names its source directory.
 mkdir -p "$work/root$src" "$work/root$build"
 tar -C "$src" --exclude=./.git --exclude=./build --exclude=./build-test --exclude=./build-asan -cf - . |
