@@ -105,7 +105,8 @@ EOF
 # systemd sets a Debian 12 host up; then the tests, their TAP lines marked for the host to pick out.
 cat >"$work/root/init2" <<EOF
 #!/bin/bash
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+# PY_COLORS=0: the console is a terminal, but its report is read as text.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 PY_COLORS=0
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
