@@ -95,43 +95,44 @@ static pid_t outer_pid;		/* this process, the outer helper */
 
 static void cgroups_remove(void);
 
-/* Report a setup failure on the status stream and exit: the worker answers 500. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
+/* Write one status record (jail.h), with strerror(errnum) when with_errno,
+ * and exit: nothing has run. */
+static void __attribute__((noreturn, format(printf, 4, 0)))
+exit_with_record(char record, bool with_errno, int errnum, const char *fmt, va_list ap)
 {
 	char msg[512];
-	int saved = errno, n;
-	va_list ap;
 
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
-	dprintf(FD_STATUS, "E %.*s: %s\n", n, msg, strerror(saved));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno)
+		dprintf(FD_STATUS, "%c %s: %s\n", record, msg, strerror(errnum));
+	else
+		dprintf(FD_STATUS, "%c %s\n", record, msg);
 	if (outer_pid != 0 && getpid() == outer_pid)
 		cgroups_remove();
 	_exit(JAIL_EXIT_SETUP);
 }
 
-/* A run beyond the limits of the configuration file: an "L" record, so that
- * the worker can tell a file edited but not yet reloaded (or a pool asking for
- * more than it may) from a broken sandbox. Nothing has run. */
+/* A setup failure ("E"): the worker answers 500 and the pool turns unhealthy. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
-refuse(const char *fmt, ...)
+die(const char *fmt, ...)
 {
-	char msg[512];
+	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	dprintf(FD_STATUS, "L %s\n", msg);
-	if (outer_pid != 0 && getpid() == outer_pid)
-		cgroups_remove();
-	_exit(JAIL_EXIT_SETUP);
+	exit_with_record('E', true, saved, fmt, ap);
+}
+
+/* A run beyond the limits of the configuration file ("L"), so that the worker
+ * can tell a file edited but not yet reloaded (or a pool asking for more than
+ * it may) from a broken sandbox. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	exit_with_record('L', false, 0, fmt, ap);
 }
 
 /* An input file could not be written (a client's doing, e.g. the directory
