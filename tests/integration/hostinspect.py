@@ -175,6 +175,11 @@ def cgroup_dirs(prefix="pysandbox-"):
     return found
 
 
+def cgroups_named(name):
+    """Every cgroup directory called exactly name (one per v1 hierarchy, or one in v2)."""
+    return {d for d in cgroup_dirs(name) if os.path.basename(d) == name}
+
+
 def own_cgroup_dirs(pid):
     """The cgroup directories pid is in, one per hierarchy (as /proc/PID/cgroup and the mounts say)."""
     dirs = set()

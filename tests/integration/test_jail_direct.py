@@ -164,8 +164,8 @@ def test_a_standby_closed_unused_leaves_no_cgroup(service):
 
 def _live_standby_dirs():
     procs = hostinspect.processes()
-    return {d for d in hostinspect.cgroup_dirs() for pid in procs
-            if hostinspect.is_idle_standby(pid, procs) and d.endswith(f"/pysandbox-{pid}")}
+    names = {f"pysandbox-{pid}" for pid in procs if hostinspect.is_idle_standby(pid, procs)}
+    return {d for d in hostinspect.cgroup_dirs() if os.path.basename(d) in names}
 
 
 def test_fewer_fds_than_a_worker_hands_over_is_refused(service):

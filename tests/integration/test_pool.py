@@ -356,23 +356,19 @@ def test_sigterm_while_workers_start_stops_at_once():
 
 # ---- standby jails: each worker spawns the jail of its next run once its answer has gone ----------------
 
-CGROUP_CODE = ("print(sorted({l.rstrip().split(':', 2)[2].rsplit('/', 1)[1] for l in open('/proc/self/cgroup')"
-               " if 'pysandbox-' in l}))")
-
-
-def _standbys(service):
-    return hostinspect.standby_jails(service)
+CGROUP_CODE = ("import json; print(json.dumps(sorted({l.rstrip().split(':', 2)[2].rsplit('/', 1)[1]"
+               " for l in open('/proc/self/cgroup') if 'pysandbox-' in l})))")
 
 
 def _wait_standbys(service, what):
     """worker pid -> its standby jails, once every worker has one."""
-    return wait_for(what, lambda: (m := _standbys(service)) and all(m.values()) and m)
+    return wait_for(what, lambda: (m := hostinspect.standby_jails(service)) and all(m.values()) and m)
 
 
 def _standby_cgroups_ready(jail, service):
     """v2: its run's cgroup made ahead, not entered (init is cloned into it); v1: one per controller /health
     names, each joined ahead of the request, off its path."""
-    mine = {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}
+    mine = hostinspect.cgroups_named(f"pysandbox-{jail}")
     own = hostinspect.own_cgroup_dirs(jail)
     if any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in mine):
         return len(mine) == 1 and not mine & own
@@ -383,7 +379,7 @@ def _standby_cgroups_ready(jail, service):
 
 def test_each_worker_keeps_one_standby_jail(service):
     per_worker = wait_for("every worker to have its standby jail",
-                          lambda: (m := _standbys(service)) and all(len(v) == 1 for v in m.values()) and m)
+                          lambda: (m := hostinspect.standby_jails(service)) and all(len(v) == 1 for v in m.values()) and m)
     pool_uid = pwd.getpwnam("pysandbox").pw_uid
     procs = hostinspect.processes()
     for worker, (jail,) in per_worker.items():
@@ -391,7 +387,7 @@ def test_each_worker_keeps_one_standby_jail(service):
         assert procs[jail]["uids"][:2] == (pool_uid, 0), procs[jail]
         # A standby that has just started may still be making (v1: joining) them, one grace period each.
         wait_for(f"standby {jail} to be in its cgroups", lambda: _standby_cgroups_ready(jail, service), timeout=5)
-        mine = {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}
+        mine = hostinspect.cgroups_named(f"pysandbox-{jail}")
         assert not hostinspect.own_cgroup_dirs(worker) & mine
 
 
@@ -400,12 +396,11 @@ def test_every_run_gets_fresh_cgroups_removed_after_it(service):
     for _ in range(8):
         r = service.execute(CGROUP_CODE)
         assert r["status"] == "ok", r
-        names = eval(r["stdout"])	# a list of str the run printed
+        names = json.loads(r["stdout"])
         assert len(set(names)) == 1 and names[0].startswith("pysandbox-"), names
         seen.append(names[0])
         # The next jail to start (this worker's standby, spawned after the answer) removes it.
-        wait_for(f"{names[0]} to be removed", lambda: not {d for d in hostinspect.cgroup_dirs()
-                                                         if d.endswith("/" + names[0])}, timeout=5)
+        wait_for(f"{names[0]} to be removed", lambda: not hostinspect.cgroups_named(names[0]), timeout=5)
     assert len(set(seen)) == len(seen), seen
 
 
@@ -420,7 +415,7 @@ def test_a_killed_standby_is_replaced(make_service):
     (_, (new,)), = _wait_standbys(s, "a new standby").items()
     assert new != jail
     wait_for("the killed standby's cgroups to be removed",
-             lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=5)
+             lambda: not hostinspect.cgroups_named(f"pysandbox-{jail}"), timeout=5)
 
 
 def test_a_recycled_worker_ends_its_standby(make_service):
@@ -434,4 +429,4 @@ def test_a_recycled_worker_ends_its_standby(make_service):
     second = _wait_standbys(s, "the new worker's standby")
     assert worker not in second
     wait_for("the old standby's cgroups to be removed",
-             lambda: not {d for d in hostinspect.cgroup_dirs() if d.endswith(f"/pysandbox-{jail}")}, timeout=15)
+             lambda: not hostinspect.cgroups_named(f"pysandbox-{jail}"), timeout=15)
