@@ -134,8 +134,9 @@ jail_envp(char storage[][256], char **envp, size_t max)
 
 /* Spawn the jail with argv (a standby when argv[1] is "standby", which
  * gets the arguments pipe as fd 5), with input and stdin in its memfds
- * when given (a standby's are written later). */
-static int
+ * when given (a standby's are written later). Only a failed spawn itself is
+ * the sandbox's failure (SBX_EJAIL); a lack of memory or fds is the host's. */
+static enum sbx_err
 jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, const struct buf *stdin_data,
     struct jail_proc *j, char *why, size_t whylen)
 {
@@ -145,17 +146,17 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 }, argp[2] = { -1, -1 };
 	bool is_standby = argv[1] && strcmp(argv[1], "standby") == 0;
 	sigset_t none, def;
-	int rc = -1;
+	enum sbx_err rc = SBX_ESYS;
 
 	*j = (struct jail_proc)JAIL_PROC_NONE;
 	if (posix_spawn_file_actions_init(&fa) != 0) {
 		snprintf(why, whylen, "out of memory");
-		return -1;
+		return SBX_ENOMEM;
 	}
 	if (posix_spawnattr_init(&attr) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
 		snprintf(why, whylen, "out of memory");
-		return -1;
+		return SBX_ENOMEM;
 	}
 	j->in_fd = high_fd(memfd_create("pysandbox-input", MFD_CLOEXEC));
 	j->stdin_fd = high_fd(memfd_create("pysandbox-stdin", MFD_CLOEXEC));
@@ -196,6 +197,7 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 	if ((errno = posix_spawn(&j->pid, c->jail, &fa, &attr, argv, jail_envp(envstore, envp, 5))) != 0) {
 		snprintf(why, whylen, "spawn %s: %s", c->jail, strerror(errno));
 		j->pid = -1;
+		rc = SBX_EJAIL;
 		goto out;
 	}
 	j->out_r = outp[0];
@@ -203,7 +205,7 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 	j->st_r = stp[0];
 	j->args_w = argp[1];
 	outp[0] = errp[0] = stp[0] = argp[1] = -1;
-	rc = 0;
+	rc = SBX_OK;
 out:
 	for (int i = 0; i < 2; i++) {
 		if (outp[i] != -1) close(outp[i]);
@@ -211,7 +213,7 @@ out:
 		if (stp[i] != -1) close(stp[i]);
 		if (argp[i] != -1) close(argp[i]);
 	}
-	if (rc == -1)
+	if (rc != SBX_OK)
 		jail_proc_close(j);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -226,7 +228,7 @@ run_standby(const struct conf *c)
 
 	if (standby.pid > 0)
 		return;
-	if (jail_spawn(c, argv, NULL, NULL, &standby, why, sizeof(why)) == -1)
+	if (jail_spawn(c, argv, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
 		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
 }
 
@@ -476,7 +478,7 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 	char *argv[REQ_MAX_ARGS + 32], slotbuf[16], tmbuf[24], mbuf[16], fbuf[16], bbuf[24];
 	char confbuf[CONF_PATH_MAX], envbuf_dir[96], pybuf[CONF_PATH_MAX], cbuf[24];
 	int argc = 0, wstatus;
-	enum sbx_err rc = SBX_EJAIL;
+	enum sbx_err rc = SBX_EJAIL, spawned;
 	bool killed_for_output = false, backstop = false;
 	long status_cap = c->max_return_bytes + 1024L * 1024;
 	double deadline, next_check;
@@ -556,8 +558,10 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 			goto out;
 		}
 	}
-	if (jp.pid <= 0 && jail_spawn(c, argv, &input, &stdin_data, &jp, why, whylen) == -1)
+	if (jp.pid <= 0 && (spawned = jail_spawn(c, argv, &input, &stdin_data, &jp, why, whylen)) != SBX_OK) {
+		rc = spawned;
 		goto out;
+	}
 	pid = jp.pid;
 	/* Only the worker's read ends stay open here. */
 	close(jp.stdin_fd);
