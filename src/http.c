@@ -452,6 +452,8 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		fatalx("FCGX_InitRequest failed");
 
 	for (unsigned long served = 0; !worker_stop; ) {
+		bool recycle;
+
 		run_standby(c);
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (worker_stop)
@@ -466,13 +468,16 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		serve_one(c, slot, &fr);
 		FCGX_Finish_r(&fr);
 		run_reap();
-		run_standby(c);
+		served++;
+		recycle = c->max_requests > 0 && served >= (unsigned long)c->max_requests;
+		if (!recycle && !worker_stop)
+			run_standby(c);	/* the next run's jail, now that the answer has gone */
 		record_pending(c);
 		scoreboard->slot[slot].busy = 0;
-		scoreboard->slot[slot].served = ++served;
+		scoreboard->slot[slot].served = served;
 		__atomic_add_fetch(&scoreboard->requests, 1, __ATOMIC_RELAXED);
 		worker_in_request = 0;
-		if (c->max_requests > 0 && served >= (unsigned long)c->max_requests) {
+		if (recycle) {
 			log_debug("worker recycled after %lu requests", served);
 			break;
 		}
