@@ -452,9 +452,10 @@ cg_make(const char *parent, int *parent_fd_out)
 
 	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	/* One left by an earlier jail with our pid would carry its counters. */
-	if (mkdirat(pfd, cg_name, 0755) == -1 && (errno != EEXIST || unlinkat(pfd, cg_name, AT_REMOVEDIR) == -1 ||
-	    mkdirat(pfd, cg_name, 0755) == -1)) {
+	/* One left by an earlier jail with our pid would carry its counters (and
+	 * another jail's sweep may be removing it at the same moment). */
+	if (mkdirat(pfd, cg_name, 0755) == -1 && (errno != EEXIST ||
+	    (unlinkat(pfd, cg_name, AT_REMOVEDIR) == -1 && errno != ENOENT) || mkdirat(pfd, cg_name, 0755) == -1)) {
 		close(pfd);
 		return -1;
 	}
@@ -1407,8 +1408,14 @@ read_args(char ***argvp)
 	while ((n = read(FD_ARGS, chunk, sizeof(chunk))) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 || b.len + (size_t)n > JAIL_ARGS_MAX || buf_append(&b, chunk, (size_t)n) == -1) {
+		if (n == -1)
+			die("read the run's arguments");
+		if (b.len + (size_t)n > JAIL_ARGS_MAX) {
 			errno = E2BIG;
+			die("read the run's arguments");
+		}
+		if (buf_append(&b, chunk, (size_t)n) == -1) {
+			errno = ENOMEM;
 			die("read the run's arguments");
 		}
 	}
@@ -1493,10 +1500,12 @@ main(int argc, char **argv)
 		;
 	if (p == -1)
 		return JAIL_EXIT_SETUP;
-	/* init's exit means the kernel has reaped its whole pid namespace. */
+	/* init's exit means the kernel has reaped its whole pid namespace. The
+	 * worker answers at EOF on the status stream: the cgroup goes after it. */
 	cgroups_report();
-	cgroups_remove();
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);
+	close(FD_STATUS);
+	cgroups_remove();
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP);
 }
