@@ -208,7 +208,7 @@ int
 cg_v2_prepare(char *why, size_t whylen)
 {
 	char self[CG_PATH_MAX], leaf[CG_PATH_MAX + 32], list[512], pid[24];
-	const char *runs = self;
+	bool below_root;
 
 	if (!cg_self_dir(NULL, self, sizeof(self))) {
 		snprintf(why, whylen, "no cgroup2 hierarchy");
@@ -224,7 +224,8 @@ cg_v2_prepare(char *why, size_t whylen)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	/* Below the root, a cgroup that hands controllers to its children may
 	 * hold no process itself: the pool moves into a leaf beside the runs. */
-	if (strcmp(self, v2_mount()) != 0) {
+	below_root = strcmp(self, v2_mount()) != 0;
+	if (below_root) {
 		snprintf(leaf, sizeof(leaf), "%s/%s", self, CG_POOL_LEAF);
 		if ((mkdir(leaf, 0755) == -1 && errno != EEXIST) || cg_write(leaf, "cgroup.procs", pid) == -1) {
 			snprintf(why, whylen, "cannot make %s: %s", leaf, strerror(errno));
@@ -232,17 +233,18 @@ cg_v2_prepare(char *why, size_t whylen)
 			return -1;
 		}
 	}
-	if (cg_write(runs, "cgroup.subtree_control", "+memory +pids") == -1) {
+	if (cg_write(self, "cgroup.subtree_control", "+memory +pids") == -1) {
 		snprintf(why, whylen, "cannot enable memory and pids below %s (%s; other processes in it? "
-		    "under systemd the unit needs Delegate=yes)", runs, strerror(errno));
-		if (strcmp(self, v2_mount()) != 0) {
-			cg_write(self, "cgroup.procs", pid);
-			rmdir(leaf);
+		    "under systemd the unit needs Delegate=yes)", self, strerror(errno));
+		if (below_root && (cg_write(self, "cgroup.procs", pid) == -1 || rmdir(leaf) == -1)) {
+			size_t used = strlen(why);
+
+			snprintf(why + used, whylen - used, "; and %s stays: %s", leaf, strerror(errno));
 		}
 		return -1;
 	}
 	if (cg_list_has(list, "cpu"))
-		cg_write(runs, "cgroup.subtree_control", "+cpu");	/* the quota is optional */
+		cg_write(self, "cgroup.subtree_control", "+cpu");	/* the quota is optional */
 	return 0;
 }
 

@@ -30,7 +30,7 @@ bool cg_v2_runs_dir(char *out, size_t outlen);
 /* v2, as root at start-up: move this (single-threaded) process into the
  * pool leaf beside which runs' cgroups go, and enable memory, pids and cpu
  * for them. Returns 0 when v2 is then usable, -1 with why set otherwise
- * (nothing changed). */
+ * (nothing changed, or why says what stays). */
 int cg_v2_prepare(char *why, size_t whylen);
 /* Which cgroups runs get, for /health: "v2: cpu, memory, pids",
  * "v1: cpu, memory, pids" or "" when none. */

@@ -264,7 +264,8 @@ pool_main(struct conf *c, const char *conf_path)
 	signal(SIGPIPE, SIG_IGN);
 	/* A jail whose worker was killed becomes ours to reap (not the host's
 	 * init's), so that the last sweep can wait until it is gone. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("cannot become a subreaper: the last sweep may find jails of killed workers still exiting");
 
 	/* Runs' cgroups: v2 where it hands us the controllers, else v1, else
 	 * the rlimits alone (/health says which). */
