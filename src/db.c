@@ -356,6 +356,25 @@ db_env_alive(sqlite3 *db, int64_t id)
 }
 
 enum sbx_err
+db_env_mark_broken(sqlite3 *db, int64_t id, const char *error)
+{
+	sqlite3_stmt *st = prepare(db, "UPDATE environments SET status = 'failed', error = ?, updated_at = ?"
+	    " WHERE id = ? AND status = 'ready'");
+	char now[32];
+	int r;
+
+	if (st == NULL)
+		return SBX_ESYS;
+	db_now(now);
+	sqlite3_bind_text(st, 1, error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SBX_OK : SBX_ESYS;
+}
+
+enum sbx_err
 db_build_finish(sqlite3 *db, int64_t id, bool ok, const char *error, double seconds, int64_t size)
 {
 	sqlite3_stmt *st = prepare(db, "UPDATE environments SET status = ?, error = ?, updated_at = ?,"

@@ -43,6 +43,32 @@ env_name_valid(const char *s, size_t n)
 	return true;
 }
 
+bool
+env_caused_start_failure(int errnum)
+{
+	switch (errnum) {
+	case ENOENT: case ENOTDIR: case EACCES: case ENOEXEC: case ELOOP: case EISDIR: case ENAMETOOLONG:
+	case ELIBBAD: case EPERM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void
+env_mark_broken(const struct conf *c, int64_t id, const char *why)
+{
+	sqlite3 *db = env_db(c);
+	char error[400];
+
+	if (db == NULL || id <= 0)
+		return;
+	snprintf(error, sizeof(error), "broken after its build: its Python could not be started (%.300s); "
+	    "delete and create the environment again", why);
+	if (db_env_mark_broken(db, id, error) != SBX_OK)
+		log_warnx("could not mark environment %lld failed", (long long)id);
+}
+
 static size_t
 utf8_chars(const char *s, size_t n)
 {

@@ -31,6 +31,12 @@ enum sbx_err env_parse_create(const char *body, size_t len, const struct interp 
 /* Parse "offset=N&limit=M" (pure); a malformed number gives -1. */
 void env_parse_query(const char *q, int64_t *offset, int64_t *limit);
 
+/* Whether an exec error of an environment's interpreter is what the environment
+ * holds (missing, not executable, a bad format or link), rather than the host's. */
+bool env_caused_start_failure(int errnum);
+/* Record that a ready environment cannot start its interpreter (why: the exec error). */
+void env_mark_broken(const struct conf *c, int64_t id, const char *why);
+
 /* This worker's database connection, opened on first use. */
 sqlite3 *env_db(const struct conf *c);
 /* Serve one /environments request. */

@@ -17,7 +17,8 @@ sbx_err_status(enum sbx_err e)
 	case SBX_ERELOAD:	return 503;
 	case SBX_ENOMEM:
 	case SBX_ESYS:
-	case SBX_EJAIL:		return 500;
+	case SBX_EJAIL:
+	case SBX_ESTART:	return 500;
 	}
 	return 500;
 }

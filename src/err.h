@@ -15,6 +15,7 @@ enum sbx_err {
 	SBX_ESYS,	/* 500: a system call failed */
 	SBX_EJAIL,	/* 500: the sandbox could not be set up */
 	SBX_ERELOAD,	/* 503: the configuration file's limits changed; the pool has not reloaded them */
+	SBX_ESTART,	/* 500: the interpreter could not be started (a caller may blame an environment) */
 };
 
 /* HTTP status for an error; the single place this mapping lives. */

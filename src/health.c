@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,10 +197,13 @@ health_selftest(const struct conf *c, int slot)
 }
 
 void
-health_fail(const char *reason)
+health_suspect(void)
 {
-	snprintf(scoreboard->reason, sizeof(scoreboard->reason), "jail failure: %s", reason);
-	scoreboard->healthy = 0;
+	/* The master runs the self-test (it alone writes the health state), at
+	 * most once a second however many workers ask. */
+	__atomic_store_n(&scoreboard->selftest_wanted, 1, __ATOMIC_RELEASE);
+	if (scoreboard->master_pid > 0)
+		kill(scoreboard->master_pid, SIGUSR1);
 }
 
 static void

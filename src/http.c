@@ -247,10 +247,22 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 	}
 	r->is_run = true;
 	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
-	if (e == SBX_EJAIL) {
+	if (e == SBX_ESTART && req.environment && env_caused_start_failure(res.start_errno)) {
+		/* What the environment holds (its setup script removed or broke its
+		 * interpreter) fails this run and marks the environment, nothing else. */
+		log_warnx("environment %s cannot start its interpreter (%s); marking it failed", req.environment, why);
+		env_mark_broken(c, r->env_id, why);
+		res.status = RUN_ERROR;
+		res.exit_code = -1;
+		snprintf(res.error, sizeof(res.error), "The environment's Python could not be started (%.150s); "
+		    "the environment is marked failed: create it again", why);
+		e = SBX_OK;
+	} else if (e == SBX_EJAIL || e == SBX_ESTART) {
+		/* Not something the request did: the master's self-test decides
+		 * whether the sandbox is broken for everyone. */
 		log_warnx("sandbox could not be set up: %s", why);
-		health_fail(why);
-		reply_msg(r, e, "The sandbox could not be set up; the code was not run");
+		health_suspect();
+		reply_msg(r, SBX_EJAIL, "The sandbox could not be set up; the code was not run");
 		goto out;
 	}
 	if (e == SBX_ERELOAD) {

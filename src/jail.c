@@ -57,6 +57,7 @@
 #define FD_ARGS		5	/* a standby's run arguments (jail.h) */
 #define NEWROOT		"/tmp"	/* mount point of the new root inside our private mount namespace */
 #define MAX_INPUTS	10000
+#define INIT_EXIT_NO_RUN 3	/* init of a standby whose worker closed without a run */
 
 struct jail_args {
 	long	slot;
@@ -408,23 +409,24 @@ parse_args(int argc, char **argv, bool run_only)
 /* ---- cgroups: memory (shared memory and every process counted), pids, cpu -- */
 
 /*
- * A process joining a cgroup waits for an RCU grace period (10-15 ms here),
- * longer than Python's start-up, so no run's path migrates a process:
- *  - v2: one cgroup per run beside the pool's leaf; init is cloned straight
- *    into it (CLONE_INTO_CGROUP) and removed by this helper after the run.
- *  - v1: one per controller, joined by this helper while it waits as a
- *    standby for its request (jail.h); after the run the helper exits inside
- *    them (leaving would wait again) and the next jail, or the pool's sweep
- *    within seconds, removes them.
- * The outer helper shares the run's mount namespace, so after pivot_root it
- * reaches its cgroups only through directory fds opened before.
+ * Only the program and what it starts live in the run's cgroups: the outer
+ * helper and init stay in the pool's, outside the run's memory and CPU limits,
+ * so that a run at its memory limit or starved at its CPU quota cannot take
+ * down the process that enforces its deadline and reports its outcome.
+ *  - v2: one cgroup per run beside the pool's leaf; the program is cloned
+ *    straight into it (CLONE_INTO_CGROUP).
+ *  - v1: one per controller, which the program joins itself; a join waits for
+ *    an RCU grace period when the system was idle (about 10 ms here), so a
+ *    standby's program joins while it waits for its request (see run_init).
+ * The outer helper removes them when init has gone (every process of the run
+ * is dead by then); the pool's sweep removes those of jails killed outright.
  */
 enum cg_kind { CG_NONE, CG_V1, CG_V2 };
 enum { CGC_MEMORY, CGC_PIDS, CGC_CPU, CGC_N };
 static const char *const cg_controller[CGC_N] = { "memory", "pids", "cpu" };
 static enum cg_kind cg_kind;
 static int cg_dir[CGC_N] = { -1, -1, -1 };	/* v1: one per controller; v2: [0] only */
-static int cg_parent = -1;			/* v2: where ours was made, for its removal */
+static int cg_parent[CGC_N] = { -1, -1, -1 };	/* where each was made, for its removal */
 static char cg_name[48];
 #define cg_mem_on (cg_dir[CGC_MEMORY] != -1)
 
@@ -460,40 +462,33 @@ cg_make(const char *parent, int *parent_fd_out)
 		return -1;
 	}
 	if ((dfd = openat(pfd, cg_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		unlinkat(pfd, cg_name, AT_REMOVEDIR);
 		close(pfd);
 		return -1;
 	}
-	if (parent_fd_out)
-		*parent_fd_out = pfd;
-	else
-		close(pfd);
+	*parent_fd_out = pfd;
 	return dfd;
 }
 
-/* As root, before the run's arguments are known: make this run's cgroups
- * (and remove those of jails gone before), and in v1 join them. */
+/* As root, before the run's arguments are known: make this run's (empty)
+ * cgroups, and remove those of jails gone before. */
 static void
 cgroups_create(void)
 {
-	char dir[900], pid[24];
+	char dir[900];
 
 	cg_sweep();
 	snprintf(cg_name, sizeof(cg_name), CG_PREFIX "%ld", (long)getpid());
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	if (cg_v2_runs_dir(dir, sizeof(dir))) {
 		/* The pool prepared v2 for its runs: nothing less will do. */
-		if ((cg_dir[0] = cg_make(dir, &cg_parent)) == -1)
+		if ((cg_dir[0] = cg_make(dir, &cg_parent[0])) == -1)
 			die("make the run's cgroup in %s", dir);
 		cg_kind = CG_V2;
 		return;
 	}
-	for (int i = 0; i < CGC_N; i++) {
-		if (!cg_self_dir(cg_controller[i], dir, sizeof(dir)) || (cg_dir[i] = cg_make(dir, NULL)) == -1)
-			continue;
-		cg_kind = CG_V1;
-		if (cg_write_at(cg_dir[i], "cgroup.procs", pid) == -1)
-			die("join the %s cgroup", cg_controller[i]);
-	}
+	for (int i = 0; i < CGC_N; i++)
+		if (cg_self_dir(cg_controller[i], dir, sizeof(dir)) && (cg_dir[i] = cg_make(dir, &cg_parent[i])) != -1)
+			cg_kind = CG_V1;
 }
 
 /* The run's limits, once its arguments are checked. */
@@ -504,8 +499,8 @@ cgroups_limit(void)
 	bool v2 = cg_kind == CG_V2;
 
 	snprintf(mem, sizeof(mem), "%ld", args.memory_mb << 20);
-	/* init, the outer helper and a shell wrapper on top of the program's own */
-	snprintf(pids, sizeof(pids), "%ld", args.nproc + 8);
+	/* a shell wrapper on top of the program's own */
+	snprintf(pids, sizeof(pids), "%ld", args.nproc + 4);
 	/* CFS quota: cpus cores' worth of every 100 ms period. */
 	if (args.cpus_milli > 0)
 		snprintf(cpu, sizeof(cpu), v2 ? "%ld 100000" : "%ld", args.cpus_milli * 100);
@@ -531,7 +526,19 @@ cgroups_limit(void)
 		die("cgroup cpu quota");
 }
 
-/* fork() for init; in v2 straight into the run's cgroup. */
+/* Before the run's processes are killed: a throttled process needs CPU time
+ * to die, which a tiny quota hands out a sliver per period. */
+static void
+cgroups_unthrottle(void)
+{
+	if (cg_kind == CG_V2)
+		cg_write_at(cg_dir[0], "cpu.max", "max 100000");
+	else if (cg_dir[CGC_CPU] != -1)
+		cg_write_at(cg_dir[CGC_CPU], "cpu.cfs_quota_us", "-1");
+}
+
+/* fork() for the program: in v2 straight into the run's cgroup; in v1 the
+ * child joins each controller's cgroup itself (it is the only process there). */
 static pid_t
 fork_into_cgroup(void)
 {
@@ -554,7 +561,11 @@ fork_into_cgroup(void)
 			die("join the cgroup");
 		return pid;
 	}
-	return fork();
+	if ((pid = fork()) == 0)
+		for (int i = 0; i < CGC_N; i++)
+			if (cg_dir[i] != -1 && cg_write_at(cg_dir[i], "cgroup.procs", "0") == -1)
+				die("join the %s cgroup", cg_controller[i]);
+	return pid;
 }
 
 /* After the run: was the OOM killer used, and the peak. */
@@ -574,19 +585,23 @@ cgroups_report(void)
 	dprintf(FD_STATUS, "C %ld %ld\n", oom, peak);
 }
 
-/* v2: remove the run's cgroup (empty once init is reaped). v1: ours to
- * leave in place (see above). Also on any failure of the outer helper. */
+/* Remove the run's cgroups (empty once init is reaped: its pid namespace
+ * died with it). Also on any failure of the outer helper. */
 static void
 cgroups_remove(void)
 {
-	if (cg_kind != CG_V2 || cg_parent == -1)
-		return;
-	close(cg_dir[0]);
-	cg_dir[0] = -1;
-	for (int i = 0; i < 100 && unlinkat(cg_parent, cg_name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
-		usleep(1000);
-	close(cg_parent);
-	cg_parent = -1;
+	for (int c = 0; c < CGC_N; c++) {
+		if (cg_dir[c] != -1)
+			close(cg_dir[c]);
+		cg_dir[c] = -1;
+		if (cg_parent[c] == -1)
+			continue;
+		/* A dead task leaves its css_set a moment after its parent reaped it. */
+		for (int i = 0; i < 100 && unlinkat(cg_parent[c], cg_name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
+			usleep(1000);
+		close(cg_parent[c]);
+		cg_parent[c] = -1;
+	}
 }
 
 /* ---- building the root ------------------------------------------------ */
@@ -1033,6 +1048,65 @@ set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)
 		die("setrlimit %s", what);
 }
 
+/*
+ * What the program's process needs of the run's arguments to become the
+ * program. It is forked (and, in v1, joins its cgroups) before a standby's
+ * arguments have come, so init hands them over in memory shared with it, and
+ * then a byte on a pipe says go.
+ */
+struct launch {
+	uid_t	uid;
+	gid_t	gid;
+	int	build;
+	int	mem_cgroup;	/* RLIMIT_AS is then only a backstop */
+	long	timeout_ms, memory_mb, fsize, nproc, nofile;
+	char	prog[CONF_PATH_MAX];	/* the interpreter (a run) */
+	char	python[CONF_PATH_MAX];	/* a build: the interpreter creating the venv */
+	size_t	args_len;
+	char	args[JAIL_ARGS_MAX];	/* the program's arguments, each NUL-terminated */
+};
+static struct launch *launch;
+
+static void
+launch_fill(void)
+{
+	size_t used = 0;
+
+	launch->uid = run_uid;
+	launch->gid = run_gid;
+	launch->build = args.build;
+	launch->mem_cgroup = cg_mem_on;
+	launch->timeout_ms = args.timeout_ms;
+	launch->memory_mb = args.memory_mb;
+	launch->fsize = args.fsize;
+	launch->nproc = args.nproc;
+	launch->nofile = conf.max_open_files;
+	snprintf(launch->prog, sizeof(launch->prog), "%s", args.env ? "/env/bin/python" : conf.python);
+	snprintf(launch->python, sizeof(launch->python), "%s", args.python ? args.python : "");
+	for (int k = 0; k < args.nprog_args; k++) {
+		size_t n = strlen(args.prog_args[k]) + 1;
+
+		if (n > sizeof(launch->args) - used) {
+			errno = E2BIG;
+			die("the program's arguments");
+		}
+		memcpy(launch->args + used, args.prog_args[k], n);
+		used += n;
+	}
+	launch->args_len = used;
+}
+
+/* The program's process could not exec its interpreter ("X"): what the run
+ * or its environment holds (a removed or broken interpreter), not the jail. */
+static void __attribute__((noreturn))
+exec_fail(const char *prog)
+{
+	int saved = errno;
+
+	dprintf(FD_STATUS, "X %d exec %s: %s\n", saved, prog, strerror(saved));
+	_exit(JAIL_EXIT_SETUP);
+}
+
 static void __attribute__((noreturn))
 exec_program(const sigset_t *oldmask)
 {
@@ -1047,8 +1121,10 @@ exec_program(const sigset_t *oldmask)
 		"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
 		"VECLIB_MAXIMUM_THREADS=1", NULL,
 	};
+	struct launch *l = launch;
 	char **argv, **envp, *prog;
-	rlim_t cpu = (rlim_t)((args.timeout_ms + 999) / 1000 + 1);
+	rlim_t cpu = (rlim_t)((l->timeout_ms + 999) / 1000 + 1), as;
+	size_t nargs = 0;
 	int i;
 
 	/* Signals back to defaults, unblocked, for the program. */
@@ -1067,9 +1143,9 @@ exec_program(const sigset_t *oldmask)
 	/* Drop privileges in the fixed order: groups, gid, uid; then prove it. */
 	if (setgroups(0, NULL) == -1)
 		die("setgroups");
-	if (setresgid(run_gid, run_gid, run_gid) == -1)
+	if (setresgid(l->gid, l->gid, l->gid) == -1)
 		die("setresgid");
-	if (setresuid(run_uid, run_uid, run_uid) == -1)
+	if (setresuid(l->uid, l->uid, l->uid) == -1)
 		die("setresuid");
 	/* From a non-root caller with file capabilities the uid change keeps
 	 * them: clear every set before checking that nothing can be regained. */
@@ -1081,7 +1157,7 @@ exec_program(const sigset_t *oldmask)
 		if (syscall(SYS_capset, &hdr, data) == -1)
 			die("clear capabilities");
 	}
-	if (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != run_uid || getegid() != run_gid) {
+	if (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != l->uid || getegid() != l->gid) {
 		errno = EPERM;
 		die("privileges could be regained");
 	}
@@ -1092,10 +1168,12 @@ exec_program(const sigset_t *oldmask)
 	umask(022);
 	load_seccomp();
 
-	if ((argv = calloc((size_t)args.nprog_args + 8, sizeof(char *))) == NULL)
+	for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
+		nargs++;
+	if ((argv = calloc(nargs + 8, sizeof(char *))) == NULL)
 		die("allocate");
 	i = 0;
-	if (args.build) {
+	if (l->build) {
 		/* The venv goes to /env, the path runs mount it at, so the paths
 		 * it records (shebangs, pyvenv.cfg) hold in both. */
 		argv[i++] = prog = "/bin/bash";
@@ -1105,15 +1183,15 @@ exec_program(const sigset_t *oldmask)
 		    "export VIRTUAL_ENV=/env PATH=\"/env/bin:$PATH\"; "
 		    "echo 'pysandbox: running the setup script'; exec bash /work/setup.sh";
 		argv[i++] = "pysandbox-build";
-		argv[i++] = args.python;
+		argv[i++] = l->python;
 		envp = build_envp;
 	} else {
-		argv[i++] = prog = args.env ? "/env/bin/python" : conf.python;
+		argv[i++] = prog = l->prog;
 		argv[i++] = "-I";	/* isolated: no env vars, no user site, no cwd on sys.path */
 		argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
 		argv[i++] = "main.py";
-		for (int k = 0; k < args.nprog_args; k++)
-			argv[i++] = args.prog_args[k];
+		for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
+			argv[i++] = l->args + off;
 		envp = run_envp;
 	}
 	/* Limits last: nothing of ours allocates after them (an address-space
@@ -1121,11 +1199,11 @@ exec_program(const sigset_t *oldmask)
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
 	/* With a memory cgroup the address space only stops absurd reservations
 	 * (RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's imports). */
-	set_limit(RLIMIT_AS, (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20),
-	    (rlim_t)args.memory_mb << (cg_mem_on ? 22 : 20), "as");
-	set_limit(RLIMIT_FSIZE, (rlim_t)args.fsize, (rlim_t)args.fsize, "fsize");
-	set_limit(RLIMIT_NOFILE, (rlim_t)conf.max_open_files, (rlim_t)conf.max_open_files, "nofile");
-	set_limit(RLIMIT_NPROC, (rlim_t)args.nproc, (rlim_t)args.nproc, "nproc");
+	as = (rlim_t)l->memory_mb << (l->mem_cgroup ? 22 : 20);
+	set_limit(RLIMIT_AS, as, as, "as");
+	set_limit(RLIMIT_FSIZE, (rlim_t)l->fsize, (rlim_t)l->fsize, "fsize");
+	set_limit(RLIMIT_NOFILE, (rlim_t)l->nofile, (rlim_t)l->nofile, "nofile");
+	set_limit(RLIMIT_NPROC, (rlim_t)l->nproc, (rlim_t)l->nproc, "nproc");
 	set_limit(RLIMIT_CORE, 0, 0, "core");
 	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
 	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
@@ -1138,7 +1216,44 @@ exec_program(const sigset_t *oldmask)
 	close_range(FD_STATUS + 1, ~0U, 0);
 #endif
 	execve(prog, argv, envp);
-	die("exec %s", prog);
+	exec_fail(prog);
+}
+
+/* The program's process, from its fork until init says go: it holds only
+ * 0-2, the status stream and the go pipe, and its cgroups are joined. */
+static void __attribute__((noreturn))
+program_wait(int go_fd, const sigset_t *oldmask)
+{
+	struct stat st;
+	ssize_t n;
+	char go;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	prctl(PR_SET_NAME, "pysandbox-prog", 0, 0, 0);
+	/* Init's pivot_root moves a root and working directory that are the old root's. */
+	if (chdir("/") == -1)
+		die("chdir /");
+	if (dup2(go_fd, FD_INPUT) == -1)
+		die("dup go");
+#ifdef HAVE_CLOSE_RANGE
+	close_range(FD_INPUT + 1, ~0U, 0);
+#endif
+	while ((n = read(FD_INPUT, &go, 1)) == -1 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(0);	/* init ended without a run */
+	close(FD_INPUT);
+	/* No stdin (the worker's memfd is empty): the program reads /dev/null,
+	 * as it would started from a shell. */
+	if (fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (devnull == -1 || dup2(devnull, 0) == -1)
+			die("stdin from /dev/null");
+		close(devnull);
+	}
+	exec_program(oldmask);
 }
 
 /* ---- after the run: collect the files it created or changed ----------- */
@@ -1238,15 +1353,33 @@ elapsed_us(const struct timespec *a, const struct timespec *b)
 	return (b->tv_sec - a->tv_sec) * 1000000L + (b->tv_nsec - a->tv_nsec) / 1000;
 }
 
+static int read_args(char ***argvp);
+
+/* The run's arguments, for init: a standby's come on FD_ARGS now; a direct
+ * invocation's were checked by the outer helper before it forked us. */
+static void
+init_take_args(bool standby)
+{
+	char **argv;
+	int argc;
+
+	if (standby) {
+		if ((argc = read_args(&argv)) == 0)
+			_exit(INIT_EXIT_NO_RUN);
+		parse_args(argc, argv, true);
+	}
+	prctl(PR_SET_NAME, "pysandbox-init", 0, 0, 0);
+}
+
 static void __attribute__((noreturn))
-run_init(int alive_fd)
+run_init(int alive_fd, bool standby)
 {
 	sigset_t mask, oldmask;
 	struct timespec start, now, deadline, wait;
 	struct rusage ru;
 	struct collect col = { 0 };
 	const char *how = "exited";
-	int status = 0, prog_status = -1, sig, workfd;
+	int status = 0, prog_status = -1, sig, workfd, go[2];
 	pid_t prog, p;
 	char rec[160];
 
@@ -1260,12 +1393,6 @@ run_init(int alive_fd)
 			_exit(JAIL_EXIT_SETUP);
 		close(alive_fd);
 	}
-	/* The cgroup directories are the outer helper's to clean up. */
-	for (int i = 0; i < CGC_N; i++)
-		if (cg_dir[i] != -1)
-			close(cg_dir[i]);
-	if (cg_parent != -1)
-		close(cg_parent);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -1274,33 +1401,44 @@ run_init(int alive_fd)
 	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) == -1)
 		die("block signals");
 	signal(SIGPIPE, SIG_IGN);
+	/* The pid namespace came with our fork; the rest are made here, so that
+	 * the outer helper stays in the host's (its network, for slirp4netns). */
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) == -1)
+		die("unshare namespaces");
 
+	/* The program's process first: in v1 its cgroup joins wait out their
+	 * grace period while a standby waits for its request. */
+	launch = mmap(NULL, sizeof(*launch), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (launch == MAP_FAILED)
+		die("map the launch record");
+	if (pipe2(go, O_CLOEXEC) == -1)
+		die("pipe");
+	if ((prog = fork_into_cgroup()) == -1)
+		die("fork program");
+	if (prog == 0) {
+		close(go[1]);
+		program_wait(go[0], &oldmask);
+	}
+	close(go[0]);
+	/* ps tells a standby still waiting for its request from a run. */
+	if (standby)
+		prctl(PR_SET_NAME, "pysandbox-idle", 0, 0, 0);
+
+	init_take_args(standby);
+	cgroups_limit();
+	launch_fill();
 	open_env();
 	build_root();
 	enter_root();
 	if (sethostname("sandbox", 7) == -1)
 		die("sethostname");
-	if (!args.net)
-		loopback_up();
+	loopback_up();
 	write_inputs();
-	/* No stdin (the worker's memfd is empty): the program reads /dev/null,
-	 * as it would started from a shell. */
-	{
-		struct stat st;
-		int devnull;
-
-		if (fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
-			if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 || dup2(devnull, 0) == -1)
-				die("stdin from /dev/null");
-			close(devnull);
-		}
-	}
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if ((prog = fork()) == -1)
-		die("fork program");
-	if (prog == 0)
-		exec_program(&oldmask);
+	if (write(go[1], "G", 1) != 1)
+		die("start the program");
+	close(go[1]);
 
 	/* init holds nothing the program's readers wait on. */
 	{
@@ -1344,6 +1482,7 @@ run_init(int alive_fd)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 
 	/* End everything else in the namespace, daemons included, and reap it. */
+	cgroups_unthrottle();
 	kill(-1, SIGKILL);
 	while ((p = waitpid(-1, &status, 0)) > 0 || (p == -1 && errno == EINTR))
 		if (p == prog && prog_status == -1)
@@ -1361,14 +1500,15 @@ run_init(int alive_fd)
 	    ru.ru_maxrss);
 	write_all(FD_STATUS, rec, strlen(rec));
 
-	if ((workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)
+	/* A build's working directory is its scratch space (pip's cache): nothing to return. */
+	if (!args.build && (workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)
 		collect_dir(workfd, "", 0, &col);
 	if (col.truncated)
 		write_all(FD_STATUS, "T\n", 2);
 	_exit(0);	/* the outer helper adds the cgroup's account and the end mark */
 }
 
-/* ---- outer: waits for init in the host pid namespace ------------------ */
+/* ---- outer: waits for init in the host's namespaces ------------------- */
 
 static void
 forward_signal(int sig)
@@ -1436,11 +1576,29 @@ read_args(char ***argvp)
 	return argc;
 }
 
+/* fork() with the child as pid 1 of a new pid namespace, the caller staying in its own. */
+static pid_t
+fork_init(void)
+{
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	pid_t pid;
+
+	if (own == -1)
+		die("open our pid namespace");
+	if (unshare(CLONE_NEWPID) == -1)
+		die("unshare the pid namespace");
+	if ((pid = fork()) != 0 && setns(own, CLONE_NEWPID) == -1)
+		die("back to our pid namespace");
+	if (pid != 0)
+		close(own);
+	return pid;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sigaction sa;
-	int flags, status, fd, alive[2];
+	int status, fd, alive[2];
 	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0;
 	pid_t child, p;
 
@@ -1454,25 +1612,13 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();
-	if (standby) {
-		/* Ahead of the request: the cgroups (what costs time), then wait. */
-		become_root();
-		cgroups_create();
-		if ((argc = read_args(&argv)) == 0) {
-			cgroups_remove();
-			_exit(0);
-		}
-	}
-	parse_args(argc, argv, standby);
-	become_root();
+	/* A standby makes what costs time ahead of the request (its cgroups,
+	 * init and the program's process); init then reads and checks the
+	 * arguments. A direct invocation checks them first. */
 	if (!standby)
-		cgroups_create();
-	cgroups_limit();
-	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-	if (!args.net)
-		flags |= CLONE_NEWNET;
-	if (unshare(flags) == -1)
-		die("unshare namespaces");
+		parse_args(argc, argv, false);
+	become_root();
+	cgroups_create();
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward_signal;
@@ -1482,18 +1628,18 @@ main(int argc, char **argv)
 
 	if (pipe2(alive, O_CLOEXEC) == -1)
 		die("pipe");
-	if ((child = fork_into_cgroup()) == -1)
+	if ((child = fork_init()) == -1)
 		die("fork init");
 	if (child == 0) {
 		close(alive[1]);
-		run_init(alive[0]);
+		run_init(alive[0], standby);
 	}
 	init_pid = child;
 	close(alive[0]);
 
 	/* Hold no end of the program's pipes, so the worker sees EOF when the run
 	 * ends; keep only the status stream for the last records. */
-	for (fd = 0; fd <= FD_INPUT; fd++)
+	for (fd = 0; fd <= (standby ? FD_ARGS : FD_INPUT); fd++)
 		if (fd != FD_STATUS)
 			close(fd);
 	while ((p = waitpid(child, &status, 0)) == -1 && errno == EINTR)
@@ -1501,7 +1647,12 @@ main(int argc, char **argv)
 	if (p == -1)
 		return JAIL_EXIT_SETUP;
 	/* init's exit means the kernel has reaped its whole pid namespace. The
-	 * worker answers at EOF on the status stream: the cgroup goes after it. */
+	 * worker answers at EOF on the status stream: the cgroups go after it. */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == INIT_EXIT_NO_RUN) {
+		close(FD_STATUS);
+		cgroups_remove();
+		_exit(0);
+	}
 	cgroups_report();
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);

@@ -8,7 +8,8 @@
  * fds: 0 stdin, 1 stdout, 2 stderr, 3 status (write end), 4 input memfd.
  *
  * Standby: pysandbox-jail standby, with fd 5 the read end of a pipe. Started
- * ahead of a request, it makes its cgroups, then reads that invocation's
+ * ahead of a request, it makes its cgroups, init and the program's process
+ * (which joins the cgroups), then init reads that invocation's
  * argv (argv[0] first, each string NUL-terminated, at most JAIL_ARGS_MAX
  * bytes) from fd 5 up to EOF and runs it; the worker writes the input and
  * stdin into the memfds (pwrite, at offset 0) before the arguments. EOF with
@@ -20,6 +21,8 @@
  *   "I <reason>\n"                        an input file could not be written; nothing ran
  *   "L <reason>\n"                        beyond the configuration file's limits (edited, not
  *                                         yet reloaded by the pool); nothing ran
+ *   "X <errno> <reason>\n"                the program's interpreter could not be started (exec
+ *                                         failed: e.g. an environment's python was removed)
  *   "R <how> <exit> <sig> <wall_us> <utime_us> <stime_us> <maxrss_kb>\n"
  *        how: exited | signaled | timeout | killed
  *   "F <name_len> <data_len>\n" name data  a file created or changed, any number

@@ -27,6 +27,7 @@
 
 #define RECHECK_S	10	/* how often an unhealthy master re-runs the self-test */
 #define FAST_DEATH_S	1.0	/* a worker dying sooner than this counts towards the crash-loop guard */
+#define SUSPECT_GAP_S	1.0	/* a worker's report of a jail failure re-runs the self-test at most this often */
 
 struct scoreboard *scoreboard;
 static int sig_pipe[2] = { -1, -1 };
@@ -241,7 +242,7 @@ pool_main(struct conf *c, const char *conf_path)
 {
 	struct sigaction sa;
 	struct conf newc;
-	double stop_deadline = 0, last_check, respawn_after = 0;
+	double stop_deadline = 0, last_check, respawn_after = 0, last_suspect_test = 0;
 	int listen_fd, fast_deaths = 0, stopping = 0, killed = 0, n_swept;
 	char err[600];
 
@@ -261,7 +262,9 @@ pool_main(struct conf *c, const char *conf_path)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	scoreboard->master_pid = getpid();
 	/* A jail whose worker was killed becomes ours to reap (not the host's
 	 * init's), so that the last sweep can wait until it is gone. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
@@ -409,6 +412,14 @@ pool_main(struct conf *c, const char *conf_path)
 			log_warnx("grace period over: killing %d busy workers", live_workers());
 			signal_workers(SIGKILL);
 			killed = 1;
+		}
+		/* A worker saw the jail fail: only a failing self-test makes it everyone's problem. */
+		if (!stopping && __atomic_load_n(&scoreboard->selftest_wanted, __ATOMIC_ACQUIRE) &&
+		    wall_now() - last_suspect_test >= SUSPECT_GAP_S) {
+			__atomic_store_n(&scoreboard->selftest_wanted, 0, __ATOMIC_RELEASE);
+			log_info("a worker reported a jail failure: running the self-test");
+			health_selftest(c, c->uid_count - 1);
+			last_suspect_test = wall_now();
 		}
 		if (!stopping && wall_now() - last_check >= RECHECK_S) {
 			/* A jail killed outright leaves its (empty) cgroups behind. */

@@ -27,6 +27,8 @@ struct scoreboard {
 	unsigned long	 requests;
 	int		 nworkers;
 	pid_t		 builder_pid;	/* workers wake it with SIGUSR1 */
+	pid_t		 master_pid;	/* workers ask it for a self-test with SIGUSR1 */
+	int		 selftest_wanted; /* set by a worker (atomically), cleared by the master */
 	struct pool_slot slot[POOL_MAX_WORKERS];
 };
 
@@ -37,8 +39,9 @@ int pool_main(struct conf *c, const char *conf_path);
 
 /* health.c: run the jail self-test as uid slot `slot`; fills the scoreboard. */
 bool health_selftest(const struct conf *c, int slot);
-/* health.c: mark the service unhealthy after a jail failure seen by a worker. */
-void health_fail(const char *reason);
+/* health.c: a worker saw the jail fail for no reason of its request's: ask
+ * the master for a self-test, which alone may turn the service unhealthy. */
+void health_suspect(void);
 /* health.c: the /health document; *status gets 200 or 503. Caller frees. */
 char *health_json(const struct conf *c, int *status);
 

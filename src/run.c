@@ -318,6 +318,17 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 		case 'L':
 			snprintf(why, whylen, "%s", linelen > 2 ? line + 2 : "beyond the configured limits");
 			return -3;
+		case 'X': {
+			int errnum, used = 0;
+
+			if (sscanf(line, "X %d %n", &errnum, &used) != 1 || used == 0 || errnum <= 0) {
+				snprintf(why, whylen, "malformed start record");
+				return -1;
+			}
+			res->start_errno = errnum;
+			snprintf(why, whylen, "%s", line + used);
+			return -4;
+		}
 		case 'R': {
 			char how[16];
 			long wall, ut, st, rss;
@@ -663,6 +674,9 @@ run_exec(const struct conf *c, int slot, const struct exec_req *req, const struc
 		goto out;
 	case -3:
 		rc = SBX_ERELOAD;	/* the file's limits are stricter than the pool's */
+		goto out;
+	case -4:
+		rc = SBX_ESTART;	/* the interpreter would not start: the caller says whose fault */
 		goto out;
 	default:
 		rc = SBX_EJAIL;

@@ -29,6 +29,7 @@ struct run_result {
 	long		 max_rss_kb;
 	long		 oom_kills;	/* from the memory cgroup; 0 without one */
 	long		 mem_peak;	/* bytes, from the memory cgroup */
+	int		 start_errno;	/* the exec error when the interpreter could not start */
 	struct run_file	*files;
 	size_t		 nfiles;
 	char		 error[256];	/* empty on success */
@@ -51,7 +52,8 @@ struct run_spec {
  * On a sandbox failure returns SBX_EJAIL and puts the reason in why; when
  * the input (files, environment) could not be put in place, SBX_EBADREQ;
  * when the jail refused limits its configuration file no longer allows
- * (changed on disk, not yet reloaded), SBX_ERELOAD. */
+ * (changed on disk, not yet reloaded), SBX_ERELOAD; when the interpreter
+ * could not be started, SBX_ESTART with res->start_errno set. */
 enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req, const struct run_spec *spec,
     struct run_result *res, char *why, size_t whylen);
 void run_result_free(struct run_result *res);
@@ -71,7 +73,8 @@ int run_jail_command(const struct conf *c, const char *verb, const char *arg);
 
 /* Parse the jail's status stream (pure; fuzzable). Returns 0; -1 with why set when the
  * sandbox failed; -2 when the input files could not be written (the client's fault);
- * -3 when the run is beyond the configuration file's limits (edited, not reloaded). */
+ * -3 when the run is beyond the configuration file's limits (edited, not reloaded);
+ * -4 when the interpreter could not be started (res->start_errno). */
 int run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen);
 
 /* The response body (API.md "POST /execute" response) for a finished run. */

@@ -129,7 +129,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	res.exit_code = -1;
 	FUZZ_CHECK(buf_append(&res.out, data, size) == 0);
 	rc = run_parse_status((const char *)data, size, &res, why, sizeof(why));
-	FUZZ_CHECK(rc == 0 || rc == -1 || rc == -2 || rc == -3);
+	FUZZ_CHECK(rc == 0 || rc == -1 || rc == -2 || rc == -3 || rc == -4);
+	FUZZ_CHECK(rc != -4 || res.start_errno > 0);
 	FUZZ_CHECK(strlen(why) < sizeof(why));
 	/* (A reason may be empty: "E \0..." from a jail that wrote a NUL, which it never does.) */
 	FUZZ_CHECK(rc != 0 || why[0] == '\0');

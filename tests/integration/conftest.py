@@ -125,6 +125,20 @@ def make_service():
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def make_module_service():
+    """As make_service, for stacks a whole test module shares; stopped after the module."""
+    started = []
+
+    def make(**kw):
+        s = Service(**kw)
+        started.append(s)
+        return s
+    yield make
+    for s in started:
+        s.stop()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 

@@ -4,7 +4,11 @@ import re
 import time
 
 UID_RANGE = range(60000, 60064)	# the default pool, uid_base 60000 .. +63
-JAIL_NAME = "pysandbox-jail"
+JAIL_NAME = "pysandbox-jail"	# the outer helper (and init and the program's process until they rename)
+INIT_NAME = "pysandbox-init"	# init, pid 1 of a run's pid namespace, once it has its run
+IDLE_INIT_NAME = "pysandbox-idle"	# init of a standby still waiting for its request
+PROG_NAME = "pysandbox-prog"	# the program's process before it execs the interpreter
+JAIL_NAMES = (JAIL_NAME, INIT_NAME, IDLE_INIT_NAME, PROG_NAME)
 BUILDER_NAME = "pysandbox-build"
 DAEMON_NAME = "pysandboxd"
 
@@ -69,7 +73,7 @@ def under_live_jail(pid, procs):
     if JAIL_NAME not in chain:
         return False
     rest = chain[chain.index(JAIL_NAME):]
-    while rest and rest[0] == JAIL_NAME:	# init, then the outer helper
+    while rest and rest[0] in JAIL_NAMES:	# the outer helper (init is below it)
         rest = rest[1:]
     # A run's jail sits under a worker (pysandboxd); a build's under the builder (pysandbox-build).
     return bool(rest) and rest[0] in (DAEMON_NAME, BUILDER_NAME)
@@ -150,11 +154,30 @@ def identity(pid):
 
 def is_idle_standby(pid, procs):
     """A worker's jail spawned ahead of its next request, still waiting for it: `pysandbox-jail standby`, a
-    child of a pysandboxd worker, with no child of its own (a standby that took its run has forked init)."""
+    child of a pysandboxd worker, whose init (made ahead with the program's process) has no run yet."""
     p = procs.get(pid)
     return (p is not None and p["name"] == JAIL_NAME and p["cmdline"] == [JAIL_NAME, "standby"]
             and procs.get(p["ppid"], {}).get("name") == DAEMON_NAME
-            and not any(q["ppid"] == pid for q in procs.values()))
+            and any(q["ppid"] == pid and q["name"] == IDLE_INIT_NAME for q in procs.values()))
+
+
+def is_standby_part(pid, procs):
+    """pid is an idle standby, or its init or its program's waiting process."""
+    p = procs.get(pid)
+    if p is None:
+        return False
+    if p["name"] == IDLE_INIT_NAME:
+        return is_idle_standby(p["ppid"], procs)
+    if p["name"] == PROG_NAME and procs.get(p["ppid"], {}).get("name") == IDLE_INIT_NAME:
+        return is_idle_standby(procs[p["ppid"]]["ppid"], procs)
+    return is_idle_standby(pid, procs)
+
+
+def standby_program(pid, procs):
+    """The waiting program process of the idle standby pid, or None."""
+    inits = [q for q, v in procs.items() if v["ppid"] == pid and v["name"] == IDLE_INIT_NAME]
+    progs = [q for q, v in procs.items() if inits and v["ppid"] == inits[0] and v["name"] == PROG_NAME]
+    return progs[0] if progs else None
 
 
 def standby_jails(service, procs=None):

@@ -13,11 +13,11 @@ import time
 import pytest
 
 import hostinspect
+from envtools import BUILD_WAIT, all_log_lines, create, get_env, log_text, read_log, wait_built, wait_ready
 from hostinspect import identity, wait_for
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ENV_FIELDS = {"name", "description", "python_version", "status", "created_at", "updated_at", "last_used", "error"}
-BUILD_WAIT = 90	# seconds a build may take before a poll gives up (a build here takes ~3-5 s)
 
 # The venv gets pip and setuptools from Debian's bundled wheels but no `wheel`, so setuptools 66 cannot
 # build one ("invalid command 'bdist_wheel'"). The setup script therefore writes a ready-made wheel of a
@@ -48,56 +48,6 @@ def tiny_script(value):
 
 
 # ---- helpers -------------------------------------------------------------------
-
-
-def create(s, name, setup_script, **fields):
-    """POST /environments; expect 200 with status building; return (env, seconds the request took)."""
-    body = {"name": name, "setup_script": setup_script, **fields}
-    t0 = time.monotonic()
-    status, env = s.request("POST", "/environments", body)
-    took = time.monotonic() - t0
-    assert status == 200, (status, env)
-    assert env["name"] == name and env["status"] == "building", env
-    return env, took
-
-
-def get_env(s, name):
-    status, env = s.request("GET", f"/environments/{name}")
-    assert status == 200, (status, env)
-    return env
-
-
-def wait_built(s, name, timeout=BUILD_WAIT):
-    """Poll until the environment leaves "building"; return it."""
-    return wait_for(f"the build of {name} to end",
-                    lambda: (lambda e: e if e["status"] != "building" else None)(get_env(s, name)),
-                    timeout=timeout, interval=0.1)
-
-
-def wait_ready(s, name):
-    env = wait_built(s, name)
-    assert env["status"] == "ready", (env, log_text(s, name))
-    return env
-
-
-def read_log(s, name, offset=0, limit=1000):
-    status, body = s.request("GET", f"/environments/{name}/logs?offset={offset}&limit={limit}")
-    assert status == 200, (status, body)
-    return body
-
-
-def all_log_lines(s, name):
-    lines, offset = [], 0
-    while True:
-        page = read_log(s, name, offset)
-        lines += page["lines"]
-        if page["complete"] or not page["lines"]:
-            return lines
-        offset = page["next_offset"]
-
-
-def log_text(s, name):
-    return "\n".join(f'{l["seq"]} {l["stream"]}: {l["line"]}' for l in all_log_lines(s, name))
 
 
 def run_in(s, name, code, path="/execute-with-environment", timeout=30):
@@ -148,8 +98,8 @@ def build_jails(s, build_id):
 def stack_jails(s):
     """Every pysandbox-jail process of this stack running a run or a build (not the workers' idle standbys)."""
     procs = hostinspect.processes()
-    return [pid for pid in hostinspect.stack_pids(s, procs) if procs[pid]["name"] == hostinspect.JAIL_NAME
-            and not hostinspect.is_idle_standby(pid, procs)]
+    return [pid for pid in hostinspect.stack_pids(s, procs) if procs[pid]["name"] in hostinspect.JAIL_NAMES
+            and not hostinspect.is_standby_part(pid, procs)]
 
 
 def build_dirs(s):

@@ -244,8 +244,10 @@ def test_sighup_with_broken_config_keeps_the_old_one(make_service):
     status, body = s.request("POST", "/execute", {"code": 'print("canary-" + "output")', "timeout": 20})
     assert status in (500, 503), body
     assert "canary-output" not in json.dumps(body)
-    status, h = s.request("GET", "/health")
-    assert status == 503 and h["status"] == "unhealthy" and "line" in h["reason"], h
+    # The worker's report makes the master run its self-test, which finds the file broken.
+    h = wait_for("the self-test to find the file broken",
+                 lambda: (r := s.request("GET", "/health"))[0] == 503 and r[1])
+    assert h["status"] == "unhealthy" and "line" in h["reason"], h
     # Fixing the file and reloading brings the service back at once.
     with open(path, "w") as f:
         f.write(good)
@@ -366,15 +368,22 @@ def _wait_standbys(service, what):
 
 
 def _standby_cgroups_ready(jail, service):
-    """v2: its run's cgroup made ahead, not entered (init is cloned into it); v1: one per controller /health
-    names, each joined ahead of the request, off its path."""
+    """Its run's cgroups made ahead (v2: one; v1: one per controller /health names) and holding the program's
+    waiting process alone (v2: cloned into it; v1: joined ahead of the request, off its path), never the jail's
+    own processes (outside the run's limits)."""
+    procs = hostinspect.processes()
+    prog = hostinspect.standby_program(jail, procs)
+    if prog is None:
+        return False
+    init = procs[prog]["ppid"]
     mine = hostinspect.cgroups_named(f"pysandbox-{jail}")
-    own = hostinspect.own_cgroup_dirs(jail)
+    if mine & (hostinspect.own_cgroup_dirs(jail) | hostinspect.own_cgroup_dirs(init)):
+        return False
     if any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in mine):
-        return len(mine) == 1 and not mine & own
+        return len(mine) == 1 and mine <= hostinspect.own_cgroup_dirs(prog)
     _, health = service.request("GET", "/health")
     controllers = health["isolation"]["cgroup"].removeprefix("v1: ").split(", ")
-    return len(mine) == len(controllers) and mine <= own
+    return len(mine) == len(controllers) and mine <= hostinspect.own_cgroup_dirs(prog)
 
 
 def test_each_worker_keeps_one_standby_jail(service):

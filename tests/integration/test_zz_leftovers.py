@@ -63,14 +63,14 @@ def _jail_leftovers():
     mine = _session_pids(procs)
     bad = []
     for pid, p in procs.items():
-        if p["name"] != hostinspect.JAIL_NAME:
+        if p["name"] not in hostinspect.JAIL_NAMES:
             continue
         chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
-        while chain and chain[0] == hostinspect.JAIL_NAME:
+        while chain and chain[0] in hostinspect.JAIL_NAMES:
             chain = chain[1:]
         orphan = not chain or chain[0] not in (hostinspect.DAEMON_NAME, hostinspect.BUILDER_NAME)
         # Ours (no request is in flight now, so only the workers' waiting standbys) or owned by no worker or builder.
-        if (pid in mine and not hostinspect.is_idle_standby(pid, procs)) or orphan:
+        if (pid in mine and not hostinspect.is_standby_part(pid, procs)) or orphan:
             bad.append(hostinspect.describe(pid, procs))
     return bad
 
@@ -85,21 +85,21 @@ def test_no_jail_process_left(service):
 def test_no_cgroup_left(service):
     """Every cgroup the service makes is named pysandbox-*: once one more jail has started (it removes those of
     every jail gone, e.g. of stacks the tests SIGKILLed), what may exist is the cgroups of the live standby jails
-    (v1: theirs, made ahead of their run) and, with v2, the pool's leaf of a live stack."""
+    (made ahead of their run) and, with v2, the pool's leaf of a live stack."""
     assert service.execute("print('last')")["stdout"] == "last\n"
     def leftovers():
         procs = hostinspect.processes()
+        standbys = {f"pysandbox-{pid}" for pid in procs if hostinspect.is_idle_standby(pid, procs)}
         allowed = set()
         for pid in procs:
-            if hostinspect.is_idle_standby(pid, procs) or procs[pid]["name"] == hostinspect.DAEMON_NAME:
+            if procs[pid]["name"] == hostinspect.DAEMON_NAME:
                 try:
                     allowed |= hostinspect.own_cgroup_dirs(pid)
                 except OSError:
                     pass
-        # v2: a standby's run cgroup, made beside the pool's leaf, and what holds that leaf (devserver.sh's).
-        allowed |= {os.path.join(os.path.dirname(d), f"pysandbox-{pid}") for d in allowed for pid in procs
-                    if hostinspect.is_idle_standby(pid, procs)} | {os.path.dirname(d) for d in allowed}
-        return sorted(hostinspect.cgroup_dirs() - allowed)
+        # v2: the pool's leaf and what holds it (devserver.sh's).
+        allowed |= {os.path.dirname(d) for d in allowed}
+        return sorted(d for d in hostinspect.cgroup_dirs() - allowed if os.path.basename(d) not in standbys)
     deadline = time.monotonic() + 2
     while (bad := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)

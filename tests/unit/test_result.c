@@ -206,6 +206,16 @@ test_parse_bad(void)
 		ok(rc == -3, "L after R -> -3: nothing of the run is trusted (rc %d)", rc);
 		run_result_free(&res);
 	}
+	{
+		int rc = PARSE("X 2 exec /env/bin/python: No such file or directory\n", &res, why);
+		ok(rc == -4 && res.start_errno == 2 && strcmp(why, "exec /env/bin/python: No such file or directory") == 0,
+		    "X record -> -4 with its errno and reason (rc %d, errno %d, %s)", rc, res.start_errno, why);
+		run_result_free(&res);
+		REFUSED("X\n", "malformed start record", "bare X record");
+		REFUSED("X 0 exec x: Success\n", "malformed start record", "X record with errno 0");
+		REFUSED("X -5 exec x: y\n", "malformed start record", "X record with a negative errno");
+		REFUSED("X two exec x: y\n", "malformed start record", "X record without an errno");
+	}
 	REFUSED("", NULL, "empty stream");
 	REFUSED("D\n", NULL, "D without R");
 	REFUSED("T\nD\n", NULL, "T and D without R");
@@ -702,7 +712,11 @@ test_health(void)
 	ok(get(o, "reason") == NULL, "health: no reason when healthy");
 	json_object_put(o);
 	free(txt);
-	health_fail("spawn failed");
+	/* A worker's report alone changes nothing: the master's self-test decides. */
+	health_suspect();
+	ok(scoreboard->healthy == 1 && scoreboard->selftest_wanted == 1, "health: a suspected failure asks for a self-test");
+	scoreboard->healthy = 0;
+	snprintf(scoreboard->reason, sizeof(scoreboard->reason), "self-test failed: spawn failed");
 	txt = health_json(&c, &status);
 	o = txt ? json_tokener_parse(txt) : NULL;
 	ok(status == 503 && str_is(o, "status", "unhealthy", 9) && json_object_get_string(get(o, "reason")) &&
