@@ -4,7 +4,8 @@ set -euo pipefail
 
 packages=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libfcgi-bin libjson-c-dev libsqlite3-dev libb64-dev libseccomp-dev
-	nginx python3 python3-venv python3-pip curl jq sqlite3 ca-certificates libcap2-bin passwd)
+	nginx python3 python3-venv python3-pip curl jq sqlite3 ca-certificates libcap2-bin passwd
+	slirp4netns nftables)
 if [[ ${1:-} == --test ]]; then
 	packages+=(python3-pytest python3-requests shellcheck clang procps iproute2 wrk
 		python3-numpy python3-pandas python3-matplotlib libclang-rt-14-dev

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@
 #define PYSANDBOX_PYTHON "/usr/bin/python3"
 #endif
 
-enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_NAME, CT_MODE, CT_LEVEL };
+enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_NAME, CT_MODE, CT_LEVEL, CT_DNS, CT_ALLOW };
 
 struct conf_directive {
 	const char	*section;
@@ -81,6 +82,8 @@ static const struct conf_directive directives[] = {
 	D("environments", "build_workdir_mb", CT_INT, build_workdir_mb, 16, 65536),
 	D("environments", "build_processes", CT_INT, build_processes,	8, 4096),
 	D("environments", "max_env_size", CT_SIZE, max_env_size,	1024 * 1024, 1024.0 * 1024 * 1024 * 1024),
+	D("network", "dns",		CT_DNS,    net_dns,		0, 0),
+	D("network", "allow",		CT_ALLOW,  net_allow,		0, 0),
 };
 
 void
@@ -164,6 +167,59 @@ badkey:
 	return -1;
 }
 
+int
+conf_parse_ipv4_list(const char *s, bool cidr, struct conf_cidr *out, int max, char *why, size_t whylen)
+{
+	int n = 0;
+
+	while (*s) {
+		char tok[32], *slash;
+		size_t len;
+		struct in_addr a;
+		long prefix = 32;
+
+		s += strspn(s, ", \t");
+		if ((len = strcspn(s, ", \t")) == 0)
+			break;
+		if (len >= sizeof(tok)) {
+			snprintf(why, whylen, "'%.40s...' is not an IPv4 %s", s, cidr ? "range" : "address");
+			return -1;
+		}
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		s += len;
+		if ((slash = strchr(tok, '/')) != NULL) {
+			char *end;
+
+			*slash = '\0';
+			errno = 0;
+			prefix = strtol(slash + 1, &end, 10);
+			if (!cidr || slash[1] == '\0' || *end != '\0' || errno || prefix < 0 || prefix > 32 ||
+			    !(slash[1] >= '0' && slash[1] <= '9')) {
+				snprintf(why, whylen, "'%s/%s' is not %s", tok, slash + 1,
+				    cidr ? "an IPv4 range like 10.20.0.0/16" : "a single IPv4 address");
+				return -1;
+			}
+		}
+		if (inet_pton(AF_INET, tok, &a) != 1) {
+			snprintf(why, whylen, "'%s' is not an IPv4 address (runs have IPv4 only)", tok);
+			return -1;
+		}
+		if (n >= max) {
+			snprintf(why, whylen, "more than %d entries", max);
+			return -1;
+		}
+		out[n].addr = ntohl(a.s_addr);
+		out[n].prefix = (int)prefix;
+		if (prefix < 32 && (out[n].addr & ~(0xffffffffU << (32 - prefix))) != 0) {
+			snprintf(why, whylen, "%s/%ld has bits set past its prefix", tok, prefix);
+			return -1;
+		}
+		n++;
+	}
+	return n;
+}
+
 /* Parse a byte size: digits with an optional K, M or G suffix (powers of 1024). */
 static int
 parse_size(const char *s, double *out)
@@ -227,6 +283,24 @@ conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *
 			return -1;
 		}
 		return 0;
+	case CT_DNS:
+	case CT_ALLOW: {
+		struct conf_cidr list[CONF_NET_MAX_ALLOW];
+		int n = conf_parse_ipv4_list(val, d->type == CT_ALLOW, list,
+		    d->type == CT_ALLOW ? CONF_NET_MAX_ALLOW : CONF_NET_MAX_DNS, why, whylen);
+
+		if (n < 0)
+			return -1;
+		if (d->type == CT_DNS) {
+			for (int i = 0; i < n; i++)
+				c->net_dns[i] = list[i].addr;
+			c->net_ndns = n;
+		} else {
+			memcpy(c->net_allow, list, sizeof(list[0]) * (size_t)n);
+			c->net_nallow = n;
+		}
+		return 0;
+	}
 	case CT_LEVEL:
 		if ((lvl = log_level_parse(val)) < 0) {
 			snprintf(why, whylen, "%s must be one of error, warning, info, debug", d->key);
@@ -439,6 +513,12 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "uid_base + uid_count overflows the uid range");
 		return -1;
 	}
+	for (int i = 0; i < c->net_ndns; i++)
+		if ((c->net_dns[i] >> (32 - CONF_SANDBOX_PREFIX)) == (CONF_SANDBOX_NET >> (32 - CONF_SANDBOX_PREFIX))) {
+			snprintf(err, errlen, "[network] dns: 10.0.2.0/24 is the sandbox's own virtual network "
+			    "(leave dns empty for the host's resolvers)");
+			return -1;
+		}
 	if ((long)c->workdir_mb * 1024 * 1024 < c->max_file_size) {
 		snprintf(err, errlen, "workdir_mb (%d) is smaller than max_file_size", c->workdir_mb);
 		return -1;

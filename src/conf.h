@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Hard maxima from the original's limits table; no configuration can exceed them. */
 #define HARD_MAX_MEMORY_MB	2048
@@ -12,6 +13,19 @@
 #define HARD_MAX_CODE_LENGTH	(500L * 1024)
 #define HARD_MAX_CPUS		2.0
 #define CONF_PATH_MAX		512
+#define CONF_NET_MAX_DNS	4
+#define CONF_NET_MAX_ALLOW	16
+
+/* The virtual network slirp4netns gives a sandbox (its own address .100, the
+ * host's loopback .2, refused, the DNS forwarder .3): never routed outward. */
+#define CONF_SANDBOX_NET	0x0a000200U	/* 10.0.2.0 */
+#define CONF_SANDBOX_PREFIX	24
+
+/* An IPv4 range, host byte order, its host bits zero. */
+struct conf_cidr {
+	uint32_t addr;
+	int	 prefix;
+};
 
 struct conf {
 	/* [service] */
@@ -55,6 +69,11 @@ struct conf {
 	int	 build_workdir_mb;	/* tmpfs of the build's /work (pip's cache) and /tmp */
 	int	 build_processes;
 	long	 max_env_size;		/* bytes on disk; a larger environment fails */
+	/* [network]: runs with network and builds reach out through slirp4netns */
+	uint32_t net_dns[CONF_NET_MAX_DNS];	/* their resolvers; none: the host's, via slirp's forwarder */
+	int	 net_ndns;
+	struct conf_cidr net_allow[CONF_NET_MAX_ALLOW];	/* reachable despite the private-range block */
+	int	 net_nallow;
 	/* [interpreters]: version = path, beside those found in /usr/bin */
 	struct {
 		char	version[16];
@@ -79,6 +98,10 @@ int conf_env_override(struct conf *c, char *err, size_t errlen);
 int conf_check(const struct conf *c, char *err, size_t errlen);
 /* Defaults, then the file (if path is not NULL), then the environment, then checks. */
 int conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t errlen);
+/* Pure: parse "a.b.c.d[/n], ..." (commas or blanks) into out (at most max); -1 with why on error.
+ * With cidr false every entry is a single address (/32 is implied and a prefix refused). */
+int conf_parse_ipv4_list(const char *s, bool cidr, struct conf_cidr *out, int max, char *why, size_t whylen);
+
 /* Number of workers after resolving 0. */
 int conf_workers(const struct conf *c);
 

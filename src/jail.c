@@ -40,6 +40,7 @@
 #include "conf.h"
 #include "interp.h"
 #include "jail.h"
+#include "netns.h"
 
 /*
  * File descriptors on entry (set up by the worker, see run.c):
@@ -664,23 +665,6 @@ mount_tmpfs(const char *dst, const char *opts)
 		die("mount tmpfs %s", dst);
 }
 
-static void
-copy_host_file(const char *hostpath, const char *dst)
-{
-	char data[65536];
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(hostpath, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
-	n = read(fd, data, sizeof(data) - 1);
-	close(fd);
-	if (n < 0)
-		return;
-	data[n] = '\0';
-	write_file(dst, data, 0644);
-}
-
 /* The environment directory, opened before the root is built (it may live
  * under /tmp, which the new root covers) and mounted at /env from its fd. */
 static int env_fd = -1;
@@ -780,8 +764,10 @@ build_root(void)
 	write_file(NEWROOT "/etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0644);
 	write_file(NEWROOT "/etc/hostname", "sandbox\n", 0644);
 	write_file(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n", 0644);
-	if (args.net)
-		copy_host_file("/etc/resolv.conf", NEWROOT "/etc/resolv.conf");
+	if (args.net) {
+		netns_resolv_conf(&conf, target, sizeof(target));
+		write_file(NEWROOT "/etc/resolv.conf", target, 0644);
+	}
 	for (size_t i = 0; i < sizeof(etc_files) / sizeof(etc_files[0]); i++)
 		bind_host_path(etc_files[i], MS_NODEV);
 	/* Debian's /etc/python3.X holds sitecustomize.py that the stdlib links to. */
@@ -1371,6 +1357,64 @@ init_take_args(bool standby)
 	prctl(PR_SET_NAME, "pysandbox-init", 0, 0, 0);
 }
 
+/*
+ * A sandbox with network asks the outer helper, which stays in the host's
+ * network namespace, over a socketpair (SOCK_SEQPACKET, one message each):
+ *   init -> outer  "N"             please connect my namespace
+ *   outer -> init  "A <addrs>"     the host's own addresses (for the filter)
+ *   outer -> init  "R" | "F <why>" slirp4netns is ready, or it failed
+ * init loads the filter while slirp4netns starts, and waits for "R" before
+ * the program may run.
+ */
+static int ctl_fd = -1;
+
+static void
+ctl_recv(char *msg, size_t len, char kind)
+{
+	ssize_t n;
+
+	while ((n = recv(ctl_fd, msg, len - 1, 0)) == -1 && errno == EINTR)
+		;
+	if (n <= 0) {
+		errno = n == 0 ? EPIPE : errno;
+		die("network: no answer from the outer helper");
+	}
+	msg[n] = '\0';
+	if (msg[0] == 'F') {
+		errno = ENETUNREACH;
+		die("network: %s", msg + (n > 2 ? 2 : 1));
+	}
+	if (msg[0] != kind) {
+		errno = EPROTO;
+		die("network: unexpected message");
+	}
+}
+
+static void
+net_filter(void)
+{
+	char msg[NETNS_HOST_ADDRS_MAX + 8], why[400];
+	struct buf rules = { 0 };
+
+	if (send(ctl_fd, "N", 1, 0) != 1)
+		die("network: ask the outer helper");
+	ctl_recv(msg, sizeof(msg), 'A');
+	if (netns_ruleset(&conf, msg + (msg[1] ? 2 : 1), &rules, why, sizeof(why)) == -1 ||
+	    netns_filter_load(rules.data, rules.len, why, sizeof(why)) == -1) {
+		errno = EINVAL;
+		die("network filter: %s", why);
+	}
+	buf_free(&rules);
+}
+
+static void
+net_wait_ready(void)
+{
+	char msg[512];
+
+	ctl_recv(msg, sizeof(msg), 'R');
+}
+
 static void __attribute__((noreturn))
 run_init(int alive_fd, bool standby)
 {
@@ -1383,6 +1427,11 @@ run_init(int alive_fd, bool standby)
 	pid_t prog, p;
 	char rec[160];
 
+	/* Root through and through (only the outer helper keeps the caller's real
+	 * uid, so that the worker may signal it): the tools init runs (nft) refuse
+	 * a real uid that differs from the effective one. */
+	if (setresgid(0, 0, 0) == -1 || setresuid(0, 0, 0) == -1)
+		die("become root for init");
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	/* getppid() is 0 across the pid namespace boundary; the outer helper's
@@ -1427,12 +1476,17 @@ run_init(int alive_fd, bool standby)
 	init_take_args(standby);
 	cgroups_limit();
 	launch_fill();
+	if (args.net)
+		net_filter();	/* before the root: nft is the host's */
 	open_env();
 	build_root();
 	enter_root();
 	if (sethostname("sandbox", 7) == -1)
 		die("sethostname");
 	loopback_up();
+	if (args.net)
+		net_wait_ready();
+	close(ctl_fd);
 	write_inputs();
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -1576,6 +1630,36 @@ read_args(char ***argvp)
 	return argc;
 }
 
+/* The outer helper's side of init's network requests, until init closes its end. */
+static void
+serve_init(int fd, pid_t init, pid_t *slirp, int *slirp_exit)
+{
+	char msg[16], addrs[NETNS_HOST_ADDRS_MAX + 8], why[300];
+	ssize_t n;
+
+	for (;;) {
+		while ((n = recv(fd, msg, sizeof(msg), 0)) == -1 && errno == EINTR)
+			;
+		if (n <= 0)
+			return;
+		if (msg[0] != 'N' || *slirp > 0)
+			return;	/* init would not ask twice: it is not ours to trust further */
+		memcpy(addrs, "A ", 2);
+		if (netns_host_addrs(addrs + 2, sizeof(addrs) - 2) == -1) {
+			snprintf(addrs, sizeof(addrs), "F the host's addresses: %s", strerror(errno));
+			send(fd, addrs, strlen(addrs), 0);
+			return;
+		}
+		send(fd, addrs, strlen(addrs), 0);
+		if ((*slirp = netns_slirp_start(init, slirp_exit, why, sizeof(why))) == -1) {
+			snprintf(addrs, sizeof(addrs), "F %s", why);
+			send(fd, addrs, strlen(addrs), 0);
+			return;
+		}
+		send(fd, "R", 1, 0);
+	}
+}
+
 /* fork() with the child as pid 1 of a new pid namespace, the caller staying in its own. */
 static pid_t
 fork_init(void)
@@ -1598,9 +1682,9 @@ int
 main(int argc, char **argv)
 {
 	struct sigaction sa;
-	int status, fd, alive[2];
+	int status, fd, alive[2], ctl[2], slirp_exit = -1;
 	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0;
-	pid_t child, p;
+	pid_t child, p, slirp = -1;
 
 	/* The worker must hand us exactly fds 0-4 (0-5 to a standby); refuse to run with fewer. */
 	for (fd = 0; fd <= (standby ? FD_ARGS : FD_INPUT); fd++)
@@ -1626,22 +1710,27 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	if (pipe2(alive, O_CLOEXEC) == -1)
+	if (pipe2(alive, O_CLOEXEC) == -1 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1)
 		die("pipe");
 	if ((child = fork_init()) == -1)
 		die("fork init");
 	if (child == 0) {
 		close(alive[1]);
+		close(ctl[0]);
+		ctl_fd = ctl[1];
 		run_init(alive[0], standby);
 	}
 	init_pid = child;
 	close(alive[0]);
+	close(ctl[1]);
 
 	/* Hold no end of the program's pipes, so the worker sees EOF when the run
 	 * ends; keep only the status stream for the last records. */
 	for (fd = 0; fd <= (standby ? FD_ARGS : FD_INPUT); fd++)
 		if (fd != FD_STATUS)
 			close(fd);
+	serve_init(ctl[0], child, &slirp, &slirp_exit);
+	close(ctl[0]);
 	while ((p = waitpid(child, &status, 0)) == -1 && errno == EINTR)
 		;
 	if (p == -1)
@@ -1657,6 +1746,7 @@ main(int argc, char **argv)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		write_all(FD_STATUS, "D\n", 2);
 	close(FD_STATUS);
+	netns_slirp_stop(slirp, slirp_exit);
 	cgroups_remove();
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : JAIL_EXIT_SETUP);
 }
