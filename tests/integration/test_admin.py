@@ -4,6 +4,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -411,6 +412,153 @@ def test_failing_build_wait_and_follow(make_service, workdir):
     p = admin("wait", "failing", s=s)
     assert p.returncode == 1 and p.stdout.splitlines()[-1] == f"❌ Environment build failed: {FAIL_REASON}"
     one_line_failure(admin("wait", "ghost", s=s), 1, "environment 'ghost' not found")
+
+
+# ---- hostile text: terminal escapes shown, never obeyed ------------------------------
+
+# What a setup script can send to the operator's terminal: a window title, a screen clear and a cursor
+# move, an OSC 8 hyperlink, an OSC 52 clipboard write, C1 controls in UTF-8 (CSI, NEL), a bidi override,
+# DEL, and bytes that are not UTF-8 (the service stores them as U+FFFD). It exits 3, so the build fails.
+HOSTILE_SETUP = r"""printf 'title \033]0;pwned\007 clear \033[2J\033[H moved\n'
+printf 'link \033]8;;http://evil.example/\033\\click\033]8;;\033\\ clip \033]52;c;cHduZWQ=\007\n' >&2
+printf 'c1 \302\23331m csi \302\205 nel \342\200\256 rlo \177 del\n'
+printf 'raw \233 \377\376 bytes\n'
+exit 3
+"""
+
+HOSTILE_DESC = "desc \x1b]0;pwned\x07 \x1b[2J \x9b31m \x85 \u202e rlo\r fake\n      Status: ready\ttab \x7f"
+
+# Written into the database directly (what a damaged or tampered database holds): not UTF-8, with CR
+# and a newline that would fake a log line.
+DB_ERROR = b"exit \x1b]52;c;cHduZWQ=\x07 \xc2\x9b2J \r over \n fake \xff\xfe"
+DB_LINE = b"db \x1b[2J\r\n2026-01-01T00:00:00Z stdout faked \xc2\x85 \xe2\x80\xae \xff"
+DB_RUN_ENV = b"ev\x1b]0;x\x07\xc2\x9b\xe2\x81\xa6"
+
+
+def vis(text):
+    """The visible form pysandbox-admin gives control characters (its jq `vis`)."""
+    out = []
+    for ch in text:
+        c = ord(ch)
+        if ch in "\t\n\r":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[ch])
+        elif c < 0x20 or c == 0x7f:
+            out.append(f"\\x{c:02x}")
+        elif 0x80 <= c < 0xa0 or c in (0x61c, 0x200e, 0x200f) or 0x2028 <= c <= 0x202e or 0x2066 <= c <= 0x2069:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def admin_bytes(*args, s):
+    """pysandbox-admin's stdout and stderr as bytes, exactly as a terminal would get them."""
+    return subprocess.run([ADMIN, "--url", s.url, "--db", db_path(s)] + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=90)
+
+
+def inert(raw, what):
+    """Text that a terminal can only show: valid UTF-8, and no control character but the newline."""
+    text = raw.decode("utf-8")          # invalid UTF-8 raises here
+    assert re.search(rb"\xc2[\x80-\x9f]", raw) is None, (what, raw)
+    for b in (b"\x1b", b"\x07", b"\r", b"\x7f"):
+        assert b not in raw, (what, b, raw)
+    bad = [ch for ch in text if vis(ch) != ch and ch != "\n"]
+    assert not bad, (what, bad, text)
+    return text
+
+
+def test_hostile_text_is_inert(make_service, workdir):
+    s = make_service()
+    script = write(os.path.join(workdir, "hostile.sh"), HOSTILE_SETUP)
+
+    # create --wait: the description goes in as given; the log and the failure are shown as they come.
+    p = admin_bytes("create", "hostile", script, "--description", HOSTILE_DESC, "--wait", s=s)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    created = inert(p.stdout + p.stderr, "create --wait")
+    assert any(l.startswith("   20") and l.endswith(" stdout title " + vis("\x1b]0;pwned\x07 clear \x1b[2J\x1b[H moved"))
+               for l in created.splitlines()), created
+    assert r"title \x1b]0;pwned\x07 clear \x1b[2J\x1b[H moved" in created
+    assert r"link \x1b]8;;http://evil.example/\x1b\click\x1b]8;;\x1b\ clip \x1b]52;c;cHduZWQ=\x07" in created
+    assert r"c1 \u009b31m csi \u0085 nel \u202e rlo \x7f del" in created
+    assert "raw \ufffd \ufffd\ufffd bytes" in created
+    env = s.request("GET", "/environments/hostile")[1]
+    assert env["status"] == "failed" and env["description"] == HOSTILE_DESC
+
+    # The database, damaged or tampered with: an error and a log line that are not UTF-8, a run record.
+    con = sqlite3.connect(db_path(s), timeout=10)
+    try:
+        with con:
+            env_id = con.execute("SELECT id FROM environments WHERE name = 'hostile'").fetchone()[0]
+            con.execute("UPDATE environments SET error = CAST(? AS TEXT) WHERE id = ?", (DB_ERROR, env_id))
+            con.execute("INSERT INTO build_logs (env_id, seq, ts, stream, line) SELECT ?, max(seq) + 1,"
+                        " '2026-01-01T00:00:01Z', 'stdout', CAST(? AS TEXT) FROM build_logs WHERE env_id = ?",
+                        (env_id, DB_LINE, env_id))
+            con.execute("INSERT INTO runs (started_at, environment, duration, status, exit_code, bytes_in,"
+                        " bytes_out, http_status) VALUES (?, CAST(? AS TEXT), 0.25, 'error\x1b[5m', 1, 0, 0, 200)",
+                        (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), DB_RUN_ENV))
+        con.text_factory = lambda b: b.decode("utf-8", "replace")   # as jq reads it: U+FFFD per bad byte
+        rows = con.execute("SELECT seq, ts, stream, line FROM build_logs WHERE env_id = ? ORDER BY seq",
+                           (env_id,)).fetchall()
+    finally:
+        con.close()
+    lines = [dict(zip(("seq", "ts", "stream", "line"), r)) for r in rows]
+    error = DB_ERROR.decode("utf-8", "replace")
+    run_env = DB_RUN_ENV.decode("utf-8", "replace")
+    assert lines[-1]["line"] == DB_LINE.decode("utf-8", "replace")
+
+    # Every human output: inert, one line per log line, each field on its own line, shown visibly.
+    logs = inert(ok(admin_bytes("logs", "hostile", s=s)), "logs").splitlines()
+    assert logs == [f'{l["ts"]} {l["stream"]:<6} {vis(l["line"])}' for l in lines] + [f"-- ❌ failed: {vis(error)}"]
+    assert r"db \x1b[2J\r\n2026-01-01T00:00:00Z stdout faked \u0085 \u202e " + "\ufffd" in logs[-2]
+    assert inert(ok(admin_bytes("logs", "hostile", "--follow", s=s)), "logs --follow").splitlines() == logs
+    p = admin_bytes("wait", "hostile", s=s)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    waited = inert(p.stdout + p.stderr, "wait").splitlines()
+    assert waited == (["⏳ Waiting for environment 'hostile' to finish building..."] + ["   " + l for l in logs[:-1]]
+                      + [f"❌ Environment build failed: {vis(error)}"])
+    assert r"exit \x1b]52;c;cHduZWQ=\x07 \u009b2J \r over \n fake " + "\ufffd\ufffd" in waited[-1]
+
+    info = inert(ok(admin_bytes("info", "hostile", s=s)), "info").splitlines()
+    assert f"   📝 Description: {vis(HOSTILE_DESC)}" in info and f"   ❗ Error: {vis(error)}" in info
+    assert r"desc \x1b]0;pwned\x07 \x1b[2J \u009b31m \u0085 \u202e rlo\r fake\n      Status: ready\ttab \x7f" \
+        in info[2]
+    listing = inert(ok(admin_bytes("list", s=s)), "list").splitlines()
+    assert f"      Description: {vis(HOSTILE_DESC)}" in listing and f"      Error: {vis(error)}" in listing
+    assert sum(l.startswith("      Status: ") for l in listing) == 1     # the description fakes no field
+
+    table = inert(ok(admin_bytes("runs", s=s)), "runs").splitlines()
+    assert len(table) == 2 and vis(run_env) in table[1] and r"error\x1b[5m" in table[1], table
+    assert r"ev\x1b]0;x\x07\u009b\u2066" in table[1]
+    stats = inert(ok(admin_bytes("stats", s=s)), "stats").splitlines()
+    assert any(l.startswith(vis(run_env) + " ") for l in stats), stats
+    inert(ok(admin_bytes("db", "check", s=s)), "db check")
+
+    # A detail from the service that echoes what it was given: one line, inert.
+    p = admin_bytes("create", "other", script, "--python-version", "\x1b]0;pwned\x07\x9b", s=s)
+    assert p.returncode == 1 and p.stdout.startswith(b"\xf0\x9f\x94\xa7 Creating"), (p.stdout, p.stderr)
+    err = inert(p.stderr, "detail")
+    assert err.count("\n") == 1 and r"python_version '\x1b]0;pwned\x07\u009b'" in err, err
+    assert "\\u009b" in inert(admin_bytes("info", "bad\x9bname", s=s).stderr, "usage error")
+
+    # --json: the same JSON values, every character as stored; and as inert on a terminal.
+    def jraw(*args, code=0):
+        p = admin_bytes(*args, "--json", s=s)
+        assert p.returncode == code, (args, p.stdout, p.stderr)
+        inert(p.stdout, args)
+        return json.loads(p.stdout)
+
+    ij = jraw("info", "hostile")
+    assert ij["description"] == HOSTILE_DESC and ij["error"] == error and ij["status"] == "failed"
+    assert jraw("list")["environments"] == [ij]
+    assert jraw("wait", "hostile", code=1) == ij
+    lj = jraw("logs", "hostile")
+    assert lj["error"] == error and lj["lines"] == lines
+    p = admin_bytes("logs", "hostile", "--follow", "--json", s=s)
+    assert [json.loads(l) for l in inert(ok(p), "logs --follow --json").splitlines()] == lines
+    rj = jraw("runs")["runs"]
+    assert len(rj) == 1 and rj[0]["environment"] == run_env and rj[0]["status"] == "error\x1b[5m"
+    assert {e["environment"] for e in jraw("stats")["environments"]} == {run_env}
 
 
 # ---- the service down -------------------------------------------------------------
