@@ -78,7 +78,10 @@ netns_ruleset(const struct conf *c, const char *host_addrs, struct buf *out, cha
 	    "\t\telements = { ");
 	for (size_t i = 0; i < sizeof(denied_ranges) / sizeof(denied_ranges[0]); i++)
 		rc |= buf_printf(out, "%s%s", i ? ", " : "", denied_ranges[i]);
-	/* The host's own addresses: listeners on 0.0.0.0 answer on each of them. */
+	rc |= buf_printf(out, " }\n\t}\n");
+	/* The host's own addresses (listeners on 0.0.0.0 answer on each), refused
+	 * even inside an allowed range: a mirror's subnet may hold one of them. */
+	rc |= buf_printf(out, "\tset host {\n\t\ttype ipv4_addr; flags interval; auto-merge;\n\t\telements = { 127.0.0.1");
 	for (const char *p = host_addrs; *p; ) {
 		struct in_addr in;
 		char tok[INET_ADDRSTRLEN];
@@ -124,8 +127,10 @@ netns_ruleset(const struct conf *c, const char *host_addrs, struct buf *out, cha
 	rc |= buf_printf(out, " } meta l4proto { tcp, udp } th dport 53 accept\n");
 	/* slirp's virtual network maps to the host (its loopback, its resolver): never, even inside an allowed range. */
 	ipv4_text(CONF_SANDBOX_NET, CONF_SANDBOX_PREFIX, a, sizeof(a));
-	rc |= buf_printf(out, "\t\tip daddr %s meta l4proto tcp reject with tcp reset\n"
-	    "\t\tip daddr %s reject with icmpx type admin-prohibited\n", a, a);
+	rc |= buf_printf(out, "\t\tip daddr { %s } meta l4proto tcp reject with tcp reset\n"
+	    "\t\tip daddr { %s } reject with icmpx type admin-prohibited\n", a, a);
+	rc |= buf_printf(out, "\t\tip daddr @host meta l4proto tcp reject with tcp reset\n"
+	    "\t\tip daddr @host reject with icmpx type admin-prohibited\n");
 	if (c->net_nallow > 0)
 		rc |= buf_printf(out, "\t\tip daddr @allowed accept\n");
 	/* A refusal the program sees at once: connection refused, or EPERM for datagrams. */
