@@ -29,7 +29,7 @@ prepare() {
 	rm -f "$dir"/*.deb
 	# What the service and its tests need at run time (the binaries come from the build tree).
 	debootstrap --variant=minbase \
-		--include=libb64-0d,libfcgi0ldbl,libjson-c5,libseccomp2,libsqlite3-0,nginx,python3,python3-venv,python3-pytest,python3-requests,curl,jq,sqlite3,libcap2-bin,passwd,procps,iproute2 \
+		--include=libb64-0d,libfcgi0ldbl,libjson-c5,libseccomp2,libsqlite3-0,nginx,python3,python3-venv,python3-pytest,python3-requests,curl,jq,sqlite3,libcap2-bin,passwd,procps,iproute2,slirp4netns,nftables \
 		bookworm "$dir/root" "$mirror" >"$dir/debootstrap.log" 2>&1 || { tail -20 "$dir/debootstrap.log" >&2; return 1; }
 	touch "$dir/ready"
 }
@@ -64,7 +64,7 @@ build=$(cd "$2" && pwd)
 shift 2
 files=("$@")
 if [[ ${#files[@]} == 0 ]]; then
-	files=(test_api.py test_pool.py test_hostile.py test_jail_direct.py)
+	files=(test_api.py test_pool.py test_hostile.py test_jail_direct.py test_supervisor.py)
 fi
 
 work=$(mktemp -d /tmp/pysandbox-vm.XXXXXX)
