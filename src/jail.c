@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/netlink.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -964,6 +965,10 @@ static const struct { const char *name; int err; } seccomp_deny[] = {
 	{ "keyctl", EPERM }, { "add_key", EPERM }, { "request_key", EPERM },
 	{ "io_uring_setup", ENOSYS }, { "io_uring_enter", ENOSYS }, { "io_uring_register", ENOSYS },
 	{ "open_by_handle_at", EPERM }, { "name_to_handle_at", EPERM },
+	/* side channels: /usr is shared read-only with every run and the host, so
+	 * inotify and fanotify on it would show what others open */
+	{ "inotify_init", ENOSYS }, { "inotify_init1", ENOSYS }, { "inotify_add_watch", ENOSYS },
+	{ "fanotify_init", ENOSYS }, { "fanotify_mark", ENOSYS },
 	/* the machine */
 	{ "reboot", EPERM }, { "swapon", EPERM }, { "swapoff", EPERM }, { "acct", EPERM },
 	{ "quotactl", EPERM }, { "syslog", EPERM }, { "settimeofday", EPERM },
@@ -971,10 +976,13 @@ static const struct { const char *name; int err; } seccomp_deny[] = {
 	{ "vhangup", EPERM }, { "uselib", EPERM }, { "nfsservctl", EPERM },
 };
 
-/* Socket families a run may open: local, IP (its own loopback without
- * network; the host's with it) and netlink (interface queries in its own
- * namespace). Everything else (vsock, which ignores network namespaces,
- * packet, bluetooth, can, alg, ...) is refused as unsupported. */
+/* Socket families a run may open: local, IP (its own loopback, and with
+ * network slirp4netns's way out) and netlink, NETLINK_ROUTE alone (interface
+ * and address queries in its own namespace, for getaddrinfo and
+ * if_nameindex; kobject-uevent and audit would carry the host's events).
+ * Everything else (vsock, which ignores network namespaces, packet,
+ * bluetooth, can, alg, ...) is refused as unsupported, and socketpair(2),
+ * which loads a family's module too, is AF_UNIX's alone. */
 static const int seccomp_socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
 
 /* clone(2) flags that would create namespaces (clone's first argument on x86-64). */
@@ -1012,6 +1020,12 @@ load_seccomp(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
 		    SCMP_A0(SCMP_CMP_GT, (scmp_datum_t)AF_NETLINK));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), SCMP_SYS(socket), 2,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_NETLINK), SCMP_A2(SCMP_CMP_NE, (scmp_datum_t)NETLINK_ROUTE));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
+		    SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)AF_UNIX));
 	/* personality(2) may only query, never switch to another ABI or turn ASLR off. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
