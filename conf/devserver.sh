@@ -61,9 +61,13 @@ if [[ -n ${PYSANDBOX_USER:-} && $(id -u) == 0 ]]; then
 	id -u "$user" >/dev/null 2>&1 ||
 		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" 2>/dev/null ||
 		id -u "$user" >/dev/null
-	install -m 0755 "$jail" "$runtime/pysandbox-jail"
-	setcap "$jail_caps" "$runtime/pysandbox-jail"
-	jail=$runtime/pysandbox-jail
+	# Only the service user may reach or execute the capability-holding copy (the rest of the
+	# runtime directory stays open to nginx's workers, which need the socket and the site).
+	group=$(id -gn "$user")
+	install -d -o root -g "$group" -m 0750 "$runtime/jail"
+	install -o root -g "$group" -m 0750 "$jail" "$runtime/jail/pysandbox-jail"
+	setcap "$jail_caps" "$runtime/jail/pysandbox-jail"
+	jail=$runtime/jail/pysandbox-jail
 fi
 
 cat > "$runtime/pysandbox.conf" <<CONF

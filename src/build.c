@@ -351,7 +351,7 @@ build_main(const struct conf *c)
 		return;
 
 	snprintf(envs, sizeof(envs), "%s/envs", c->state_dir);
-	if (mkdir(envs, 0755) == -1 && errno != EEXIST)
+	if (mkdir(envs, 0750) == -1 && errno != EEXIST)
 		fatal("mkdir %s", envs);
 	if ((db = db_open(c->state_dir, why, sizeof(why))) == NULL)
 		fatalx("builder: database: %s", why);

@@ -1710,6 +1710,8 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();
+	/* What the jail creates has the modes it names, whatever the caller's umask. */
+	umask(022);
 	/* A standby makes what costs time ahead of the request (its cgroups,
 	 * init and the program's process); init then reads and checks the
 	 * arguments. A direct invocation checks them first. */

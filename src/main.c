@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ main(int argc, char **argv)
 	char err[700];
 	int ch, test_only = 0, fd;
 
+	/* What the pool creates (the database, its journal, environments' directories)
+	 * is no other local user's business. */
+	umask(027);
 	/* fds 0-2 must be open, or the first file we open would become one of them. */
 	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
 		;

@@ -217,6 +217,11 @@ drop_privileges(const struct conf *c)
 		log_warn("mkdir %s", c->state_dir);
 		return -1;
 	}
+	/* Environments, build logs and runs are no other local user's to read. */
+	if (chmod(c->state_dir, 0750) == -1) {
+		log_warn("chmod %s", c->state_dir);
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", c->state_dir, owned[i]);
 		if (lchown(path, pw->pw_uid, pw->pw_gid) == -1 && errno != ENOENT) {

@@ -26,7 +26,7 @@ def run_jail(service, args, code=b"print('hello')", standby_blob=None, user=POOL
     """Start the stack's capability copy of the jail as user, with fds 0-4 (and 5 for a standby) laid out as a
     worker does; returns (exit status, stdout, stderr, status stream)."""
     runtime = hostinspect.runtime_dir(service)
-    jail = os.path.join(runtime, "pysandbox-jail")
+    jail = os.path.join(runtime, "jail", "pysandbox-jail")
     record = b"%d %d\n" % (len(b"main.py"), len(code)) + b"main.py" + code
     in_fd = _high(os.memfd_create("input"))
     os.write(in_fd, record)
@@ -43,7 +43,7 @@ def run_jail(service, args, code=b"print('hello')", standby_blob=None, user=POOL
     script = f'exec "${{@:{len(fds) + 1}}}" {redirs}'
     p = subprocess.Popen(["bash", "-c", script, "bash"] + [str(f) for f in fds] + [jail] + args,
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         pass_fds=fds, user=user)
+                         pass_fds=fds, user=user, group=user, extra_groups=[])
     for fd in fds:
         os.close(fd)
     if a_w is not None:
@@ -169,6 +169,7 @@ def _live_standby_dirs():
 
 def test_fewer_fds_than_a_worker_hands_over_is_refused(service):
     runtime = hostinspect.runtime_dir(service)
-    p = subprocess.run([os.path.join(runtime, "pysandbox-jail")] + base_args(service) + ["run"],
-                       stdin=subprocess.DEVNULL, capture_output=True, user=POOL_USER, timeout=30)
+    p = subprocess.run([os.path.join(runtime, "jail", "pysandbox-jail")] + base_args(service) + ["run"],
+                       stdin=subprocess.DEVNULL, capture_output=True, user=POOL_USER, group=POOL_USER,
+                       extra_groups=[], timeout=30)
     assert p.returncode == EXIT_SETUP and p.stdout == b""
