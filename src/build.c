@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,7 +23,9 @@
 
 #define BUILD_LOG_LINE_MAX	4096	/* a longer line is split */
 #define BUILD_LOG_MAX_BYTES	(4L * 1024 * 1024)	/* stored per build; the rest is counted */
-#define BUILD_SIZE_CHECK_S	1.0	/* how often a growing environment is measured */
+#define GC_RETRY_MIN_S		1.0	/* a leftover that could not be removed is tried again after this, */
+#define GC_RETRY_MAX_S		300.0	/* doubling up to this */
+#define GC_MAX			64	/* leftovers whose retries are tracked */
 
 static volatile sig_atomic_t builder_stop;
 static volatile sig_atomic_t builder_drain;	/* reload: finish running builds, start none, exit */
@@ -50,28 +51,15 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int64_t tree_bytes;
-
-static int
-size_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)path;
-	(void)flag;
-	(void)ftw;
-	tree_bytes += (int64_t)st->st_blocks * 512;
-	return 0;
-}
-
-static int64_t
-tree_size(const char *path)
-{
-	tree_bytes = 0;
-	nftw(path, size_entry, 32, FTW_PHYS | FTW_MOUNT);
-	return tree_bytes;
-}
-
 /* Remove what no build owns: leftovers of crashed builds and deleted
- * environments. Their files belong to build uids, so the jail removes them. */
+ * environments. Their files belong to build uids (or root, once sealed), so the
+ * jail removes them. One that will not go is tried again later, less and less
+ * often, and said once per try: never a busy loop. */
+static struct {
+	char	name[256];
+	double	next_try, gap;
+} gc_failed[GC_MAX];
+
 static void
 collect_garbage(const struct conf *c, const char *envs, bool include_builds)
 {
@@ -81,11 +69,33 @@ collect_garbage(const struct conf *c, const char *envs, bool include_builds)
 	if ((d = opendir(envs)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
+		int slot = -1, free_slot = -1;
+
 		if (strncmp(de->d_name, ".trash-", 7) != 0 &&
 		    !(include_builds && strncmp(de->d_name, ".build-", 7) == 0))
 			continue;
-		if (run_jail_command(c, "remove", de->d_name) == -1)
-			log_warnx("could not remove %s/%s", envs, de->d_name);
+		for (int i = 0; i < GC_MAX; i++) {
+			if (strcmp(gc_failed[i].name, de->d_name) == 0)
+				slot = i;
+			else if (gc_failed[i].name[0] == '\0' && free_slot == -1)
+				free_slot = i;
+		}
+		if (slot != -1 && mono_now() < gc_failed[slot].next_try)
+			continue;
+		if (run_jail_command(c, "remove", de->d_name) == 0) {
+			if (slot != -1)
+				gc_failed[slot].name[0] = '\0';
+			continue;
+		}
+		if (slot == -1 && (slot = free_slot) == -1)
+			slot = 0;	/* a table full of stuck leftovers: reuse, the retries only get more frequent */
+		if (strcmp(gc_failed[slot].name, de->d_name) != 0) {
+			snprintf(gc_failed[slot].name, sizeof(gc_failed[slot].name), "%s", de->d_name);
+			gc_failed[slot].gap = GC_RETRY_MIN_S;
+		} else if ((gc_failed[slot].gap *= 2) > GC_RETRY_MAX_S)
+			gc_failed[slot].gap = GC_RETRY_MAX_S;
+		gc_failed[slot].next_try = mono_now() + gc_failed[slot].gap;
+		log_warnx("could not remove %s/%s; trying again in %.0f s", envs, de->d_name, gc_failed[slot].gap);
 	}
 	closedir(d);
 }
@@ -98,10 +108,6 @@ struct build_ctx {
 	int64_t		 seq;
 	struct buf	 partial[2];	/* an unfinished line per stream */
 	bool		 gone;		/* the environment was deleted */
-	double		 last_size_check;
-	const char	*dir;		/* the build directory on the host */
-	long		 max_size;
-	bool		 too_big;	/* stopped: the environment outgrew max_env_size */
 	long		 log_bytes;	/* stored so far */
 	long		 dropped_lines, dropped_bytes;
 };
@@ -169,14 +175,7 @@ keep_going(void *ctx)
 		return false;
 	if (!b->gone && !db_env_alive(b->db, b->id))
 		b->gone = true;
-	/* The venv lives on the host's disk: stop a build that outgrows its cap
-	 * while it runs, not after it has filled the disk. */
-	if (!b->gone && mono_now() - b->last_size_check >= BUILD_SIZE_CHECK_S) {
-		b->last_size_check = mono_now();
-		if (tree_size(b->dir) > b->max_size)
-			b->too_big = true;
-	}
-	return !b->gone && !b->too_big;
+	return !b->gone;
 }
 
 static void __attribute__((noreturn))
@@ -196,12 +195,10 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	if ((b.db = db_open(c->state_dir, why, sizeof(why))) == NULL)
 		fatalx("build %s: database: %s", name, why);
 	b.id = id;
-	b.max_size = c->max_env_size;
 	snprintf(envs, sizeof(envs), "%s/envs", c->state_dir);
 	snprintf(tmpname, sizeof(tmpname), ".build-%lld", (long long)id);
 	snprintf(tmp, sizeof(tmp), "%s/%s", envs, tmpname);
 	snprintf(final, sizeof(final), "%s/%s", envs, name);
-	b.dir = tmp;
 	log_info("building environment %s with %s", name, python);
 	system_line(&b, "build started: python %s, timeout %g s%s", python, c->build_timeout,
 	    c->build_network ? "" : ", no network");
@@ -233,11 +230,6 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		    b.dropped_lines, b.dropped_bytes, BUILD_LOG_MAX_BYTES);
 	if (b.gone || builder_stop)
 		goto done;
-	if (b.too_big) {
-		snprintf(error, sizeof(error), "the environment grew past max_env_size (%ld bytes); the build was stopped",
-		    c->max_env_size);
-		goto done;
-	}
 	if (e == SBX_ERELOAD) {
 		snprintf(error, sizeof(error), "the configuration file's build limits changed and the service has "
 		    "not reloaded them yet (%.200s); create the environment again after the reload", why);
@@ -245,6 +237,11 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	}
 	if (e != SBX_OK) {
 		snprintf(error, sizeof(error), "the build sandbox could not be set up: %s", why);
+		goto done;
+	}
+	/* The jail measured the environment, with privilege, while the build ran and after it. */
+	if (res.env_limit[0]) {
+		snprintf(error, sizeof(error), "%.250s; the build was stopped", res.env_limit);
 		goto done;
 	}
 	switch (res.status) {
@@ -265,11 +262,7 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 			snprintf(error, sizeof(error), "the setup script was stopped: %s", res.error);
 		goto done;
 	}
-	if ((size = tree_size(tmp)) > c->max_env_size) {
-		snprintf(error, sizeof(error), "the environment takes %lld bytes, more than max_env_size (%ld)",
-		    (long long)size, c->max_env_size);
-		goto done;
-	}
+	size = res.env_bytes;
 	/* A leftover of an environment of the same name deleted earlier goes first. */
 	snprintf(trashname, sizeof(trashname), ".trash-old-%lld", (long long)id);
 	snprintf(trash, sizeof(trash), "%s/%s", envs, trashname);

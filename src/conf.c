@@ -82,6 +82,7 @@ static const struct conf_directive directives[] = {
 	D("environments", "build_workdir_mb", CT_INT, build_workdir_mb, 16, 65536),
 	D("environments", "build_processes", CT_INT, build_processes,	8, 4096),
 	D("environments", "max_env_size", CT_SIZE, max_env_size,	1024 * 1024, 1024.0 * 1024 * 1024 * 1024),
+	D("environments", "max_env_inodes", CT_LONG, max_env_inodes,	100, 1e9),
 	D("network", "dns",		CT_DNS,    net_dns,		0, 0),
 	D("network", "allow",		CT_ALLOW,  net_allow,		0, 0),
 };
@@ -127,6 +128,7 @@ conf_defaults(struct conf *c)
 	c->build_workdir_mb = 2048;
 	c->build_processes = 256;
 	c->max_env_size = 4L * 1024 * 1024 * 1024;
+	c->max_env_inodes = 200000;
 }
 
 /* [interpreters]: "3.12 = /usr/bin/python3.12"; the jail only sees /usr. */

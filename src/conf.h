@@ -69,6 +69,7 @@ struct conf {
 	int	 build_workdir_mb;	/* tmpfs of the build's /work (pip's cache) and /tmp */
 	int	 build_processes;
 	long	 max_env_size;		/* bytes on disk; a larger environment fails */
+	long	 max_env_inodes;	/* files, directories and links; a build with more fails */
 	/* [network]: runs with network and builds reach out through slirp4netns */
 	uint32_t net_dns[CONF_NET_MAX_DNS];	/* their resolvers; none: the host's, via slirp's forwarder */
 	int	 net_ndns;

@@ -226,32 +226,85 @@ root_owned_chain(const char *path)
 	return lstat("/", &st) == 0 && st.st_uid == 0;
 }
 
-/* rm -rf of fd's entries, never following a symlink or crossing a mount. */
-static void
-remove_entries(int fd, int depth)
+/*
+ * rm -rf of a tree of any depth with a bounded number of open fds: a directory
+ * found REMOVE_DEPTH levels down is renamed up into the top directory and
+ * removed from there on a later pass. Never follows a symlink or crosses a
+ * mount. Returns the entries still left (0: the top is empty).
+ */
+#define REMOVE_DEPTH	64
+
+static long
+remove_level(int topfd, int fd, dev_t dev, int depth, unsigned long *moved)
 {
 	struct dirent *de;
 	struct stat st;
+	long left = 0;
 	DIR *d;
+	int dup_fd = dup(fd);
 
-	if (depth > 256 || (d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
+	if (dup_fd == -1 || (d = fdopendir(dup_fd)) == NULL) {
+		if (dup_fd != -1)
+			close(dup_fd);
+		return 1;
 	}
+	rewinddir(d);	/* a dup shares the offset an earlier pass left at the end */
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
-		if (S_ISDIR(st.st_mode)) {
+		if (!S_ISDIR(st.st_mode)) {
+			left += unlinkat(fd, de->d_name, 0) == -1;
+			continue;
+		}
+		if (st.st_dev != dev) {
+			left++;	/* a mount point: not ours to descend */
+			continue;
+		}
+		if (depth >= REMOVE_DEPTH) {
+			char name[64];
+
+			do
+				snprintf(name, sizeof(name), ".pysandbox-deep-%ld-%lu", (long)getpid(), (*moved)++);
+			while (renameat(fd, de->d_name, topfd, name) == -1 && errno == EEXIST);
+			left++;
+			continue;
+		}
+		{
 			int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub != -1)
-				remove_entries(sub, depth + 1);
-			unlinkat(fd, de->d_name, AT_REMOVEDIR);
-		} else
-			unlinkat(fd, de->d_name, 0);
+
+			if (sub == -1) {
+				left++;
+				continue;
+			}
+			left += remove_level(topfd, sub, dev, depth + 1, moved);
+			close(sub);
+			left += unlinkat(fd, de->d_name, AT_REMOVEDIR) == -1;
+		}
 	}
 	closedir(d);
+	return left;
+}
+
+static bool
+remove_tree(int topfd)
+{
+	unsigned long moved = 0;
+	struct stat st;
+
+	if (fstat(topfd, &st) == -1)
+		return false;
+	/* Each pass removes what lies within REMOVE_DEPTH levels and lifts what is deeper. */
+	for (unsigned long before = ~0UL; ; ) {
+		unsigned long lifted = moved;
+
+		if (remove_level(topfd, topfd, st.st_dev, 0, &moved) == 0)
+			return true;
+		if (moved == lifted && before == moved)
+			return false;	/* no progress: something cannot be removed */
+		before = moved;
+	}
 }
 
 /* The builder (unprivileged) cannot remove what a build uid wrote: only
@@ -269,8 +322,10 @@ remove_env_dir(const char *name)
 	if ((envs = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		die("open %s", path);
 	if ((fd = openat(envs, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
-		remove_entries(fd, 0);
-		if (unlinkat(envs, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+		bool empty = remove_tree(fd);
+
+		close(fd);
+		if (!empty || (unlinkat(envs, name, AT_REMOVEDIR) == -1 && errno != ENOENT))
 			die("remove %s", name);
 	}
 	_exit(0);
@@ -688,8 +743,9 @@ open_env(void)
 		dprintf(FD_STATUS, "I environment '%s' is no longer available: %s\n", args.env, strerror(errno));
 		_exit(JAIL_EXIT_SETUP);
 	}
-	/* A build owns its environment directory; a run only reads it. */
-	if (args.build && fchown(env_fd, run_uid, run_gid) == -1)
+	/* A build owns its environment directory (open to runs, whatever mode the
+	 * pool made it with); a run only reads it. */
+	if (args.build && (fchown(env_fd, run_uid, run_gid) == -1 || fchmod(env_fd, 0755) == -1))
 		die("chown environment");
 }
 
@@ -1345,6 +1401,138 @@ collect_dir(int dirfd, const char *prefix, int depth, struct collect *col)
 	closedir(d);
 }
 
+/* ---- a build's environment: measured with privilege, sealed after it ---- */
+
+/*
+ * The environment lies on the host's disk, so the jail measures it: init, as
+ * root, walks /env once a second while every process of the build is stopped
+ * (nothing can move a file out of the walker's way, and what the build's uid
+ * cannot read is counted too), and once more after the build. Bytes, inodes
+ * and depth are bounded; set-id bits are stripped whenever they are seen, and
+ * a successful build's tree becomes root's with no group or other write, so
+ * no uid of the pool (later builds reuse them) owns or can change it.
+ */
+#define ENV_MAX_DEPTH		256
+#define ENV_MEASURE_MS		1000
+#define ENV_FREEZE_WAIT_MS	200
+
+struct tree {
+	long long	bytes, inodes;
+	bool		too_deep, too_big;
+};
+
+static void
+tree_walk(int dirfd, dev_t dev, int depth, bool seal, struct tree *t)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if ((d = fdopendir(dirfd)) == NULL) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL && !t->too_deep && !t->too_big) {
+		mode_t keep;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		t->inodes++;
+		t->bytes += (long long)st.st_blocks * 512;
+		if (t->bytes > conf.max_env_size || t->inodes > conf.max_env_inodes) {
+			t->too_big = true;
+			break;
+		}
+		if (seal)
+			fchownat(dirfd, de->d_name, 0, 0, AT_SYMLINK_NOFOLLOW);
+		keep = st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID | (seal ? S_IWGRP | S_IWOTH : 0));
+		/* (A symlink's mode means nothing, and fchmodat would follow it.) */
+		if (!S_ISLNK(st.st_mode) && keep != (st.st_mode & 07777))
+			fchmodat(dirfd, de->d_name, keep, 0);
+		if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+			int sub;
+
+			if (depth + 1 > ENV_MAX_DEPTH) {
+				t->too_deep = true;
+				break;
+			}
+			if ((sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)
+				tree_walk(sub, dev, depth + 1, seal, t);
+		}
+	}
+	closedir(d);
+}
+
+/* Measure (and with seal, seal) /env; false when it is past a limit, with why. */
+static bool
+env_check(bool seal, struct tree *t, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	if ((fd = open("/env", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1)
+		die("open /env");
+	if (seal) {
+		if (fchown(fd, 0, 0) == -1 ||
+		    fchmod(fd, st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID | S_IWGRP | S_IWOTH)) == -1)
+			die("seal /env");
+	}
+	t->inodes = 1;
+	t->bytes = (long long)st.st_blocks * 512;
+	tree_walk(fd, st.st_dev, 0, seal, t);
+	if (t->too_deep)
+		snprintf(why, whylen, "the environment's tree is deeper than %d levels", ENV_MAX_DEPTH);
+	else if (t->too_big && t->inodes > conf.max_env_inodes)
+		snprintf(why, whylen, "the environment holds more than max_env_inodes (%ld) files", conf.max_env_inodes);
+	else if (t->too_big)
+		snprintf(why, whylen, "the environment grew past max_env_size (%ld bytes)", conf.max_env_size);
+	return !t->too_deep && !t->too_big;
+}
+
+/* Every process of the run but init stopped, as far as they will within a short
+ * wait (one inside a long system call stops when it returns). */
+static void
+freeze_all(void)
+{
+	struct timespec pause = { 0, 2000000 };
+
+	kill(-1, SIGSTOP);
+	for (int waited = 0; waited < ENV_FREEZE_WAIT_MS; waited += 2) {
+		bool running = false;
+		struct dirent *de;
+		DIR *d = opendir("/proc");
+
+		if (d == NULL)
+			return;
+		while (!running && (de = readdir(d)) != NULL) {
+			char path[300], text[256], *state;
+			int fd;
+			ssize_t n;
+
+			if (de->d_name[0] < '0' || de->d_name[0] > '9' || strcmp(de->d_name, "1") == 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+				continue;
+			n = read(fd, text, sizeof(text) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			text[n] = '\0';
+			/* "pid (comm) S ...": the state follows the last ')' */
+			if ((state = strrchr(text, ')')) != NULL && state[1] == ' ')
+				running = !(state[2] == 'T' || state[2] == 't' || state[2] == 'Z' || state[2] == 'X');
+		}
+		closedir(d);
+		if (!running)
+			return;
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* ---- init: pid 1 of the run's pid namespace --------------------------- */
 
 static long
@@ -1433,9 +1621,11 @@ static void __attribute__((noreturn))
 run_init(int alive_fd, bool standby)
 {
 	sigset_t mask, oldmask;
-	struct timespec start, now, deadline, wait;
+	struct timespec start, now, deadline, wait, next_measure;
 	struct rusage ru;
 	struct collect col = { 0 };
+	struct tree tree = { 0 };
+	char env_limit[200] = "";
 	const char *how = "exited";
 	int status = 0, prog_status = -1, sig, workfd, go[2];
 	pid_t prog, p;
@@ -1525,8 +1715,9 @@ run_init(int alive_fd, bool standby)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
+	next_measure = start;
 	for (;;) {
-		long left;
+		long left, to_measure;
 
 		while ((p = waitpid(-1, &status, WNOHANG)) > 0)
 			if (p == prog)
@@ -1539,6 +1730,22 @@ run_init(int alive_fd, bool standby)
 			how = "timeout";
 			break;
 		}
+		if (args.build && (to_measure = elapsed_us(&now, &next_measure)) <= 0) {
+			bool within;
+
+			freeze_all();
+			within = env_check(false, &tree, env_limit, sizeof(env_limit));
+			kill(-1, SIGCONT);
+			if (!within) {
+				how = "killed";
+				break;
+			}
+			next_measure = now;
+			next_measure.tv_sec += ENV_MEASURE_MS / 1000;
+			continue;
+		}
+		if (args.build && to_measure < left)
+			left = to_measure;
 		wait.tv_sec = left / 1000000;
 		wait.tv_nsec = (left % 1000000) * 1000;
 		sig = sigtimedwait(&mask, NULL, &wait);
@@ -1558,6 +1765,17 @@ run_init(int alive_fd, bool standby)
 
 	if (strcmp(how, "exited") == 0 && WIFSIGNALED(prog_status))
 		how = "signaled";
+	/* Nothing of the build runs now: the last measure is exact, and a good
+	 * build's tree is sealed. */
+	if (args.build && env_limit[0] == '\0') {
+		bool good = strcmp(how, "exited") == 0 && WIFEXITED(prog_status) && WEXITSTATUS(prog_status) == 0;
+
+		env_check(good, &tree, env_limit, sizeof(env_limit));
+	}
+	if (env_limit[0]) {
+		snprintf(rec, sizeof(rec), "Z %.150s\n", env_limit);
+		write_all(FD_STATUS, rec, strlen(rec));
+	}
 	getrusage(RUSAGE_CHILDREN, &ru);
 	snprintf(rec, sizeof(rec), "R %s %d %d %ld %ld %ld %ld\n", how,
 	    prog_status != -1 && WIFEXITED(prog_status) ? WEXITSTATUS(prog_status) : -1,
@@ -1567,6 +1785,10 @@ run_init(int alive_fd, bool standby)
 	    ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec,
 	    ru.ru_maxrss);
 	write_all(FD_STATUS, rec, strlen(rec));
+	if (args.build) {
+		snprintf(rec, sizeof(rec), "S %lld %lld\n", tree.bytes, tree.inodes);
+		write_all(FD_STATUS, rec, strlen(rec));
+	}
 
 	/* A build's working directory is its scratch space (pip's cache): nothing to return. */
 	if (!args.build && (workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)

@@ -23,10 +23,13 @@
  *                                         yet reloaded by the pool); nothing ran
  *   "X <errno> <reason>\n"                the program's interpreter could not be started (exec
  *                                         failed: e.g. an environment's python was removed)
+ *   "Z <reason>\n"                        a build whose environment passed a limit (size, inodes,
+ *                                         depth); the build was stopped (before R)
  *   "R <how> <exit> <sig> <wall_us> <utime_us> <stime_us> <maxrss_kb>\n"
  *        how: exited | signaled | timeout | killed
  *   "F <name_len> <data_len>\n" name data  a file created or changed, any number
  *   "T\n"                                  some files were left out (caps)
+ *   "S <bytes> <inodes>\n"                 a build's environment as the jail measured it, after it
  *   "C <oom_kills> <peak_bytes>\n"         the run's memory cgroup, when there is one
  *   "D\n"                                  end of stream (written by the outer helper)
  */

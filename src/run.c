@@ -293,6 +293,7 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 	size_t cap = 0;
 
 	why[0] = '\0';
+	res->env_bytes = res->env_inodes = -1;
 	while (p < end && !done) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t linelen;
@@ -393,6 +394,24 @@ run_parse_status(const char *p, size_t n, struct run_result *res, char *why, siz
 		case 'T':
 			res->trunc_files = true;
 			break;
+		case 'Z':
+			if (have_r || linelen < 3) {
+				snprintf(why, whylen, "malformed limit record");
+				return -1;
+			}
+			snprintf(res->env_limit, sizeof(res->env_limit), "%.199s", line + 2);
+			break;
+		case 'S': {
+			long long bytes, inodes;
+
+			if (!have_r || sscanf(line, "S %lld %lld", &bytes, &inodes) != 2 || bytes < 0 || inodes < 0) {
+				snprintf(why, whylen, "malformed size record");
+				return -1;
+			}
+			res->env_bytes = bytes;
+			res->env_inodes = inodes;
+			break;
+		}
 		case 'C': {
 			long oom, peak;
 

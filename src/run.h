@@ -30,6 +30,8 @@ struct run_result {
 	long		 oom_kills;	/* from the memory cgroup; 0 without one */
 	long		 mem_peak;	/* bytes, from the memory cgroup */
 	int		 start_errno;	/* the exec error when the interpreter could not start */
+	char		 env_limit[200];	/* a build the jail stopped: which limit its environment passed */
+	long long	 env_bytes, env_inodes;	/* a build's environment as the jail measured it; -1: not */
 	struct run_file	*files;
 	size_t		 nfiles;
 	char		 error[256];	/* empty on success */

@@ -52,13 +52,11 @@ def test_an_environment_that_broke_its_interpreter_fails_its_own_runs(stack, how
         health = ex.submit(healthy_answers, stack, 2)
         results = [f.result(timeout=60) for f in broken]
         others = [f.result(timeout=60) for f in plain]
-    first = results[0]
-    assert first[0] == 200 and first[1]["success"] is False and first[1]["status"] == "error", first
-    assert "could not be started" in first[1]["error"], first
-    # Later tries find it marked failed: the environment is no longer ready.
-    for status, body in results[1:]:
-        assert status in (200, 400, 409), (status, body)
-        assert status != 200 or body["success"] is False, body
+    # The first to run fails as a run; the rest fail the same way or find the environment marked failed.
+    ran = [b for st, b in results if st == 200]
+    assert ran and all(b["success"] is False and b["status"] == "error" and "could not be started" in b["error"]
+                       for b in ran), results
+    assert all(st == 200 or (st == 409 and "not ready" in b["detail"]) for st, b in results), results
     assert all(st == 200 and b["stdout"] == "fine\n" for st, b in others), [(st, brief(b)) for st, b in others]
     assert set(health.result()) == {200}, health.result()
     env = get_env(stack, name)

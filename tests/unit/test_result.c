@@ -216,6 +216,23 @@ test_parse_bad(void)
 		REFUSED("X -5 exec x: y\n", "malformed start record", "X record with a negative errno");
 		REFUSED("X two exec x: y\n", "malformed start record", "X record without an errno");
 	}
+	{
+		int rc = PARSE("Z the environment grew past max_env_size (100 bytes)\nR killed -1 0 5 1 1 100\n"
+		    "S 4096 12\nD\n", &res, why);
+		ok(rc == 0 && strcmp(res.env_limit, "the environment grew past max_env_size (100 bytes)") == 0 &&
+		    res.env_bytes == 4096 && res.env_inodes == 12 && res.status == RUN_KILLED,
+		    "Z before R and S after it: the limit and the measure (rc %d, %s)", rc, res.env_limit);
+		run_result_free(&res);
+		rc = PARSE("R exited 0 0 5 1 1 100\nD\n", &res, why);
+		ok(rc == 0 && res.env_bytes == -1 && res.env_inodes == -1 && res.env_limit[0] == '\0',
+		    "no S record: not measured (-1)");
+		run_result_free(&res);
+		REFUSED("R exited 0 0 5 1 1 100\nZ late\nD\n", "malformed limit record", "Z after R");
+		REFUSED("Z\nR exited 0 0 5 1 1 100\nD\n", "malformed limit record", "bare Z record");
+		REFUSED("S 1 1\nR exited 0 0 5 1 1 100\nD\n", "malformed size record", "S before R");
+		REFUSED("R exited 0 0 5 1 1 100\nS -1 3\nD\n", "malformed size record", "negative S");
+		REFUSED("R exited 0 0 5 1 1 100\nS 1\nD\n", "malformed size record", "S with one number");
+	}
 	REFUSED("", NULL, "empty stream");
 	REFUSED("D\n", NULL, "D without R");
 	REFUSED("T\nD\n", NULL, "T and D without R");
