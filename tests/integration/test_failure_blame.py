@@ -82,8 +82,12 @@ def test_a_jail_killed_mid_run_fails_that_run_and_the_self_test_keeps_health(sta
             procs = hostinspect.processes()
             for pid in hostinspect.stack_pids(stack, procs):
                 p = procs[pid]
-                if (p["name"] == hostinspect.INIT_NAME and procs.get(p["ppid"], {}).get("name") == hostinspect.JAIL_NAME
-                        and procs.get(procs[p["ppid"]]["ppid"], {}).get("name") == hostinspect.DAEMON_NAME
+                outer = procs.get(p["ppid"], {})
+                worker = procs.get(outer.get("ppid"), {})
+                # (A jail whose parent's parent is not a pysandboxd is the master's self-test.)
+                if (p["name"] == hostinspect.INIT_NAME and outer.get("name") == hostinspect.JAIL_NAME
+                        and worker.get("name") == hostinspect.DAEMON_NAME
+                        and procs.get(worker["ppid"], {}).get("name") == hostinspect.DAEMON_NAME
                         and any(q["ppid"] == pid and q["name"].startswith("python") for q in procs.values())):
                     return p["ppid"]
             return None
