@@ -4,6 +4,7 @@
 # usage: devserver.sh SRCDIR BUILDDIR
 # env:   PORT (8000), STATE_DIR (BUILDDIR/run-state), NGINX, PYSANDBOX_EXTRA_CONF (INI text appended),
 #        RATE / BURST (requests per second per client on /execute; 1000 / 2000 for development),
+#        CONN (requests one client address may have in progress at once; 256 for development),
 #        PYSANDBOX_USER (when set and run as root: the pool drops to this user, created if missing,
 #        and a copy of the jail gets the file capabilities it needs, as in production)
 # Stops everything it started on SIGINT or SIGTERM and removes its runtime directory.
@@ -16,6 +17,7 @@ state=${STATE_DIR:-$build/run-state}
 nginx_bin=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 rate=${RATE:-1000}
 burst=${BURST:-2000}
+conn=${CONN:-256}
 # nginx refuses burst=0; no burst clause means none.
 if [[ $burst == 0 ]]; then burst_clause=""; else burst_clause=" burst=$burst"; fi
 
@@ -89,7 +91,7 @@ body_size=${body_size:-64M}
 mkdir -p "$runtime/nginx"
 sed -e "s|@SOCKET@|$runtime/pysandbox.sock|g" "$src/conf/fastcgi.inc" > "$runtime/fastcgi.inc"
 sed -e "s|@RUNTIME@|$runtime|g" -e "s|@PORT@|$port|g" -e "s|@RATE@|$rate|g" \
-    -e "s|@BURST@|$burst_clause|g" -e "s|@BODY_SIZE@|$body_size|g" \
+    -e "s|@BURST@|$burst_clause|g" -e "s|@BODY_SIZE@|$body_size|g" -e "s|@CONN@|$conn|g" \
     "$src/conf/nginx-dev.conf.in" > "$runtime/nginx.conf"
 
 "$build/src/pysandboxd" -t -c "$runtime/pysandbox.conf" >/dev/null

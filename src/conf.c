@@ -47,6 +47,10 @@ struct conf_directive {
 static const struct conf_directive directives[] = {
 	D("service", "workers",		CT_INT,    workers,		0, 256),
 	D("service", "user",		CT_NAME,   user,		0, 0),
+	D("service", "queue_size",	CT_INT,    queue_size,		0, 256),
+	D("service", "queue_timeout",	CT_DOUBLE, queue_timeout,	0, 60),
+	D("service", "max_runs_per_client", CT_INT, max_runs_per_client, 0, 256),
+	D("service", "spare_workers",	CT_INT,    spare_workers,	0, 64),
 	D("service", "max_requests",	CT_LONG,   max_requests,	0, 1e9),
 	D("service", "socket",		CT_STR,    socket,		0, 0),
 	D("service", "socket_mode",	CT_MODE,   socket_mode,		0, 0777),
@@ -92,6 +96,10 @@ conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
+	c->queue_size = 4;
+	c->queue_timeout = 5;
+	c->max_runs_per_client = 0;
+	c->spare_workers = 2;
 	snprintf(c->user, sizeof(c->user), "pysandbox");
 	c->max_requests = 1000;
 	snprintf(c->socket, sizeof(c->socket), "%s", PYSANDBOX_SOCKET);
@@ -511,6 +519,11 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "each concurrent run and build needs its own uid", c->uid_count, conf_workers(c) + 1 + c->max_builds);
 		return -1;
 	}
+	if (conf_processes(c) > CONF_MAX_PROCESSES) {
+		snprintf(err, errlen, "workers + queue_size + spare_workers (%d) is more than %d worker processes",
+		    conf_processes(c), CONF_MAX_PROCESSES);
+		return -1;
+	}
 	if (c->uid_base + c->uid_count > 4294967294L) {
 		snprintf(err, errlen, "uid_base + uid_count overflows the uid range");
 		return -1;
@@ -526,6 +539,12 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+conf_processes(const struct conf *c)
+{
+	return conf_workers(c) + c->queue_size + c->spare_workers;
 }
 
 int

@@ -13,6 +13,7 @@
 #define HARD_MAX_CODE_LENGTH	(500L * 1024)
 #define HARD_MAX_CPUS		2.0
 #define CONF_PATH_MAX		512
+#define CONF_MAX_PROCESSES	256
 #define CONF_NET_MAX_DNS	4
 #define CONF_NET_MAX_ALLOW	16
 
@@ -29,7 +30,11 @@ struct conf_cidr {
 
 struct conf {
 	/* [service] */
-	int	 workers;		/* 0: 2 x online cores */
+	int	 workers;		/* runs at once; 0: 2 x online cores */
+	int	 queue_size;		/* runs that may wait for one of them */
+	double	 queue_timeout;		/* seconds a run waits before it is refused (503) */
+	int	 max_runs_per_client;	/* runs one client address may hold or wait for; 0: its share */
+	int	 spare_workers;		/* worker processes beyond runs and queue, for /health and reads */
 	char	 user[64];		/* the unprivileged service user ("" = stay as started) */
 	long	 max_requests;		/* recycle a worker after this many; 0: never */
 	char	 socket[CONF_PATH_MAX];
@@ -103,7 +108,9 @@ int conf_load(const char *path, struct conf *c, bool use_env, char *err, size_t 
  * With cidr false every entry is a single address (/32 is implied and a prefix refused). */
 int conf_parse_ipv4_list(const char *s, bool cidr, struct conf_cidr *out, int max, char *why, size_t whylen);
 
-/* Number of workers after resolving 0. */
+/* Runs at once (workers, after resolving 0). */
 int conf_workers(const struct conf *c);
+/* Worker processes of the pool: the runs, the queue and the spare ones that serve the API. */
+int conf_processes(const struct conf *c);
 
 #endif

@@ -13,6 +13,7 @@ sbx_err_status(enum sbx_err e)
 	case SBX_ENOTFOUND:	return 404;
 	case SBX_EMETHOD:	return 405;
 	case SBX_ECONFLICT:	return 409;
+	case SBX_ESHARE:	return 429;
 	case SBX_EBUSY:
 	case SBX_ERELOAD:	return 503;
 	case SBX_ENOMEM:

@@ -11,6 +11,7 @@ enum sbx_err {
 	SBX_EMETHOD,	/* 405: path exists, method does not */
 	SBX_ECONFLICT,	/* 409: environment exists / not ready */
 	SBX_EBUSY,	/* 503: over capacity or unhealthy */
+	SBX_ESHARE,	/* 429: one client over its share of the sandboxes while others wait */
 	SBX_ENOMEM,	/* 500: out of memory */
 	SBX_ESYS,	/* 500: a system call failed */
 	SBX_EJAIL,	/* 500: the sandbox could not be set up */

@@ -174,6 +174,15 @@ health_selftest(const struct conf *c, int slot)
 	run_reap();	/* the master reaps its children by pid: leave nothing pending */
 	}
 
+#ifdef PYSANDBOX_SABOTAGE
+	/* make sabotage: the mechanisms switched off would fail the self-test; the
+	 * hostile tests are to find the holes themselves. */
+	if (getenv("PYSANDBOX_SABOTAGE") && *getenv("PYSANDBOX_SABOTAGE")) {
+		log_warnx("SABOTAGED BUILD: isolation off (%s); self-test result ignored: %s",
+		    getenv("PYSANDBOX_SABOTAGE"), ok ? "passed" : why);
+		ok = true;
+	}
+#endif
 	snprintf(scoreboard->isolation, sizeof(scoreboard->isolation),
 	    "{\"namespaces\":[\"mount\",\"pid\",\"ipc\",\"uts\",\"net\"],"
 	    "\"root\":\"pivot_root into a tmpfs with read-only binds of /usr and a generated /etc\","
@@ -244,6 +253,15 @@ health_json(const struct conf *c, int *status)
 	json_object_object_add(pool, "busy", json_object_new_int(busy));
 	json_object_object_add(pool, "idle", json_object_new_int(workers - busy));
 	json_object_object_add(pool, "requests", json_object_new_int64((int64_t)scoreboard->requests));
+	{
+		int running, queued;
+
+		admit_counts(&scoreboard->admit, &running, &queued);
+		json_object_object_add(pool, "run_slots", json_object_new_int(conf_workers(c)));
+		json_object_object_add(pool, "runs", json_object_new_int(running));
+		json_object_object_add(pool, "queue_size", json_object_new_int(c->queue_size));
+		json_object_object_add(pool, "queued", json_object_new_int(queued));
+	}
 	json_object_object_add(o, "pool", pool);
 	{
 		struct interp found[INTERP_MAX];

@@ -163,6 +163,18 @@ reply_detail(struct reply *r, enum sbx_err e, json_object *detail)
 }
 
 void
+reply_refusal(struct reply *r, enum sbx_err e, const char *msg, const char *reason)
+{
+	json_object *o = json_object_new_object();
+
+	r->status = sbx_err_status(e);
+	json_object_object_add(o, "detail", json_object_new_string(msg));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	r->body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+void
 reply_msg(struct reply *r, enum sbx_err e, const char *msg)
 {
 	reply_detail(r, e, json_object_new_string(msg));
@@ -191,7 +203,8 @@ handle_root(struct reply *r)
 }
 
 static void
-handle_execute(const struct conf *c, int slot, const char *body, size_t len, bool env_required, struct reply *r)
+handle_execute(const struct conf *c, int wslot, const char *client, const char *body, size_t len, bool env_required,
+    struct reply *r)
 {
 	struct req_limits lim = {
 		.max_code_length = c->max_code_length, .default_timeout = c->default_timeout,
@@ -207,7 +220,9 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 	struct run_spec spec = { 0 };
 	json_object *detail = NULL;
 	enum sbx_err e;
+	enum admit_result admitted;
 	char why[300], msg[400];
+	int slot = -1;
 
 	if ((e = req_parse(body, len, &lim, &req, &detail)) != SBX_OK) {
 		reply_detail(r, e, detail);
@@ -245,8 +260,23 @@ handle_execute(const struct conf *c, int slot, const char *body, size_t len, boo
 		snprintf(r->headers, sizeof(r->headers), "Retry-After: 10\r\n");
 		goto out;
 	}
+	/* A slot (and so a uid of the pool) for this run, or a short wait in the queue, or a refusal. */
+	if ((admitted = admit_acquire(&scoreboard->admit, wslot, client, c->queue_timeout, &slot)) != ADMIT_OK) {
+		if (admitted == ADMIT_SHARE) {
+			snprintf(msg, sizeof(msg), "This client already holds its share of the sandboxes while others wait; "
+			    "retry when one of its runs has ended");
+			reply_refusal(r, SBX_ESHARE, msg, "client_share");
+		} else {
+			snprintf(msg, sizeof(msg), "All %d sandboxes are busy and %d runs are waiting; retry shortly",
+			    conf_workers(c), c->queue_size);
+			reply_refusal(r, SBX_EBUSY, msg, "capacity");
+		}
+		snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
+		goto out;
+	}
 	r->is_run = true;
 	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
+	admit_release(&scoreboard->admit, wslot, slot);
 	if (e == SBX_ESTART && req.environment && env_caused_start_failure(res.start_errno)) {
 		/* What the environment holds (its setup script removed or broke its
 		 * interpreter) fails this run and marks the environment, nothing else. */
@@ -340,7 +370,7 @@ read_body(FCGX_Request *fr, long declared, long max, size_t *len, bool *too_big)
 }
 
 static void
-serve_one(const struct conf *c, int slot, FCGX_Request *fr)
+serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	const char *path = FCGX_GetParam("DOCUMENT_URI", fr->envp);
@@ -382,7 +412,8 @@ serve_one(const struct conf *c, int slot, FCGX_Request *fr)
 			reply_msg(&r, SBX_ETOOBIG, "Request body too large");
 		} else if (route == ROUTE_EXECUTE || route == ROUTE_EXECUTE_ENV) {
 			r.bytes_in = (long)len;
-			handle_execute(c, slot, body, len, route == ROUTE_EXECUTE_ENV, &r);
+			handle_execute(c, wslot, FCGX_GetParam("REMOTE_ADDR", fr->envp), body, len, route == ROUTE_EXECUTE_ENV,
+			    &r);
 		} else
 			env_handle(c, route, method, path, FCGX_GetParam("QUERY_STRING", fr->envp), body, len, &r);
 	}

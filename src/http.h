@@ -38,6 +38,8 @@ bool http_env_name(const char *path, char *out, size_t outlen);
 
 void reply_detail(struct reply *r, enum sbx_err e, json_object *detail);
 void reply_msg(struct reply *r, enum sbx_err e, const char *msg);
+/* {"detail": msg, "reason": reason}: a refusal a client can tell apart (capacity, client_share). */
+void reply_refusal(struct reply *r, enum sbx_err e, const char *msg, const char *reason);
 void reply_json(struct reply *r, int status, json_object *o);
 
 #endif

@@ -54,6 +54,29 @@
  * kernel kills every process left in the namespace, so nothing outlives a run.
  */
 
+#ifdef PYSANDBOX_SABOTAGE
+/* A test-only build (configure --enable-sabotage): PYSANDBOX_SABOTAGE names the
+ * isolation mechanisms to leave out, so that the tests covering each can be seen
+ * to fail (make sabotage). A production build has none of this. */
+static bool
+sabotaged(const char *mech)
+{
+	const char *p = getenv("PYSANDBOX_SABOTAGE");
+	size_t n = strlen(mech);
+
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, mech, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+#else
+#define sabotaged(mech) false
+#endif
+
 #define FD_STATUS	3
 #define FD_INPUT	4
 #define FD_ARGS		5	/* a standby's run arguments (jail.h) */
@@ -563,6 +586,12 @@ cgroups_limit(void)
 		snprintf(cpu, sizeof(cpu), v2 ? "%ld 100000" : "%ld", args.cpus_milli * 100);
 	else
 		snprintf(cpu, sizeof(cpu), v2 ? "max 100000" : "-1");
+	if (sabotaged("memory"))
+		snprintf(mem, sizeof(mem), v2 ? "max" : "-1");
+	if (sabotaged("pids"))
+		snprintf(pids, sizeof(pids), "max");
+	if (sabotaged("cpu"))
+		snprintf(cpu, sizeof(cpu), v2 ? "max 100000" : "-1");
 	if (v2) {
 		if (cg_write_at(cg_dir[0], "memory.max", mem) == -1 || cg_write_at(cg_dir[0], "pids.max", pids) == -1)
 			die("cgroup limits");
@@ -865,6 +894,10 @@ build_root(void)
 	mount_tmpfs(NEWROOT "/work", opts);
 	if (mkdir(NEWROOT "/root", 0700) == -1)
 		die("mkdir /root");
+	if (sabotaged("root")) {
+		bind_host_path("/root", MS_NODEV);
+		bind_host_path("/var", MS_NODEV);
+	}
 	if (env_fd != -1)
 		mount_env();
 }
@@ -1197,6 +1230,8 @@ exec_program(const sigset_t *oldmask)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
 			die("drop capability %d", cap);
 	/* Drop privileges in the fixed order: groups, gid, uid; then prove it. */
+	if (sabotaged("uid"))
+		l->uid = l->gid = 0;
 	if (setgroups(0, NULL) == -1)
 		die("setgroups");
 	if (setresgid(l->gid, l->gid, l->gid) == -1)
@@ -1213,7 +1248,8 @@ exec_program(const sigset_t *oldmask)
 		if (syscall(SYS_capset, &hdr, data) == -1)
 			die("clear capabilities");
 	}
-	if (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != l->uid || getegid() != l->gid) {
+	if (!sabotaged("uid") && (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != l->uid ||
+	    getegid() != l->gid)) {
 		errno = EPERM;
 		die("privileges could be regained");
 	}
@@ -1222,7 +1258,8 @@ exec_program(const sigset_t *oldmask)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	umask(022);
-	load_seccomp();
+	if (!sabotaged("seccomp"))
+		load_seccomp();
 
 	for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
 		nargs++;
@@ -1255,7 +1292,7 @@ exec_program(const sigset_t *oldmask)
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
 	/* With a memory cgroup the address space only stops absurd reservations
 	 * (RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's imports). */
-	as = (rlim_t)l->memory_mb << (l->mem_cgroup ? 22 : 20);
+	as = sabotaged("memory") ? RLIM_INFINITY : (rlim_t)l->memory_mb << (l->mem_cgroup ? 22 : 20);
 	set_limit(RLIMIT_AS, as, as, "as");
 	set_limit(RLIMIT_FSIZE, (rlim_t)l->fsize, (rlim_t)l->fsize, "fsize");
 	set_limit(RLIMIT_NOFILE, (rlim_t)l->nofile, (rlim_t)l->nofile, "nofile");
@@ -1499,6 +1536,8 @@ freeze_all(void)
 {
 	struct timespec pause = { 0, 2000000 };
 
+	if (sabotaged("pid"))
+		return;
 	kill(-1, SIGSTOP);
 	for (int waited = 0; waited < ENV_FREEZE_WAIT_MS; waited += 2) {
 		bool running = false;
@@ -1656,7 +1695,8 @@ run_init(int alive_fd, bool standby)
 	signal(SIGPIPE, SIG_IGN);
 	/* The pid namespace came with our fork; the rest are made here, so that
 	 * the outer helper stays in the host's (its network, for slirp4netns). */
-	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) == -1)
+	if (unshare(CLONE_NEWNS | (sabotaged("net") ? 0 : CLONE_NEWNET) | (sabotaged("ipc") ? 0 : CLONE_NEWIPC) |
+	    (sabotaged("uts") ? 0 : CLONE_NEWUTS)) == -1)
 		die("unshare namespaces");
 
 	/* The program's process first: in v1 its cgroup joins wait out their
@@ -1680,15 +1720,16 @@ run_init(int alive_fd, bool standby)
 	init_take_args(standby);
 	cgroups_limit();
 	launch_fill();
-	if (args.net)
+	if (args.net && !sabotaged("net") && !sabotaged("buildnet"))
 		net_filter();	/* before the root: nft is the host's */
 	open_env();
 	build_root();
 	enter_root();
-	if (sethostname("sandbox", 7) == -1)
+	if (!sabotaged("uts") && sethostname("sandbox", 7) == -1)
 		die("sethostname");
-	loopback_up();
-	if (args.net)
+	if (!sabotaged("net"))
+		loopback_up();
+	if (args.net && !sabotaged("net"))
 		net_wait_ready();
 	close(ctl_fd);
 	write_inputs();
@@ -1735,7 +1776,8 @@ run_init(int alive_fd, bool standby)
 
 			freeze_all();
 			within = env_check(false, &tree, env_limit, sizeof(env_limit));
-			kill(-1, SIGCONT);
+			if (!sabotaged("pid"))
+				kill(-1, SIGCONT);
 			if (!within) {
 				how = "killed";
 				break;
@@ -1758,7 +1800,8 @@ run_init(int alive_fd, bool standby)
 
 	/* End everything else in the namespace, daemons included, and reap it. */
 	cgroups_unthrottle();
-	kill(-1, SIGKILL);
+	/* (Without a pid namespace of its own, -1 would be every process of the host.) */
+	kill(sabotaged("pid") ? -prog : -1, SIGKILL);
 	while ((p = waitpid(-1, &status, 0)) > 0 || (p == -1 && errno == EINTR))
 		if (p == prog && prog_status == -1)
 			prog_status = status;
@@ -1905,7 +1948,7 @@ fork_init(void)
 
 	if (own == -1)
 		die("open our pid namespace");
-	if (unshare(CLONE_NEWPID) == -1)
+	if (!sabotaged("pid") && unshare(CLONE_NEWPID) == -1)
 		die("unshare the pid namespace");
 	if ((pid = fork()) != 0 && setns(own, CLONE_NEWPID) == -1)
 		die("back to our pid namespace");

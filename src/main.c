@@ -58,7 +58,8 @@ main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)c.log_level);
 	if (test_only) {
-		printf("configuration %s is valid (%d workers, uids %ld-%ld)\n", path, conf_workers(&c),
+		printf("configuration %s is valid (%d runs at once, %d queued, %d worker processes, uids %ld-%ld)\n",
+		    path, conf_workers(&c), c.queue_size, conf_processes(&c),
 		    c.uid_base, c.uid_base + c.uid_count - 1);
 		return 0;
 	}

@@ -256,6 +256,8 @@ pool_main(struct conf *c, const char *conf_path)
 		fatal("mmap scoreboard");
 	memset(scoreboard, 0, sizeof(*scoreboard));
 	scoreboard->started = wall_now();
+	if (admit_init(&scoreboard->admit, conf_workers(c), c->queue_size, c->max_runs_per_client) == -1)
+		fatalx("cannot set up the shared admission state");
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe");
@@ -318,11 +320,12 @@ pool_main(struct conf *c, const char *conf_path)
 	/* libfcgi in the workers needs it across fork, never across exec. */
 	health_selftest(c, c->uid_count - 1);
 	last_check = wall_now();
-	scoreboard->nworkers = conf_workers(c);
+	scoreboard->nworkers = conf_processes(c);
 	for (int i = 0; i < scoreboard->nworkers; i++)
 		spawn_worker(c, listen_fd, i);
 	spawn_builder(c, listen_fd);
-	log_info("listening on %s with %d workers", c->socket, scoreboard->nworkers);
+	log_info("listening on %s: %d runs at once, %d queued for up to %g s, %d worker processes", c->socket,
+	    conf_workers(c), c->queue_size, c->queue_timeout, scoreboard->nworkers);
 
 	for (;;) {
 		struct pollfd pfd = { sig_pipe[0], POLLIN, 0 };
@@ -365,7 +368,8 @@ pool_main(struct conf *c, const char *conf_path)
 				log_info("configuration reloaded; recycling workers");
 				health_selftest(c, c->uid_count - 1);
 				last_check = wall_now();
-				scoreboard->nworkers = conf_workers(c);
+				scoreboard->nworkers = conf_processes(c);
+				admit_resize(&scoreboard->admit, conf_workers(c), c->queue_size, c->max_runs_per_client);
 				signal_workers(SIGQUIT);
 				/* The builder finishes its running builds, then a new one takes over. */
 				if (scoreboard->builder_pid > 0)
@@ -383,6 +387,8 @@ pool_main(struct conf *c, const char *conf_path)
 				scoreboard->builder_pid = 0;
 				continue;
 			}
+			/* A worker killed in a run or in the queue leaves its place to others. */
+			admit_reclaim(&scoreboard->admit, pid);
 			for (int i = 0; i < POOL_MAX_WORKERS; i++) {
 				if (scoreboard->slot[i].pid != pid)
 					continue;

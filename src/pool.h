@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "admit.h"
 #include "conf.h"
 
 #define POOL_MAX_WORKERS 256
@@ -28,6 +29,7 @@ struct scoreboard {
 	int		 nworkers;
 	pid_t		 builder_pid;	/* workers wake it with SIGUSR1 */
 	pid_t		 master_pid;	/* workers ask it for a self-test with SIGUSR1 */
+	struct admit_state admit;	/* run slots and the queue (admit.c alone writes it) */
 	int		 selftest_wanted; /* set by a worker (atomically), cleared by the master */
 	struct pool_slot slot[POOL_MAX_WORKERS];
 };

@@ -118,7 +118,11 @@ jail_proc_close(struct jail_proc *j)
 static char **
 jail_envp(char storage[][256], char **envp, size_t max)
 {
-	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
+	static const char *pass_env[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL",
+#ifdef PYSANDBOX_SABOTAGE
+		"PYSANDBOX_SABOTAGE",
+#endif
+	};
 	size_t envc = 0;
 
 	for (size_t i = 0; i < sizeof(pass_env) / sizeof(pass_env[0]) && envc + 1 < max; i++) {
@@ -142,7 +146,7 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	char envstore[4][256], *envp[5];
+	char envstore[5][256], *envp[6];
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 }, argp[2] = { -1, -1 };
 	bool is_standby = argv[1] && strcmp(argv[1], "standby") == 0;
 	sigset_t none, def;
@@ -194,7 +198,7 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if ((errno = posix_spawn(&j->pid, c->jail, &fa, &attr, argv, jail_envp(envstore, envp, 5))) != 0) {
+	if ((errno = posix_spawn(&j->pid, c->jail, &fa, &attr, argv, jail_envp(envstore, envp, 6))) != 0) {
 		snprintf(why, whylen, "spawn %s: %s", c->jail, strerror(errno));
 		j->pid = -1;
 		rc = SBX_EJAIL;

@@ -82,8 +82,16 @@ class Service:
             return status, text.decode("utf-8", "replace")
 
     def execute(self, code, **fields):
+        """POST /execute and expect 200. Like a well-behaved client, a refusal for capacity (503) or for this
+        client's share (429) is retried after its Retry-After, for up to a minute."""
         fields["code"] = code
-        status, body = self.request("POST", "/execute", fields)
+        deadline = time.monotonic() + 60
+        while True:
+            status, body = self.request("POST", "/execute", fields)
+            refused = status in (429, 503) and isinstance(body, dict) and body.get("reason") in ("capacity", "client_share")
+            if not refused or time.monotonic() > deadline:
+                break
+            time.sleep(float(self.last_headers.get("Retry-After", "1")))
         assert status == 200, (status, body)
         return body
 

@@ -145,10 +145,10 @@ def concurrently(*calls):
 # and check it.
 
 MAX_ENV_MB = 48
-BUILD_TIMEOUT = 20
+BUILD_TIMEOUT = 40	# six venvs made at once on two cores take 20 s and more
 BUILD_CONF = (f"[environments]\nbuild_timeout = {BUILD_TIMEOUT}\nmax_builds = 6\nbuild_workdir_mb = 32\n"
               f"max_env_size = {MAX_ENV_MB}M\nbuild_processes = 64\n[jail]\nuid_base = 61000\n")
-BUILD_WAIT = 75	# seconds: six builds on two CPUs; the fork bomb alone takes BUILD_TIMEOUT
+BUILD_WAIT = 120	# seconds: six builds on two CPUs; the fork bomb alone takes BUILD_TIMEOUT
 
 
 def build_scripts(t, state):
@@ -844,15 +844,16 @@ def test_fallocate_and_huge_writes_fail_cleanly(service):
     assert_serving(service)
 
 
-def workers(service):
+def run_slots(service):
+    """Runs at once, each with a uid of its own."""
     _, health = service.request("GET", "/health")
-    return health["pool"]["workers"]
+    return health["pool"]["run_slots"]
 
 
 def test_files_do_not_persist_across_runs_on_any_worker(service):
     # piston's file_persistance.py: run A on every worker (and so every run uid) leaves files in every
     # writable place; runs B on the same workers find nothing.
-    n = min(workers(service), 8)
+    n = min(run_slots(service), 8)
     tok = token()
     places = ("/work", "/tmp", "/dev/shm", "/var/tmp", "/run/lock", "/env", "/root")
     leave = f'''
@@ -935,7 +936,7 @@ def test_twenty_concurrent_hostile_runs(service, pool_uids):
     for kind, r in zip(kinds, results):
         _, _, status, check = HOSTILE_MIX[kind]
         assert r["status"] == status and check(r), (kind, brief(r))
-    assert took < 40, took
+    assert took < 90, took	# 20 runs through 4 slots and a queue, retried on capacity
     assert_no_leftovers(service, pool_uids)
     assert_serving(service)
 
@@ -1792,21 +1793,16 @@ def test_hostile_build_filling_the_disk_fails_and_is_bounded(builds):
     b = builds
     env = b.wait("filler")
     filled = {line.split()[1]: int(line.split()[2]) for line in log_results(b, "filler", "FILLED")}
-    assert set(filled) == {"/work", "/tmp", "/dev/shm", "/env"}, b.log("filler")
+    # The jail measures /env every second, with privilege: it may stop the script before /env is reported.
+    assert {"/work", "/tmp", "/dev/shm"} <= set(filled) <= {"/work", "/tmp", "/dev/shm", "/env"}, b.log("filler")
     for d in ("/work", "/tmp", "/dev/shm"):	# build_workdir_mb 32
         assert 6 <= filled[d] <= 8, filled
-    # SIGXFSZ at max_env_size, unless the builder's size watch stopped the script before it got there.
+    # SIGXFSZ at max_env_size, unless the jail's measure stopped the script before it got there.
     assert log_results(b, "filler", "HUGE") in ([f"HUGE 153 {MAX_ENV_MB * MiB}"], []), b.log("filler")
-    if not log_results(b, "filler", "HUGE"):
-        assert env["error"].startswith("the environment grew past max_env_size"), env
     assert env["status"] == "failed", env
-    # The environment lives on the host's disk: the builder measures it every second while the script runs
-    # and stops a build that outgrows max_env_size (a burst within that second can overshoot, which the
-    # size check at the end then refuses); either way nothing of it stays.
-    assert (re.fullmatch(rf"the environment takes \d+ bytes, more than max_env_size \({MAX_ENV_MB * MiB}\)",
-                         env["error"])
-            or env["error"] == f"the environment grew past max_env_size ({MAX_ENV_MB * MiB} bytes); "
-                               "the build was stopped"), env
+    # Stopped while it ran, or refused by the last measure after it: the same reason, and nothing of it stays.
+    assert env["error"] == (f"the environment grew past max_env_size ({MAX_ENV_MB * MiB} bytes); "
+                            "the build was stopped"), env
     assert not os.path.exists(os.path.join(b.stack.state, "envs", b.names["filler"]))
     assert_build_leaves_nothing(b)
     assert_serving(b.stack)

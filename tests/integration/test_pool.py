@@ -121,7 +121,7 @@ def running_program(service):
 
 
 def test_killed_idle_worker_is_replaced(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
     master = master_pid(s)
     before = wait_workers(s, master)
     victim, survivor = before
@@ -136,7 +136,7 @@ def test_killed_idle_worker_is_replaced(make_service):
 
 
 def test_killed_busy_worker_ends_its_run(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
     master = master_pid(s)
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
     prog = wait_for("the program to start", lambda: running_program(s))
@@ -158,7 +158,7 @@ def test_killed_busy_worker_ends_its_run(make_service):
 
 
 def test_workers_recycled_after_max_requests(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nmax_requests = 3\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nmax_requests = 3\n")
     master = master_pid(s)
     first = wait_workers(s, master)
     seen = set(first)
@@ -175,7 +175,7 @@ def test_workers_recycled_after_max_requests(make_service):
 
 
 def test_sighup_applies_a_changed_config(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
     master = master_pid(s)
     r = s.execute('print("before")', timeout=25)
     assert r["success"] is True
@@ -202,7 +202,7 @@ def test_limits_lowered_on_disk_refuse_only_runs_beyond_them_until_the_reload(ma
     # The jail enforces the file on disk; the pool, its loaded copy until SIGHUP. In between (an edit
     # not yet reloaded, or the reload's self-test), a run beyond the new limit is refused with a
     # retryable 503 that says why, and the service stays healthy for every other run.
-    s = make_service(extra_conf="[service]\nworkers = 2\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
     master = master_pid(s)
     assert s.execute('print("before")', timeout=25)["success"] is True
     with open(conf_path(s), "a") as f:
@@ -226,7 +226,7 @@ def test_limits_lowered_on_disk_refuse_only_runs_beyond_them_until_the_reload(ma
 
 
 def test_sighup_with_broken_config_keeps_the_old_one(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\n[limits]\nmax_timeout = 20\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n[limits]\nmax_timeout = 20\n")
     master = master_pid(s)
     path = conf_path(s)
     old_workers = wait_workers(s, master)
@@ -282,7 +282,7 @@ def sigterm_and_wait(s, limit):
 
 
 def test_sigterm_lets_a_run_finish_within_grace(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nshutdown_grace = 15\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nshutdown_grace = 15\n")
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(2)\nprint("end")', 30)
     wait_for("the program to start", lambda: running_program(s))
     runtime, procs = stack_snapshot(s)
@@ -298,7 +298,7 @@ def test_sigterm_lets_a_run_finish_within_grace(make_service):
 
 
 def test_sigterm_kills_a_run_past_grace(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nshutdown_grace = 1\n")
+    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nshutdown_grace = 1\n")
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
     prog = wait_for("the program to start", lambda: running_program(s))
     runtime, procs = stack_snapshot(s)
@@ -414,7 +414,7 @@ def test_every_run_gets_fresh_cgroups_removed_after_it(service):
 
 
 def test_a_killed_standby_is_replaced(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 1\n")
+    s = make_service(extra_conf="[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 0\n")
     (worker, (jail,)), = _wait_standbys(s, "the worker's standby").items()
     os.kill(jail, signal.SIGKILL)
     wait_for("the standby to die", lambda: identity(jail) is None)
@@ -428,7 +428,7 @@ def test_a_killed_standby_is_replaced(make_service):
 
 
 def test_a_recycled_worker_ends_its_standby(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 1\nmax_requests = 2\n")
+    s = make_service(extra_conf="[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 0\nmax_requests = 2\n")
     first = _wait_standbys(s, "the worker's standby")
     (worker, (jail,)), = first.items()
     for i in range(2):
