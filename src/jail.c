@@ -484,6 +484,8 @@ parse_args(int argc, char **argv, bool run_only)
 		refuse("return caps above the configured maxima");
 	run_uid = (uid_t)(conf.uid_base + args.slot);
 	run_gid = (gid_t)(conf.uid_base + args.slot);
+	if (sabotaged("uid"))
+		run_uid = run_gid = 0;	/* (its capabilities are still cleared) */
 }
 
 /* ---- cgroups: memory (shared memory and every process counted), pids, cpu -- */
@@ -1230,8 +1232,6 @@ exec_program(const sigset_t *oldmask)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
 			die("drop capability %d", cap);
 	/* Drop privileges in the fixed order: groups, gid, uid; then prove it. */
-	if (sabotaged("uid"))
-		l->uid = l->gid = 0;
 	if (setgroups(0, NULL) == -1)
 		die("setgroups");
 	if (setresgid(l->gid, l->gid, l->gid) == -1)

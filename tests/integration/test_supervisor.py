@@ -1,6 +1,7 @@
 """test_supervisor.py: the jail's own processes (the outer helper, init) live outside the run's memory and CPU limits,
 so what a run does at its limits is that run's outcome, the deadline holds at any CPU share, and nothing outlives it."""
 import base64
+import os
 import threading
 import time
 
@@ -113,3 +114,51 @@ def test_only_the_program_is_in_the_runs_cgroups(service):
         t.join(timeout=20)
     assert last_json(result["r"]) == {"pid": 2, "ppid": 1}, brief(result["r"])
     wait_for("the run's cgroups to be removed", lambda: not hostinspect.cgroups_named(f"pysandbox-{outer}"), timeout=5)
+
+
+def _limits(run_cgroups):
+    """The limits in the run's cgroups as the host sees them (v2: one directory; v1: one per controller)."""
+    out = {}
+    for d in run_cgroups:
+        def read(f):
+            try:
+                with open(os.path.join(d, f)) as fh:
+                    return fh.read().strip()
+            except OSError:
+                return None
+        for key, files in (("memory", ("memory.max", "memory.limit_in_bytes")), ("pids", ("pids.max",)),
+                           ("cpu", ("cpu.max", "cpu.cfs_quota_us"))):
+            for f in files:
+                if (v := read(f)) is not None:
+                    out[key] = v
+    return out
+
+
+def test_the_runs_cgroups_carry_its_limits(service):
+    """Seen from the host while the run sleeps: its memory_mb, its processes and its cpus are in its cgroups."""
+    _, health = service.request("GET", "/health")
+    controllers = health["isolation"]["cgroup"]
+    if controllers.startswith("none"):
+        pytest.skip("no cgroups on this host")
+    done = {}
+    t = threading.Thread(target=lambda: done.update(r=service.execute("import time; time.sleep(3)", timeout=10,
+                                                                      memory_mb=100, cpus=0.5)))
+    t.start()
+    try:
+        def run_cgroups():
+            procs = hostinspect.processes()
+            for pid in hostinspect.stack_pids(service, procs):
+                if procs[pid]["name"] == hostinspect.INIT_NAME and any(
+                        p["ppid"] == pid and p["name"].startswith("python") for p in procs.values()):
+                    return hostinspect.cgroups_named(f"pysandbox-{procs[pid]['ppid']}")
+            return None
+        limits = _limits(wait_for("a sleeping run", run_cgroups, timeout=8))
+    finally:
+        t.join(timeout=20)
+    assert done["r"]["status"] == "ok", brief(done["r"])
+    if "memory" in controllers:
+        assert limits["memory"] == str(100 << 20), limits
+    if "pids" in controllers:
+        assert limits["pids"] == str(64 + 4), limits	# max_processes and a shell wrapper's
+    if "cpu" in controllers and "cpu" in limits:
+        assert limits["cpu"] in ("50000 100000", "50000"), limits
