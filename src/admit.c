@@ -2,8 +2,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +23,31 @@ admit_share(int nslots, int queue_size, int active_clients)
 	return share > 0 ? share : 1;
 }
 
+static void
+freed_wake(struct admit_state *a)
+{
+	__atomic_add_fetch(&a->freed, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &a->freed, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Sleep until a release after seen, or until (CLOCK_MONOTONIC, absolute). */
+static void
+freed_wait(struct admit_state *a, unsigned int seen, const struct timespec *until)
+{
+	struct timespec now, rel;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	rel.tv_sec = until->tv_sec - now.tv_sec;
+	rel.tv_nsec = until->tv_nsec - now.tv_nsec;
+	if (rel.tv_nsec < 0) {
+		rel.tv_sec--;
+		rel.tv_nsec += 1000000000L;
+	}
+	if (rel.tv_sec < 0)
+		return;
+	syscall(SYS_futex, &a->freed, FUTEX_WAIT, seen, &rel, NULL, 0);
+}
+
 /* Lock, taking over a lock whose holder died (its changes are single assignments). */
 static void
 admit_lock(struct admit_state *a)
@@ -32,17 +60,12 @@ int
 admit_init(struct admit_state *a, int nslots, int queue_size, int max_per_client)
 {
 	pthread_mutexattr_t ma;
-	pthread_condattr_t ca;
 
 	memset(a, 0, sizeof(*a));
 	if (pthread_mutexattr_init(&ma) != 0 || pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
 	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 || pthread_mutex_init(&a->lock, &ma) != 0)
 		return -1;
 	pthread_mutexattr_destroy(&ma);
-	if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&a->freed, &ca) != 0)
-		return -1;
-	pthread_condattr_destroy(&ca);
 	admit_resize(a, nslots, queue_size, max_per_client);
 	return 0;
 }
@@ -55,7 +78,7 @@ admit_resize(struct admit_state *a, int nslots, int queue_size, int max_per_clie
 	a->queue_size = queue_size;
 	a->max_per_client = max_per_client;
 	pthread_mutex_unlock(&a->lock);
-	pthread_cond_broadcast(&a->freed);
+	freed_wake(a);
 }
 
 void
@@ -78,7 +101,7 @@ admit_reclaim(struct admit_state *a, pid_t pid)
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (freed)
-		pthread_cond_signal(&a->freed);
+		freed_wake(a);
 }
 
 /* A free slot below nslots, claimed for pid; -1 if none. Under the lock. */
@@ -170,20 +193,21 @@ admit_acquire(struct admit_state *a, int wslot, const char *client, double wait_
 		until.tv_nsec -= 1000000000L;
 	}
 	for (;;) {
-		int w;
+		struct timespec now;
+		unsigned int seen;
 
 		if ((*slot = claim(a, me)) != -1) {
 			rc = ADMIT_OK;
 			break;
 		}
-		w = pthread_cond_timedwait(&a->freed, &a->lock, &until);
-		if (w == EOWNERDEAD)
-			pthread_mutex_consistent(&a->lock);
-		else if (w == ETIMEDOUT) {
-			if ((*slot = claim(a, me)) != -1)
-				rc = ADMIT_OK;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
 			break;
-		}
+		/* Read the generation under the lock: a release after it wakes the futex wait. */
+		seen = __atomic_load_n(&a->freed, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&a->lock);
+		freed_wait(a, seen, &until);
+		admit_lock(a);
 	}
 	a->queued--;
 	a->worker[wslot].state = rc == ADMIT_OK ? ADMIT_RUNNING : ADMIT_IDLE;
@@ -202,7 +226,30 @@ admit_release(struct admit_state *a, int wslot, int slot)
 		a->owner[slot] = 0;
 	a->worker[wslot].state = ADMIT_IDLE;
 	pthread_mutex_unlock(&a->lock);
-	pthread_cond_signal(&a->freed);
+	freed_wake(a);
+}
+
+enum admit_result
+admit_precheck(struct admit_state *a, const char *client)
+{
+	enum admit_result rc = ADMIT_BUSY;
+	bool free_slot = false;
+
+	if (client == NULL)
+		client = "";
+	admit_lock(a);
+	for (int i = 0; i < a->nslots && !free_slot; i++)
+		free_slot = a->owner[i] == 0;
+	if (a->max_per_client > 0 && client_runs(a, client) >= a->max_per_client)
+		rc = ADMIT_SHARE;
+	else if (free_slot)
+		rc = ADMIT_OK;
+	else if (over_share(a, client))
+		rc = ADMIT_SHARE;
+	else if (a->queued < a->queue_size)
+		rc = ADMIT_OK;
+	pthread_mutex_unlock(&a->lock);
+	return rc;
 }
 
 void

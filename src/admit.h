@@ -15,9 +15,10 @@
  * `queue_timeout` seconds for a slot; beyond that a run is refused at once
  * (503, Retry-After). When runs wait, a client holding its share of the
  * slots and the queue (or max_runs_per_client, if set) is refused with 429,
- * so that one client cannot take the service from the others. The pool keeps
- * workers + queue_size + spare_workers (2) processes, so that some are always
- * free for /health and the environment routes, which never wait behind runs.
+ * so that one client cannot take the service from the others. The run socket
+ * has a worker per slot and per queue place and spare_workers more, which
+ * refuse at once what cannot wait; the API socket (/health, the environment
+ * routes) has spare_workers of its own, which never take a run.
  *
  * This state lives in the scoreboard, shared by the master and its workers;
  * admit.c is its only writer. A robust mutex guards it, so a worker killed
@@ -28,7 +29,9 @@ enum admit_result { ADMIT_OK, ADMIT_BUSY, ADMIT_SHARE };
 
 struct admit_state {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 freed;		/* a slot was released */
+	/* Bumped when a slot is released; waiters sleep on it (a futex: unlike a
+	 * process-shared condition variable, a waiter that dies leaves nothing behind). */
+	unsigned int	 freed;
 	int		 nslots, queue_size, max_per_client;
 	int		 queued;
 	pid_t		 owner[ADMIT_MAX_WORKERS];	/* the worker holding run slot i, 0: free */
@@ -48,6 +51,9 @@ void admit_resize(struct admit_state *a, int nslots, int queue_size, int max_per
 /* Master: free what a dead worker held (its run slot, its place in the queue). */
 void admit_reclaim(struct admit_state *a, pid_t pid);
 
+/* Worker, before it parses a run's body: what admit_acquire would most likely say without
+ * waiting (so that a refusal costs nothing). The answer may be stale at once; admit_acquire decides. */
+enum admit_result admit_precheck(struct admit_state *a, const char *client);
 /* Worker wslot (pid self) asks for a run slot for client, waiting at most wait_s when all are taken.
  * ADMIT_OK with *slot set, or why not. */
 enum admit_result admit_acquire(struct admit_state *a, int wslot, const char *client, double wait_s, int *slot);

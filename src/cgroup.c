@@ -267,6 +267,24 @@ cg_describe(char *out, size_t outlen)
 	}
 }
 
+static bool
+is_zombie(pid_t pid)
+{
+	char path[64], text[512], *state;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	return (state = strrchr(text, ')')) != NULL && state[1] == ' ' && state[2] == 'Z';
+}
+
 /* Remove dir's CG_PREFIX-PID children whose jail is gone. */
 static int
 sweep_dir(const char *dir)
@@ -285,8 +303,10 @@ sweep_dir(const char *dir)
 		if (strncmp(de->d_name, CG_PREFIX, strlen(CG_PREFIX)) != 0)
 			continue;
 		pid = strtol(de->d_name + strlen(CG_PREFIX), &end, 10);
-		/* Only a jail that is gone: a live one may still be in its own. */
-		if (*end != '\0' || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		/* Only a jail that is gone: a live one may still be in its own. A zombie
+		 * (killed, not yet reaped by its worker) is gone too: its tasks left the
+		 * cgroups as they exited, and its pid stays taken until it is reaped. */
+		if (*end != '\0' || pid <= 0 || ((kill((pid_t)pid, 0) == 0 || errno != ESRCH) && !is_zombie((pid_t)pid)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (rmdir(path) == 0)

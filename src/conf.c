@@ -27,6 +27,9 @@
 #ifndef PYSANDBOX_SOCKET
 #define PYSANDBOX_SOCKET "/run/pysandbox/pysandbox.sock"
 #endif
+#ifndef PYSANDBOX_API_SOCKET
+#define PYSANDBOX_API_SOCKET "/run/pysandbox/pysandbox-api.sock"
+#endif
 #ifndef PYSANDBOX_PYTHON
 #define PYSANDBOX_PYTHON "/usr/bin/python3"
 #endif
@@ -50,9 +53,10 @@ static const struct conf_directive directives[] = {
 	D("service", "queue_size",	CT_INT,    queue_size,		0, 256),
 	D("service", "queue_timeout",	CT_DOUBLE, queue_timeout,	0, 60),
 	D("service", "max_runs_per_client", CT_INT, max_runs_per_client, 0, 256),
-	D("service", "spare_workers",	CT_INT,    spare_workers,	0, 64),
+	D("service", "spare_workers",	CT_INT,    spare_workers,	1, 64),
 	D("service", "max_requests",	CT_LONG,   max_requests,	0, 1e9),
 	D("service", "socket",		CT_STR,    socket,		0, 0),
+	D("service", "api_socket",	CT_STR,    api_socket,		0, 0),
 	D("service", "socket_mode",	CT_MODE,   socket_mode,		0, 0777),
 	D("service", "state_dir",	CT_STR,    state_dir,		0, 0),
 	D("service", "shutdown_grace",	CT_INT,    shutdown_grace,	0, 3600),
@@ -103,6 +107,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->user, sizeof(c->user), "pysandbox");
 	c->max_requests = 1000;
 	snprintf(c->socket, sizeof(c->socket), "%s", PYSANDBOX_SOCKET);
+	snprintf(c->api_socket, sizeof(c->api_socket), "%s", PYSANDBOX_API_SOCKET);
 	c->socket_mode = 0660;
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", PYSANDBOX_STATE_DIR);
 	c->shutdown_grace = 10;
@@ -519,8 +524,16 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "each concurrent run and build needs its own uid", c->uid_count, conf_workers(c) + 1 + c->max_builds);
 		return -1;
 	}
+	if (strcmp(c->socket, c->api_socket) == 0) {
+		snprintf(err, errlen, "socket and api_socket must differ");
+		return -1;
+	}
+	if (c->spare_workers < 1) {
+		snprintf(err, errlen, "spare_workers must be at least 1: they alone serve api_socket");
+		return -1;
+	}
 	if (conf_processes(c) > CONF_MAX_PROCESSES) {
-		snprintf(err, errlen, "workers + queue_size + spare_workers (%d) is more than %d worker processes",
+		snprintf(err, errlen, "workers + queue_size + 2 x spare_workers (%d) is more than %d worker processes",
 		    conf_processes(c), CONF_MAX_PROCESSES);
 		return -1;
 	}
@@ -544,7 +557,7 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 int
 conf_processes(const struct conf *c)
 {
-	return conf_workers(c) + c->queue_size + c->spare_workers;
+	return conf_workers(c) + c->queue_size + 2 * c->spare_workers;
 }
 
 int

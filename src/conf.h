@@ -34,10 +34,12 @@ struct conf {
 	int	 queue_size;		/* runs that may wait for one of them */
 	double	 queue_timeout;		/* seconds a run waits before it is refused (503) */
 	int	 max_runs_per_client;	/* runs one client address may hold or wait for; 0: its share */
-	int	 spare_workers;		/* worker processes beyond runs and queue, for /health and reads */
+	int	 spare_workers;		/* on each socket: the run socket's refuse at once what cannot wait,
+					 * the API socket's alone serve /health and the environment routes */
 	char	 user[64];		/* the unprivileged service user ("" = stay as started) */
 	long	 max_requests;		/* recycle a worker after this many; 0: never */
-	char	 socket[CONF_PATH_MAX];
+	char	 socket[CONF_PATH_MAX];	/* runs (/execute, /execute-with-environment) */
+	char	 api_socket[CONF_PATH_MAX];	/* everything else, served by the spare workers alone */
 	int	 socket_mode;
 	char	 state_dir[CONF_PATH_MAX];
 	int	 shutdown_grace;	/* seconds in-flight runs get on stop */
@@ -110,7 +112,7 @@ int conf_parse_ipv4_list(const char *s, bool cidr, struct conf_cidr *out, int ma
 
 /* Runs at once (workers, after resolving 0). */
 int conf_workers(const struct conf *c);
-/* Worker processes of the pool: the runs, the queue and the spare ones that serve the API. */
+/* Worker processes of the pool: the run socket's (runs, queue, spares) and the API socket's (spares). */
 int conf_processes(const struct conf *c);
 
 #endif

@@ -229,13 +229,14 @@ char *
 health_json(const struct conf *c, int *status)
 {
 	json_object *o = json_object_new_object(), *pool = json_object_new_object(), *interp, *lim, *iso;
-	int busy = 0, workers = 0;
+	int busy = 0, workers = 0, api_workers = 0;
 	char ts[32], *out;
 
 	for (int i = 0; i < POOL_MAX_WORKERS; i++)
 		if (scoreboard->slot[i].pid > 0) {
 			workers++;
 			busy += scoreboard->slot[i].busy ? 1 : 0;
+			api_workers += !scoreboard->slot[i].takes_runs;
 		}
 	*status = scoreboard->healthy ? 200 : 503;
 	json_object_object_add(o, "status", json_object_new_string(scoreboard->healthy ? "healthy" : "unhealthy"));
@@ -252,6 +253,7 @@ health_json(const struct conf *c, int *status)
 	json_object_object_add(pool, "workers", json_object_new_int(workers));
 	json_object_object_add(pool, "busy", json_object_new_int(busy));
 	json_object_object_add(pool, "idle", json_object_new_int(workers - busy));
+	json_object_object_add(pool, "api_workers", json_object_new_int(api_workers));
 	json_object_object_add(pool, "requests", json_object_new_int64((int64_t)scoreboard->requests));
 	{
 		int running, queued;

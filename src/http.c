@@ -202,6 +202,23 @@ handle_root(struct reply *r)
 	json_object_put(o);
 }
 
+/* A run admission refused: 503 when the service is full, 429 when this client holds its share. */
+static void
+refuse(const struct conf *c, struct reply *r, enum admit_result why)
+{
+	char msg[160];
+
+	if (why == ADMIT_SHARE)
+		reply_refusal(r, SBX_ESHARE, "This client already holds its share of the sandboxes while others "
+		    "wait; retry when one of its runs has ended", "client_share");
+	else {
+		snprintf(msg, sizeof(msg), "All %d sandboxes are busy and %d runs are waiting; retry shortly",
+		    conf_workers(c), c->queue_size);
+		reply_refusal(r, SBX_EBUSY, msg, "capacity");
+	}
+	snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
+}
+
 static void
 handle_execute(const struct conf *c, int wslot, const char *client, const char *body, size_t len, bool env_required,
     struct reply *r)
@@ -224,6 +241,12 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	char why[300], msg[400];
 	int slot = -1;
 
+	/* Full (every slot taken, the queue too): refuse before the body is parsed,
+	 * so that refusals stay cheap for the workers that answer them. */
+	if ((admitted = admit_precheck(&scoreboard->admit, client)) != ADMIT_OK) {
+		refuse(c, r, admitted);
+		return;
+	}
 	if ((e = req_parse(body, len, &lim, &req, &detail)) != SBX_OK) {
 		reply_detail(r, e, detail);
 		return;
@@ -262,16 +285,7 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	}
 	/* A slot (and so a uid of the pool) for this run, or a short wait in the queue, or a refusal. */
 	if ((admitted = admit_acquire(&scoreboard->admit, wslot, client, c->queue_timeout, &slot)) != ADMIT_OK) {
-		if (admitted == ADMIT_SHARE) {
-			snprintf(msg, sizeof(msg), "This client already holds its share of the sandboxes while others wait; "
-			    "retry when one of its runs has ended");
-			reply_refusal(r, SBX_ESHARE, msg, "client_share");
-		} else {
-			snprintf(msg, sizeof(msg), "All %d sandboxes are busy and %d runs are waiting; retry shortly",
-			    conf_workers(c), c->queue_size);
-			reply_refusal(r, SBX_EBUSY, msg, "capacity");
-		}
-		snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
+		refuse(c, r, admitted);
 		goto out;
 	}
 	r->is_run = true;
@@ -467,7 +481,7 @@ record_pending(const struct conf *c)
 }
 
 void
-http_worker(const struct conf *c, int listen_fd, int slot)
+http_worker(const struct conf *c, int listen_fd, int slot, bool takes_runs)
 {
 	struct sigaction sa;
 	FCGX_Request fr;
@@ -497,7 +511,8 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 	for (unsigned long served = 0; !worker_stop; ) {
 		bool recycle;
 
-		run_standby(c);
+		if (takes_runs)
+			run_standby(c);
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (worker_stop)
 				break;
@@ -513,7 +528,7 @@ http_worker(const struct conf *c, int listen_fd, int slot)
 		run_reap();
 		served++;
 		recycle = c->max_requests > 0 && served >= (unsigned long)c->max_requests;
-		if (!recycle && !worker_stop)
+		if (!recycle && !worker_stop && takes_runs)
 			run_standby(c);	/* the next run's jail, now that the answer has gone */
 		record_pending(c);
 		scoreboard->slot[slot].busy = 0;

@@ -573,6 +573,13 @@ cgroups_create(void)
 			cg_kind = CG_V1;
 }
 
+/* A run's share of a busy CPU beside the service's own processes (the API's
+ * workers, the jails' init), which sit in the pool's cgroup: a quarter of
+ * theirs, so that /health and the deadlines keep their time however many runs
+ * spin. (Defaults: cpu.weight 100, cpu.shares 1024.) */
+#define RUN_CPU_WEIGHT_V2	"25"
+#define RUN_CPU_WEIGHT_V1	"256"
+
 /* The run's limits, once its arguments are checked. */
 static void
 cgroups_limit(void)
@@ -599,6 +606,7 @@ cgroups_limit(void)
 			die("cgroup limits");
 		cg_write_at(cg_dir[0], "memory.swap.max", "0");	/* absent without swap accounting */
 		cg_write_at(cg_dir[0], "cpu.max", cpu);		/* absent when cpu is not delegated */
+		cg_write_at(cg_dir[0], "cpu.weight", RUN_CPU_WEIGHT_V2);
 		return;
 	}
 	if (cg_dir[CGC_MEMORY] != -1) {
@@ -612,6 +620,8 @@ cgroups_limit(void)
 	if (cg_dir[CGC_CPU] != -1 && (cg_write_at(cg_dir[CGC_CPU], "cpu.cfs_period_us", "100000") == -1 ||
 	    cg_write_at(cg_dir[CGC_CPU], "cpu.cfs_quota_us", cpu) == -1))
 		die("cgroup cpu quota");
+	if (cg_dir[CGC_CPU] != -1)
+		cg_write_at(cg_dir[CGC_CPU], "cpu.shares", RUN_CPU_WEIGHT_V1);
 }
 
 /* Before the run's processes are killed: a throttled process needs CPU time

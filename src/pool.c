@@ -53,9 +53,9 @@ wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Bind the FastCGI socket; refuse to steal it from a live instance. */
+/* Bind a FastCGI socket; refuse to steal it from a live instance. */
 static int
-open_listener(const struct conf *c)
+open_listener(const struct conf *c, const char *path)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -63,33 +63,33 @@ open_listener(const struct conf *c)
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
-		log_warnx("socket path too long: %s", c->socket);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("socket path too long: %s", path);
 		return -1;
 	}
-	memcpy(sun.sun_path, c->socket, strlen(c->socket) + 1);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
 		return -1;
 	}
-	if (lstat(c->socket, &st) == 0) {
+	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s exists and is not a socket", c->socket);
+			log_warnx("%s exists and is not a socket", path);
 			goto fail;
 		}
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-			log_warnx("%s: another instance is listening", c->socket);
+			log_warnx("%s: another instance is listening", path);
 			goto fail;
 		}
-		unlink(c->socket);
+		unlink(path);
 	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", c->socket);
+		log_warn("bind %s", path);
 		goto fail;
 	}
-	if (chmod(c->socket, (mode_t)c->socket_mode) == -1 || listen(fd, 128) == -1) {
-		log_warn("listen %s", c->socket);
-		unlink(c->socket);
+	if (chmod(path, (mode_t)c->socket_mode) == -1 || listen(fd, 128) == -1) {
+		log_warn("listen %s", path);
+		unlink(path);
 		goto fail;
 	}
 	return fd;
@@ -108,9 +108,20 @@ sweep_cgroups(const struct conf *c)
 		run_jail_command(c, "sweep", NULL);
 }
 
-static pid_t
-spawn_worker(const struct conf *c, int listen_fd, int slot)
+/* The run socket's workers: one per run slot and queue place, and spare ones that
+ * refuse at once what cannot wait; the rest serve the API socket, so that /health
+ * and reads never wait behind runs. */
+static bool
+is_run_worker(const struct conf *c, int slot)
 {
+	return slot < conf_workers(c) + c->queue_size + c->spare_workers;
+}
+
+static pid_t
+spawn_worker(const struct conf *c, int run_fd, int api_fd, int slot)
+{
+	int listen_fd = is_run_worker(c, slot) ? run_fd : api_fd;
+
 	sigset_t all, old;
 	pid_t pid;
 
@@ -130,12 +141,14 @@ spawn_worker(const struct conf *c, int listen_fd, int slot)
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
-		http_worker(c, listen_fd, slot);
+		close(listen_fd == run_fd ? api_fd : run_fd);
+		http_worker(c, listen_fd, slot, listen_fd == run_fd);
 		_exit(0);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	scoreboard->slot[slot].pid = pid;
 	scoreboard->slot[slot].busy = 0;
+	scoreboard->slot[slot].takes_runs = listen_fd == run_fd;
 	scoreboard->slot[slot].served = 0;
 	scoreboard->slot[slot].started = wall_now();
 	log_debug("worker %d started as pid %ld", slot, (long)pid);
@@ -143,7 +156,7 @@ spawn_worker(const struct conf *c, int listen_fd, int slot)
 }
 
 static pid_t
-spawn_builder(const struct conf *c, int listen_fd)
+spawn_builder(const struct conf *c, int run_fd, int api_fd)
 {
 	sigset_t all, old;
 	pid_t pid;
@@ -158,8 +171,10 @@ spawn_builder(const struct conf *c, int listen_fd)
 	if (pid == 0) {
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
-		if (listen_fd != -1)
-			close(listen_fd);
+		if (run_fd != -1)
+			close(run_fd);
+		if (api_fd != -1)
+			close(api_fd);
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
@@ -248,7 +263,7 @@ pool_main(struct conf *c, const char *conf_path)
 	struct sigaction sa;
 	struct conf newc;
 	double stop_deadline = 0, last_check, respawn_after = 0, last_suspect_test = 0;
-	int listen_fd, fast_deaths = 0, stopping = 0, killed = 0, n_swept;
+	int listen_fd, api_fd, fast_deaths = 0, stopping = 0, killed = 0, n_swept;
 	char err[600];
 
 	scoreboard = mmap(NULL, sizeof(*scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -292,11 +307,18 @@ pool_main(struct conf *c, const char *conf_path)
 	}
 	if ((n_swept = cg_sweep()) > 0)
 		log_info("removed %d cgroups left by jails that died", n_swept);
-	if ((listen_fd = open_listener(c)) == -1)
+	if ((listen_fd = open_listener(c, c->socket)) == -1)
 		return 1;
-	if (drop_privileges(c) == -1) {
+	if ((api_fd = open_listener(c, c->api_socket)) == -1) {
 		close(listen_fd);
 		unlink(c->socket);
+		return 1;
+	}
+	if (drop_privileges(c) == -1) {
+		close(listen_fd);
+		close(api_fd);
+		unlink(c->socket);
+		unlink(c->api_socket);
 		return 1;
 	}
 	/* Check the database opens (and migrate it) before serving; the master
@@ -307,6 +329,9 @@ pool_main(struct conf *c, const char *conf_path)
 		if (db == NULL) {
 			log_warnx("database: %s", err);
 			close(listen_fd);
+			close(api_fd);
+			unlink(c->socket);
+			unlink(c->api_socket);
 			return 1;
 		}
 		/* Builds that were running when the service stopped will never
@@ -322,8 +347,8 @@ pool_main(struct conf *c, const char *conf_path)
 	last_check = wall_now();
 	scoreboard->nworkers = conf_processes(c);
 	for (int i = 0; i < scoreboard->nworkers; i++)
-		spawn_worker(c, listen_fd, i);
-	spawn_builder(c, listen_fd);
+		spawn_worker(c, listen_fd, api_fd, i);
+	spawn_builder(c, listen_fd, api_fd);
 	log_info("listening on %s: %d runs at once, %d queued for up to %g s, %d worker processes", c->socket,
 	    conf_workers(c), c->queue_size, c->queue_timeout, scoreboard->nworkers);
 
@@ -347,7 +372,8 @@ pool_main(struct conf *c, const char *conf_path)
 					stopping = 1;
 					stop_deadline = wall_now() + c->shutdown_grace;
 					close(listen_fd);
-					listen_fd = -1;
+					close(api_fd);
+					listen_fd = api_fd = -1;
 					signal_workers(SIGQUIT);
 					if (scoreboard->builder_pid > 0)
 						kill(scoreboard->builder_pid, SIGTERM);
@@ -360,9 +386,11 @@ pool_main(struct conf *c, const char *conf_path)
 					log_warnx("reload refused, keeping the running configuration: %s", err);
 					break;
 				}
-				if (strcmp(newc.socket, c->socket) != 0)
-					log_warnx("reload: a new socket path takes a restart; keeping %s", c->socket);
+				if (strcmp(newc.socket, c->socket) != 0 || strcmp(newc.api_socket, c->api_socket) != 0)
+					log_warnx("reload: new socket paths take a restart; keeping %s and %s", c->socket,
+					    c->api_socket);
 				snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
+				snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
 				*c = newc;
 				log_set_level((enum log_level)c->log_level);
 				log_info("configuration reloaded; recycling workers");
@@ -415,9 +443,9 @@ pool_main(struct conf *c, const char *conf_path)
 			respawn_after = 0;
 			for (int i = 0; i < scoreboard->nworkers; i++)
 				if (scoreboard->slot[i].pid == 0)
-					spawn_worker(c, listen_fd, i);
+					spawn_worker(c, listen_fd, api_fd, i);
 			if (scoreboard->builder_pid == 0)
-				spawn_builder(c, listen_fd);
+				spawn_builder(c, listen_fd, api_fd);
 		}
 		if (stopping && !killed && wall_now() >= stop_deadline) {
 			log_warnx("grace period over: killing %d busy workers", live_workers());
@@ -442,6 +470,8 @@ pool_main(struct conf *c, const char *conf_path)
 	}
 	if (listen_fd != -1)
 		close(listen_fd);
+	if (api_fd != -1)
+		close(api_fd);
 	/* The builder and the jails of killed workers, each killed already: wait
 	 * (boundedly) for them, so that the sweep finds their cgroups free. */
 	for (double until = wall_now() + 2; wall_now() < until; ) {
@@ -454,6 +484,7 @@ pool_main(struct conf *c, const char *conf_path)
 	}
 	sweep_cgroups(c);
 	unlink(c->socket);
+	unlink(c->api_socket);
 	log_info("stopped");
 	munmap(scoreboard, sizeof(*scoreboard));
 	return 0;

@@ -13,6 +13,7 @@
 struct pool_slot {
 	pid_t		 pid;		/* 0: empty */
 	int		 busy;
+	int		 takes_runs;	/* the run socket's (else the API socket's) */
 	unsigned long	 served;
 	double		 started;	/* CLOCK_REALTIME seconds */
 };
@@ -50,7 +51,8 @@ char *health_json(const struct conf *c, int *status);
 /* build.c: the builder process's loop; returns when it should exit. */
 void build_main(const struct conf *c);
 
-/* http.c: a worker's accept loop on listen_fd; returns when it should exit. */
-void http_worker(const struct conf *c, int listen_fd, int slot);
+/* http.c: a worker's accept loop on listen_fd (takes_runs: the run socket's, which keeps a
+ * standby jail); returns when it should exit. */
+void http_worker(const struct conf *c, int listen_fd, int slot, bool takes_runs);
 
 #endif

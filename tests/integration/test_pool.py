@@ -59,6 +59,13 @@ def comm(pid):
         return ""
 
 
+# Two runs at once and no queue: the run socket has 2 + 1 spare workers, the API socket 1 (4 in all).
+SMALL = "[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 1\n"
+SMALL_PROCS = 4
+# One run at a time: the run socket's worker and its spare, and the API socket's.
+ONE = "[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 1\n"
+
+
 def worker_pids(service, master=None):
     """The master's FastCGI workers (its builder, named pysandbox-build, is not one)."""
     master = master or master_pid(service)
@@ -71,7 +78,7 @@ def conf_path(service):
     return argv[argv.index("-c") + 1]
 
 
-def wait_workers(service, master, n=2, without=()):
+def wait_workers(service, master, n=SMALL_PROCS, without=()):
     """Wait until the master has exactly n workers, none of them in without; return their pids."""
     def check():
         w = worker_pids(service, master)
@@ -121,22 +128,22 @@ def running_program(service):
 
 
 def test_killed_idle_worker_is_replaced(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
+    s = make_service(extra_conf=SMALL)
     master = master_pid(s)
     before = wait_workers(s, master)
-    victim, survivor = before
+    victim, *survivors = before
     os.kill(victim, signal.SIGKILL)
     after = wait_workers(s, master, without=[victim])
-    assert survivor in after and identity(victim) is None
+    assert set(survivors) <= set(after) and identity(victim) is None
     for i in range(6):
         hello(s, i)
     status, h = s.request("GET", "/health")
-    assert status == 200 and h["status"] == "healthy" and h["pool"]["workers"] == 2
+    assert status == 200 and h["status"] == "healthy" and h["pool"]["workers"] == SMALL_PROCS
     assert f"(pid {victim}) died (signal 9)" in s.read_log()
 
 
 def test_killed_busy_worker_ends_its_run(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
+    s = make_service(extra_conf=SMALL)
     master = master_pid(s)
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
     prog = wait_for("the program to start", lambda: running_program(s))
@@ -158,24 +165,24 @@ def test_killed_busy_worker_ends_its_run(make_service):
 
 
 def test_workers_recycled_after_max_requests(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nmax_requests = 3\n")
+    s = make_service(extra_conf=SMALL + "max_requests = 3\n")
     master = master_pid(s)
-    first = wait_workers(s, master)
+    wait_workers(s, master)
+    first = sorted(_wait_standbys(s, "the run workers' standbys", n=3))
     seen = set(first)
-    for i in range(10):
+    for i in range(12):
         hello(s, i)
         seen.update(worker_pids(s, master))
-    # 10 requests cannot all be served by two workers of at most 3 requests each.
-    final = wait_workers(s, master)
-    assert not set(first) & set(final), (first, final)
-    assert all(identity(p) is None for p in first)
-    assert len(seen) >= 4, seen
+    # 12 runs cannot all be served by the run socket's three workers of at most 3 requests each.
+    wait_for("a run worker to be recycled", lambda: not set(first) <= set(worker_pids(s, master)))
+    assert len(seen) > SMALL_PROCS, seen
+    wait_workers(s, master)
     status, h = s.request("GET", "/health")
-    assert h["status"] == "healthy" and h["pool"]["workers"] == 2
+    assert h["status"] == "healthy" and h["pool"]["workers"] == SMALL_PROCS
 
 
 def test_sighup_applies_a_changed_config(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
+    s = make_service(extra_conf=SMALL)
     master = master_pid(s)
     r = s.execute('print("before")', timeout=25)
     assert r["success"] is True
@@ -193,7 +200,7 @@ def test_sighup_applies_a_changed_config(make_service):
     status, h = s.request("GET", "/health")
     assert status == 200 and h["status"] == "healthy" and h["limits"]["max_timeout"] == 20
     # New workers answer while the old ones may still be finishing (slow on an emulated host).
-    wait_workers(s, master, n=2, without=old_workers)
+    wait_workers(s, master, without=old_workers)
     assert master_pid(s) == master
     assert "configuration reloaded" in s.read_log()
 
@@ -202,7 +209,7 @@ def test_limits_lowered_on_disk_refuse_only_runs_beyond_them_until_the_reload(ma
     # The jail enforces the file on disk; the pool, its loaded copy until SIGHUP. In between (an edit
     # not yet reloaded, or the reload's self-test), a run beyond the new limit is refused with a
     # retryable 503 that says why, and the service stays healthy for every other run.
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n")
+    s = make_service(extra_conf=SMALL)
     master = master_pid(s)
     assert s.execute('print("before")', timeout=25)["success"] is True
     with open(conf_path(s), "a") as f:
@@ -226,7 +233,7 @@ def test_limits_lowered_on_disk_refuse_only_runs_beyond_them_until_the_reload(ma
 
 
 def test_sighup_with_broken_config_keeps_the_old_one(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\n[limits]\nmax_timeout = 20\n")
+    s = make_service(extra_conf=SMALL + "[limits]\nmax_timeout = 20\n")
     master = master_pid(s)
     path = conf_path(s)
     old_workers = wait_workers(s, master)
@@ -282,7 +289,7 @@ def sigterm_and_wait(s, limit):
 
 
 def test_sigterm_lets_a_run_finish_within_grace(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nshutdown_grace = 15\n")
+    s = make_service(extra_conf=SMALL + "shutdown_grace = 15\n")
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(2)\nprint("end")', 30)
     wait_for("the program to start", lambda: running_program(s))
     runtime, procs = stack_snapshot(s)
@@ -298,7 +305,7 @@ def test_sigterm_lets_a_run_finish_within_grace(make_service):
 
 
 def test_sigterm_kills_a_run_past_grace(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 2\nqueue_size = 0\nspare_workers = 0\nshutdown_grace = 1\n")
+    s = make_service(extra_conf=SMALL + "shutdown_grace = 1\n")
     t, out = start_long_run(s, 'import time\nprint("start", flush=True)\ntime.sleep(60)', 120)
     prog = wait_for("the program to start", lambda: running_program(s))
     runtime, procs = stack_snapshot(s)
@@ -330,7 +337,7 @@ def test_sigterm_while_workers_start_stops_at_once():
     with tempfile.TemporaryDirectory(prefix="pysandbox-sig.") as d:
         conf = os.path.join(d, "pysandbox.conf")
         with open(conf, "w") as f:
-            f.write(f"[service]\nsocket = {d}/s.sock\nsocket_mode = 0600\nstate_dir = {d}\nworkers = 4\n"
+            f.write(f"[service]\nsocket = {d}/s.sock\napi_socket = {d}/api.sock\nsocket_mode = 0600\nstate_dir = {d}\nworkers = 4\n"
                     f"shutdown_grace = 2\n[jail]\njail = {BUILD}/src/pysandbox-jail\n")
         for attempt in range(10):
             with open(os.path.join(d, "log"), "w+") as log:
@@ -362,9 +369,17 @@ CGROUP_CODE = ("import json; print(json.dumps(sorted({l.rstrip().split(':', 2)[2
                " for l in open('/proc/self/cgroup') if 'pysandbox-' in l})))")
 
 
-def _wait_standbys(service, what):
-    """worker pid -> its standby jails, once every worker has one."""
-    return wait_for(what, lambda: (m := hostinspect.standby_jails(service)) and all(m.values()) and m)
+def _wait_standbys(service, what, n=None):
+    """run worker pid -> its standby jails, once n run workers (default: as /health counts the run socket's)
+    have one each; the API socket's workers keep none."""
+    if n is None:
+        pool = service.request("GET", "/health")[1]["pool"]
+        n = pool["workers"] - pool["api_workers"]
+
+    def ready():
+        m = {w: v for w, v in hostinspect.standby_jails(service).items() if v}
+        return m if len(m) == n and all(len(v) == 1 for v in m.values()) else None
+    return wait_for(what, ready)
 
 
 def _standby_cgroups_ready(jail, service):
@@ -386,9 +401,10 @@ def _standby_cgroups_ready(jail, service):
     return len(mine) == len(controllers) and mine <= hostinspect.own_cgroup_dirs(prog)
 
 
-def test_each_worker_keeps_one_standby_jail(service):
-    per_worker = wait_for("every worker to have its standby jail",
-                          lambda: (m := hostinspect.standby_jails(service)) and all(len(v) == 1 for v in m.values()) and m)
+def test_each_run_worker_keeps_one_standby_jail(service):
+    per_worker = _wait_standbys(service, "every run worker to have its standby jail")
+    api = [w for w, v in hostinspect.standby_jails(service).items() if not v]
+    assert len(api) == service.request("GET", "/health")[1]["pool"]["api_workers"], api
     pool_uid = pwd.getpwnam("pysandbox").pw_uid
     procs = hostinspect.processes()
     for worker, (jail,) in per_worker.items():
@@ -414,28 +430,33 @@ def test_every_run_gets_fresh_cgroups_removed_after_it(service):
 
 
 def test_a_killed_standby_is_replaced(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 0\n")
-    (worker, (jail,)), = _wait_standbys(s, "the worker's standby").items()
-    os.kill(jail, signal.SIGKILL)
-    wait_for("the standby to die", lambda: identity(jail) is None)
-    r = s.execute("print('still served')")
-    assert r["stdout"] == "still served\n" and r["status"] == "ok", r
-    assert f"standby jail {jail} had ended; starting another" in s.read_log()
-    (_, (new,)), = _wait_standbys(s, "a new standby").items()
-    assert new != jail
-    wait_for("the killed standby's cgroups to be removed",
-             lambda: not hostinspect.cgroups_named(f"pysandbox-{jail}"), timeout=5)
+    s = make_service(extra_conf=ONE)
+    before = _wait_standbys(s, "the run workers' standbys")
+    jails = [j for v in before.values() for j in v]
+    for jail in jails:
+        os.kill(jail, signal.SIGKILL)
+    wait_for("the standbys to die", lambda: all(identity(j) is None for j in jails))
+    # Two run workers, both standbys dead: runs until one lands on a worker that finds its standby gone.
+    for i in range(6):
+        hello(s, i)
+        if any(f"standby jail {j} had ended; starting another" in s.read_log() for j in jails):
+            break
+    assert any(f"standby jail {j} had ended; starting another" in s.read_log() for j in jails), s.read_log()[-2000:]
+    new = wait_for("a new standby", lambda: {j for v in hostinspect.standby_jails(s).values() for j in v} - set(jails))
+    assert new
+    wait_for("the killed standbys' cgroups to be removed",
+             lambda: not any(hostinspect.cgroups_named(f"pysandbox-{j}") for j in jails), timeout=15)
 
 
 def test_a_recycled_worker_ends_its_standby(make_service):
-    s = make_service(extra_conf="[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 0\nmax_requests = 2\n")
-    first = _wait_standbys(s, "the worker's standby")
-    (worker, (jail,)), = first.items()
-    for i in range(2):
-        hello(s, i)
-    wait_for("the recycled worker to end", lambda: identity(worker) is None)
-    wait_for("its standby to end", lambda: identity(jail) is None)
+    s = make_service(extra_conf=ONE + "max_requests = 2\n")
+    first = _wait_standbys(s, "the run workers' standbys")
+    for i in range(4):
+        hello(s, i)	# two run workers, four runs: one of them serves its second
+    gone = wait_for("a recycled run worker", lambda: [w for w in first if identity(w) is None])
+    jails = [j for w in gone for j in first[w]]
+    wait_for("its standby to end", lambda: all(identity(j) is None for j in jails))
     second = _wait_standbys(s, "the new worker's standby")
-    assert worker not in second
+    assert not set(gone) & set(second)
     wait_for("the old standby's cgroups to be removed",
-             lambda: not hostinspect.cgroups_named(f"pysandbox-{jail}"), timeout=15)
+             lambda: not any(hostinspect.cgroups_named(f"pysandbox-{j}") for j in jails), timeout=15)

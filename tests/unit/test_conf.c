@@ -153,7 +153,15 @@ test_shipped_file(void)
 #define SAME_NUM(f) ok(c.f == d.f, "shipped conf: " #f " is the built-in default")
 	SAME_NUM(workers);
 	SAME_NUM(max_requests);
+	SAME_NUM(queue_size);
+	SAME_NUM(queue_timeout);
+	SAME_NUM(max_runs_per_client);
+	SAME_NUM(spare_workers);
+	SAME_NUM(max_env_inodes);
+	SAME_NUM(net_ndns);
+	SAME_NUM(net_nallow);
 	path_matches("socket", c.socket, d.socket, "/run/pysandbox/pysandbox.sock");
+	path_matches("api_socket", c.api_socket, d.api_socket, "/run/pysandbox/pysandbox-api.sock");
 	SAME_NUM(socket_mode);
 	path_matches("state_dir", c.state_dir, d.state_dir, "/var/lib/pysandbox");
 	SAME_NUM(shutdown_grace);
