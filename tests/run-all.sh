@@ -37,6 +37,27 @@ rm -rf build-test && mkdir build-test
 (cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
 (cd build-test && make -j"$jobs" check) || status=1
 
+# 1b. Load and faults in their short form (make load), and a sample of the sabotage switches (make sabotage:
+#     each mechanism off in a test-only build; the hostile tests covering it must then fail). Each ends with
+#     its own "N passed, N failed" line, counted below.
+extra_pass=0 extra_fail=0
+run_counted() {	# NAME MAKE-ARGS...: make in build-test, its log in build-test/NAME.log, its counts added
+	local name=$1 line p f
+	shift
+	(cd build-test && make --no-print-directory "$@") >"build-test/$name.log" 2>&1 || status=1
+	grep -E '^(not ok|  FAIL) ' "build-test/$name.log" || true
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "build-test/$name.log" | tail -n 1 || true)
+	echo "$name: ${line:-no result line}"
+	if [[ -n $line ]]; then
+		read -r p _ f _ <<<"$line"
+		extra_pass=$((extra_pass + p)) extra_fail=$((extra_fail + f))
+	else
+		extra_fail=$((extra_fail + 1)); status=1
+	fi
+}
+run_counted load load LOAD_ARGS="--duration 15"
+run_counted sabotage sabotage SABOTAGE="seccomp memory pid uid buildnet"
+
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
 #    integration tests of the request path, the jail, environments and the admin script (the whole
 #    service, sanitized, behind nginx; the hostile2 and packages files only in the real build, for time).
@@ -77,5 +98,5 @@ for log in build-test/test-suite.log build-asan/test-suite.log; do
 	if grep -q '^# FAIL: *[1-9]' "$log"; then awk '/^(FAIL|ERROR|not ok)/ && n++ < 50' "$log"; fi
 done
 if [[ $vm_status != 0 ]]; then sed -n '/^not ok\|^run-v2/,$p' "$vm_log" | tail -n 200; fi
-echo "$(( $(sum PASS) + vm_pass + sc_pass )) passed, $(( $(sum FAIL) + $(sum ERROR) + vm_fail + sc_fail )) failed"
+echo "$(( $(sum PASS) + vm_pass + sc_pass + extra_pass )) passed, $(( $(sum FAIL) + $(sum ERROR) + vm_fail + sc_fail + extra_fail )) failed"
 exit "$status"
