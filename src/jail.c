@@ -47,11 +47,16 @@
  * File descriptors on entry (set up by the worker, see run.c):
  *   0 stdin of the program, 1 stdout, 2 stderr,
  *   3 status stream to the worker (records described in jail.h),
- *   4 input: a memfd of file records, main.py last.
- * Process tree: outer (this process, host pid namespace) -> init (pid 1 of
- * the new pid namespace; builds the root, reaps, enforces the deadline,
- * collects files) -> the program (pid 2, unprivileged).  When init exits the
- * kernel kills every process left in the namespace, so nothing outlives a run.
+ *   4 input: a memfd of file records, main.py last,
+ *   5 (a standby's) the run's arguments.
+ * Process tree: outer (this process, in the host's namespaces and the pool's
+ * cgroup; starts slirp4netns for a sandbox with network, removes the run's
+ * cgroups) -> init (pid 1 of a new pid namespace, root in new mount, net, ipc
+ * and uts namespaces, still in the pool's cgroup: builds the root, reaps,
+ * enforces the deadline, measures a build's environment, collects files) ->
+ * the program (pid 2, alone in the run's cgroups, unprivileged). When init
+ * exits the kernel kills every process left in the namespace, so nothing
+ * outlives a run.
  */
 
 #ifdef PYSANDBOX_SABOTAGE
@@ -286,11 +291,18 @@ remove_level(int topfd, int fd, dev_t dev, int depth, unsigned long *moved)
 			continue;
 		}
 		if (depth >= REMOVE_DEPTH) {
+			static unsigned long seq;
 			char name[64];
 
-			do
-				snprintf(name, sizeof(name), ".pysandbox-deep-%ld-%lu", (long)getpid(), (*moved)++);
-			while (renameat(fd, de->d_name, topfd, name) == -1 && errno == EEXIST);
+			for (;;) {
+				snprintf(name, sizeof(name), ".pysandbox-deep-%ld-%lu", (long)getpid(), seq++);
+				if (renameat(fd, de->d_name, topfd, name) == 0) {
+					(*moved)++;	/* progress: the next pass goes on from there */
+					break;
+				}
+				if (errno != EEXIST)
+					break;
+			}
 			left++;
 			continue;
 		}
@@ -1468,6 +1480,21 @@ struct tree {
 	bool		too_deep, too_big;
 };
 
+/* chmod an entry through an fd of it, never a symlink's target: a build process
+ * that did not stop in time may have swapped the entry since it was seen. */
+static void
+chmod_entry(int dirfd, const char *name, const struct stat *seen, mode_t mode)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	if (fstat(fd, &now) == 0 && now.st_ino == seen->st_ino && now.st_dev == seen->st_dev)
+		fchmod(fd, mode);
+	close(fd);
+}
+
 static void
 tree_walk(int dirfd, dev_t dev, int depth, bool seal, struct tree *t)
 {
@@ -1495,9 +1522,9 @@ tree_walk(int dirfd, dev_t dev, int depth, bool seal, struct tree *t)
 		if (seal)
 			fchownat(dirfd, de->d_name, 0, 0, AT_SYMLINK_NOFOLLOW);
 		keep = st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID | (seal ? S_IWGRP | S_IWOTH : 0));
-		/* (A symlink's mode means nothing, and fchmodat would follow it.) */
+		/* (A symlink's mode means nothing.) */
 		if (!S_ISLNK(st.st_mode) && keep != (st.st_mode & 07777))
-			fchmodat(dirfd, de->d_name, keep, 0);
+			chmod_entry(dirfd, de->d_name, &st, keep);
 		if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
 			int sub;
 
