@@ -206,12 +206,12 @@ handle_root(struct reply *r)
 static void
 refuse(const struct conf *c, struct reply *r, enum admit_result why)
 {
-	char msg[160];
-
 	if (why == ADMIT_SHARE)
 		reply_refusal(r, SBX_ESHARE, "This client already holds its share of the sandboxes while others "
 		    "wait; retry when one of its runs has ended", "client_share");
 	else {
+		char msg[160];
+
 		snprintf(msg, sizeof(msg), "All %d sandboxes are busy and %d runs are waiting; retry shortly",
 		    conf_workers(c), c->queue_size);
 		reply_refusal(r, SBX_EBUSY, msg, "capacity");

@@ -1624,10 +1624,10 @@ static int read_args(char ***argvp);
 static void
 init_take_args(bool standby)
 {
-	char **argv;
-	int argc;
-
 	if (standby) {
+		char **argv;
+		int argc;
+
 		if ((argc = read_args(&argv)) == 0)
 			_exit(INIT_EXIT_NO_RUN);
 		parse_args(argc, argv, true);

@@ -56,17 +56,17 @@ run_counted() {	# NAME MAKE-ARGS...: make in build-test, its log in build-test/N
 	fi
 }
 run_counted load load LOAD_ARGS="--duration 15"
-run_counted sabotage sabotage SABOTAGE="seccomp memory pid uid buildnet"
+run_counted sabotage sabotage SABOTAGE="seccomp memory pid"
 
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
-#    integration tests of the request path, the jail, environments and the admin script (the whole
-#    service, sanitized, behind nginx; the hostile2 and packages files only in the real build, for time).
+#    integration tests of the request path, the jail, capacity, environments and the admin script (the whole
+#    service, sanitized, behind nginx; the hostile, network and disk files only in the real build, for time).
 rm -rf build-asan && mkdir build-asan
 (cd build-asan && ../configure -q CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	LDFLAGS="-fsanitize=address,undefined" && make -j"$jobs" >/dev/null) || exit 1
 unit=$(cd build-asan && make -s print-unit-tests)
 (cd build-asan && make -j"$jobs" check TESTS="$unit tests/integration/run-tests.sh" \
-	INTEGRATION_FILES="test_smoke.py test_api.py test_pool.py test_hostile.py test_jail_direct.py test_environments.py test_admin.py") \
+	INTEGRATION_FILES="test_smoke.py test_api.py test_jail_direct.py test_supervisor.py test_capacity.py test_environments.py test_admin.py") \
 	|| status=1
 
 # 3. The tests that exercise cgroups again on a pure cgroup v2 host (Debian 12's kernel under qemu): this

@@ -119,32 +119,35 @@ def service():
     s.stop()
 
 
-@pytest.fixture
-def make_service():
-    """Start extra stacks with their own configuration; all are stopped after the test."""
+def _stacks():
+    """A factory of stacks with their own configuration, and what stops them all."""
     started = []
 
     def make(**kw):
         s = Service(**kw)
         started.append(s)
         return s
+
+    def stop_all():
+        for s in started:
+            s.stop()
+    return make, stop_all
+
+
+@pytest.fixture
+def make_service():
+    """Start extra stacks with their own configuration; all are stopped after the test."""
+    make, stop_all = _stacks()
     yield make
-    for s in started:
-        s.stop()
+    stop_all()
 
 
 @pytest.fixture(scope="module")
 def make_module_service():
     """As make_service, for stacks a whole test module shares; stopped after the module."""
-    started = []
-
-    def make(**kw):
-        s = Service(**kw)
-        started.append(s)
-        return s
+    make, stop_all = _stacks()
     yield make
-    for s in started:
-        s.stop()
+    stop_all()
 
 
 def pytest_configure(config):

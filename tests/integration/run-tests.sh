@@ -14,7 +14,7 @@ if [[ -n ${INTEGRATION_FILES:-} ]]; then
 	for f in $INTEGRATION_FILES test_zz_leftovers.py; do targets+=("$here/$f"); done
 fi
 # pytest's own report goes to stderr (kept in the .log); the TAP lines go to stdout for the driver.
-TAP_FILE=$tap "${PYTHON3:-/usr/bin/python3}" -m pytest -p no:cacheprovider -q -rfE "${targets[@]}" "$@" 1>&2
+TAP_FILE=$tap "${PYTHON3:-/usr/bin/python3}" -m pytest -p no:cacheprovider -q -rfE --durations=15 "${targets[@]}" "$@" 1>&2
 status=$?
 cat "$tap"
 # exit 5 means no test ran: that is a failure here.

@@ -13,26 +13,7 @@ import time
 import pytest
 
 import hostinspect
-
-# attempt(f, ...) names the outcome of one call ("ok" or "ExcType:ERRNO"); sc(nr, ...) makes a raw system call and
-# returns its result or the errno name it failed with.
-PRELUDE = '''
-import ctypes, errno, json, os, sys
-def attempt(f, *a, **k):
-    try:
-        f(*a, **k)
-        return "ok"
-    except OSError as e:
-        return f"{type(e).__name__}:{errno.errorcode.get(e.errno, e.errno)}"
-    except Exception as e:
-        return type(e).__name__
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-def sc(nr, *args):
-    ctypes.set_errno(0)
-    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
-    return errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()) if r == -1 else r
-'''
+from attack import PRELUDE, assert_serving, brief, last_json, run
 
 # The program's whole environment (jail.c, exec_program: run_envp), values included.
 RUN_ENV = {
@@ -50,38 +31,16 @@ MiB = 1 << 20
 
 # ---- helpers -----------------------------------------------------------------
 
-def run(service, code, timeout=5, **fields):
-    """Run code (dedented, PRELUDE first) and return (response, wall seconds of the HTTP round trip)."""
-    t0 = time.monotonic()
-    r = service.execute(PRELUDE + textwrap.dedent(code), timeout=timeout, **fields)
-    return r, time.monotonic() - t0
 
 
-def last_json(r):
-    """The JSON object the program printed on its last stdout line."""
-    lines = r["stdout"].splitlines()
-    assert lines, brief(r)
-    return json.loads(lines[-1])
 
 
-def brief(r):
-    """A response without its bulky parts, for assertion messages."""
-    out = {k: v for k, v in r.items() if k not in ("stdout", "stderr", "files")}
-    for k in ("stdout", "stderr"):
-        out[k] = r[k] if len(r[k]) < 600 else r[k][:300] + f"...<{len(r[k])} chars>"
-    out["files"] = {k: len(v) for k, v in list(r["files"].items())[:20]}
-    return out
 
 
 def decoded(r):
     return {k: base64.b64decode(v, validate=True) for k, v in r["files"].items()}
 
 
-def assert_serving(service):
-    """The service is healthy and still runs a plain program correctly."""
-    assert service.healthy()
-    r = service.execute("print('hello, world')", timeout=5)
-    assert (r["status"], r["stdout"]) == ("ok", "hello, world\n"), r
 
 
 @pytest.fixture(scope="module")
