@@ -7,7 +7,7 @@ packages=(build-essential autoconf automake libtool pkg-config
 	nginx python3 python3-venv python3-pip curl jq sqlite3 ca-certificates libcap2-bin passwd
 	slirp4netns nftables)
 if [[ ${1:-} == --test ]]; then
-	packages+=(python3-pytest python3-requests shellcheck clang procps iproute2 wrk
+	packages+=(python3-pytest python3-pytest-xdist python3-requests shellcheck clang procps iproute2 wrk
 		python3-numpy python3-pandas python3-matplotlib libclang-rt-14-dev
 		qemu-system-x86 debootstrap cpio)
 fi

@@ -35,7 +35,7 @@ trap end_vm_prepare EXIT
 # 1. The real build, every test: unit (TAP), integration through nginx and the real jail.
 rm -rf build-test && mkdir build-test
 (cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
-(cd build-test && make -j"$jobs" check) || status=1
+(cd build-test && make -j"$jobs" check PYTEST_JOBS="$jobs") || status=1
 
 # 1b. Load and faults in their short form (make load), and a sample of the sabotage switches (make sabotage:
 #     each mechanism off in a test-only build; the hostile tests covering it must then fail). Each ends with
@@ -65,7 +65,7 @@ rm -rf build-asan && mkdir build-asan
 (cd build-asan && ../configure -q CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	LDFLAGS="-fsanitize=address,undefined" && make -j"$jobs" >/dev/null) || exit 1
 unit=$(cd build-asan && make -s print-unit-tests)
-(cd build-asan && make -j"$jobs" check TESTS="$unit tests/integration/run-tests.sh" \
+(cd build-asan && make -j"$jobs" check PYTEST_JOBS="$jobs" TESTS="$unit tests/integration/run-tests.sh" \
 	INTEGRATION_FILES="test_smoke.py test_api.py test_jail_direct.py test_supervisor.py test_capacity.py test_environments.py test_admin.py") \
 	|| status=1
 

@@ -160,7 +160,8 @@ _tap = {"n": 0, "file": None}
 
 def pytest_sessionstart(session):
     path = os.environ.get("TAP_FILE")
-    if path:
+    # Under pytest-xdist the controller gets every report and writes the TAP lines; its workers do not.
+    if path and not os.environ.get("PYTEST_XDIST_WORKER"):
         _tap["file"] = open(path, "w")
 
 

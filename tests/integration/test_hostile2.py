@@ -105,7 +105,8 @@ def concurrently(*calls):
 
 MAX_ENV_MB = 48
 BUILD_TIMEOUT = 40	# six venvs made at once on two cores take 20 s and more
-BUILD_CONF = (f"[environments]\nbuild_timeout = {BUILD_TIMEOUT}\nmax_builds = 6\nbuild_workdir_mb = 32\n"
+# (max_cpus 1: each build a core at most, so that the fork bomb does not starve the other five.)
+BUILD_CONF = (f"[limits]\nmax_cpus = 1\n[environments]\nbuild_timeout = {BUILD_TIMEOUT}\nmax_builds = 6\nbuild_workdir_mb = 32\n"
               f"max_env_size = {MAX_ENV_MB}M\nbuild_processes = 64\n[jail]\nuid_base = 61000\n")
 BUILD_WAIT = 120	# seconds: six builds on two CPUs; the fork bomb alone takes BUILD_TIMEOUT
 
