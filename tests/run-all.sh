@@ -9,6 +9,9 @@ cd "$top"
 autoreconf -fi >/dev/null 2>&1
 jobs=$(nproc)
 status=0
+# Each step's wall time, so that keeping the suite well inside CI's limit is a matter of reading the log.
+step_start=$SECONDS
+step_done() { echo "time: $1 $((SECONDS - step_start)) s"; step_start=$SECONDS; }
 
 # The cgroup v2 guest of step 3 needs a Debian root file system (2-3 minutes, mostly downloading):
 # prepared in the background, at low priority, while steps 1 and 2 run. (Not named pysandbox-*:
@@ -36,6 +39,7 @@ trap end_vm_prepare EXIT
 rm -rf build-test && mkdir build-test
 (cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
 (cd build-test && make -j"$jobs" check PYTEST_JOBS="$jobs") || status=1
+step_done "install, build and check"
 
 # 1b. Load and faults in their short form (make load), and a sample of the sabotage switches (make sabotage:
 #     each mechanism off in a test-only build; the hostile tests covering it must then fail). Each ends with
@@ -56,7 +60,9 @@ run_counted() {	# NAME MAKE-ARGS...: make in build-test, its log in build-test/N
 	fi
 }
 run_counted load load LOAD_ARGS="--duration 15"
+step_done load
 run_counted sabotage sabotage SABOTAGE="seccomp memory pid"
+step_done sabotage
 
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
 #    integration tests of the request path, the jail, capacity, environments and the admin script (the whole
@@ -68,6 +74,7 @@ unit=$(cd build-asan && make -s print-unit-tests)
 (cd build-asan && make -j"$jobs" check PYTEST_JOBS="$jobs" TESTS="$unit tests/integration/run-tests.sh" \
 	INTEGRATION_FILES="test_smoke.py test_api.py test_jail_direct.py test_supervisor.py test_capacity.py test_environments.py test_admin.py") \
 	|| status=1
+step_done "sanitizer build and check"
 
 # 3. The tests that exercise cgroups again on a pure cgroup v2 host (Debian 12's kernel under qemu): this
 #    project's machines have only v1 controllers, Debian 12 hosts only v2.
@@ -83,6 +90,7 @@ tail -n 1 "$vm_log"
 vm_pass=$(grep -cE '^ok ' "$vm_log" || true)
 vm_fail=$(grep -cE '^not ok ' "$vm_log" || true)
 if [[ $vm_status != 0 && $vm_fail == 0 ]]; then vm_fail=1; fi
+step_done "cgroup v2 guest"
 
 # 4. Shell scripts are shellcheck-clean.
 if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh tests/vm/*.sh environments/*.sh .ci/run \
