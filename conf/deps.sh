@@ -18,6 +18,18 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
+	# Installing nginx would start Debian's default site on port 80, a service nobody asked for (the
+	# project runs its own nginx, with its own prefix and port). What this install brings stays stopped
+	# (policy-rc.d, removed again at exit); services already on the machine, a system nginx included,
+	# are left as they are.
+	policy=/usr/sbin/policy-rc.d
+	if [[ ! -e $policy ]]; then
+		trap 'rm -f "$policy"' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		printf '#!/bin/sh\n# written by SimplePySandbox conf/deps.sh while it installs packages\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+	fi
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -27,8 +39,4 @@ v=$(dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null || true)
 if [[ -z $v ]] || ! dpkg --compare-versions "$v" ge 2.4.2-2+deb12u1; then
 	echo "deps.sh: libfcgi0ldbl $v is older than 2.4.2-2+deb12u1 (CVE-2025-23016); upgrade it" >&2
 	exit 1
-fi
-# Installing nginx may start Debian's default site; the project runs its own nginx.
-if [[ -x /usr/sbin/service ]] && pgrep -x nginx >/dev/null 2>&1 && [[ -f /run/nginx.pid ]]; then
-	service nginx stop >/dev/null 2>&1 || true
 fi

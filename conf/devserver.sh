@@ -2,41 +2,94 @@
 # devserver.sh: runs nginx in front of the pysandboxd pool from a build tree, in the foreground (make run, tests).
 #
 # usage: devserver.sh SRCDIR BUILDDIR
-# env:   PORT (8000), STATE_DIR (BUILDDIR/run-state), NGINX, PYSANDBOX_EXTRA_CONF (INI text appended),
+# env:   PORT (8000), STATE_DIR (where environments and the database live: BUILDDIR/run-state, or
+#        /var/lib/pysandbox-dev/NAME-HASH of the build directory when the pool drops to PYSANDBOX_USER,
+#        who may not be able to reach a clone under /root), NGINX (the nginx binary), PYSANDBOX_EXTRA_CONF (INI text appended),
 #        RATE / BURST (requests per second per client on /execute; 1000 / 2000 for development),
 #        CONN (requests one client address may have in progress at once; 256 for development),
 #        PYSANDBOX_USER (when set and run as root: the pool drops to this user, created if missing,
 #        and a copy of the jail gets the file capabilities it needs, as in production)
-# Stops everything it started on SIGINT or SIGTERM and removes its runtime directory.
+# Stops everything it started on SIGINT or SIGTERM (a second one included) and removes its runtime directory;
+# when either nginx or the pool exits, stops the other within seconds and exits non-zero naming it.
 set -euo pipefail
 
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
 port=${PORT:-8000}
-state=${STATE_DIR:-$build/run-state}
 nginx_bin=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+# nginx reads a variable of this name as a list of inherited listening sockets ("invalid socket number").
+unset NGINX
 rate=${RATE:-1000}
 burst=${BURST:-2000}
 conn=${CONN:-256}
 # nginx refuses burst=0; no burst clause means none.
 if [[ $burst == 0 ]]; then burst_clause=""; else burst_clause=" burst=$burst"; fi
 
+user=""
+if [[ -n ${PYSANDBOX_USER:-} && $(id -u) == 0 ]]; then user=$PYSANDBOX_USER; fi
+if [[ -n ${STATE_DIR:-} ]]; then
+	state=$STATE_DIR
+elif [[ -n $user ]]; then
+	# Out of the clone: the service user must reach it, and /root is 0700. One per build directory.
+	state=/var/lib/pysandbox-dev/$(basename "$build")-$(printf '%s' "$build" | sha256sum | cut -c1-12)
+	install -d -m 0755 /var/lib/pysandbox-dev
+else
+	state=$build/run-state
+fi
 mkdir -p "$state"
+
+# The runtime directories of dev servers that were killed outright (SIGKILL cannot be trapped) still
+# hold a copy of the jail with file capabilities: remove them before making ours.
+for old in /tmp/pysandbox-run.*; do
+	[[ -d $old && -f $old/devserver.pid && ! -L $old ]] || continue
+	[[ $(stat -c %u "$old") == "$(id -u)" ]] || continue
+	old_pid=$(cat "$old/devserver.pid" 2>/dev/null || true)
+	if [[ $old_pid =~ ^[0-9]+$ ]] && ! kill -0 "$old_pid" 2>/dev/null; then
+		echo "devserver: removing $old, left by dev server $old_pid that was killed" >&2
+		rm -rf "$old"
+	fi
+done
 # Socket paths are limited to 108 bytes, so the runtime files live in a short temporary directory.
 runtime=$(mktemp -d /tmp/pysandbox-run.XXXXXX)
 chmod 0755 "$runtime"
+echo "$$" > "$runtime/devserver.pid"
 pool_pid=""
 nginx_pid=""
 pool_cgroup=""
 
+# Waits up to $2 tenths of a second for process $1 (a child) to end; 0 if it did.
+# shellcheck disable=SC2317  # called from cleanup, the EXIT trap
+wait_gone() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-	trap - INT TERM EXIT
-	if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
-		kill -QUIT "$nginx_pid" 2>/dev/null || true
-	fi
+	# A second INT or TERM (make passes its own TERM on to us after the process group's) must not cut the
+	# clean-up short and leave the jail's privileged copy behind.
+	trap '' INT TERM
+	trap - EXIT
+	local i
 	if [[ -n $pool_pid ]] && kill -0 "$pool_pid" 2>/dev/null; then
 		kill -TERM "$pool_pid" 2>/dev/null || true
+	fi
+	if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+		# A QUIT that reaches nginx while it is still starting is lost: repeat it, then insist.
+		for ((i = 0; i < 30; i++)); do
+			kill -QUIT "$nginx_pid" 2>/dev/null || break
+			wait_gone "$nginx_pid" 2 && break
+		done
+		kill -KILL "$nginx_pid" 2>/dev/null || true
+	fi
+	# The pool lets runs in flight finish for shutdown_grace (10 s by default), then kills them.
+	if [[ -n $pool_pid ]] && ! wait_gone "$pool_pid" 150; then
+		echo "devserver: pysandboxd $pool_pid still running after 15 s; killing it" >&2
+		kill -KILL "$pool_pid" 2>/dev/null || true
 	fi
 	if [[ -n $nginx_pid ]]; then wait "$nginx_pid" 2>/dev/null || true; fi
 	if [[ -n $pool_pid ]]; then wait "$pool_pid" 2>/dev/null || true; fi
@@ -46,7 +99,8 @@ cleanup() {
 	rm -rf "$runtime"
 }
 trap cleanup EXIT
-trap 'exit 0' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # nginx workers run unprivileged: give them a readable copy of the static site.
 cp -r "$src/www" "$runtime/www"
@@ -56,9 +110,7 @@ chmod -R a+rX "$runtime/www"
 # mounts, the uid drop, chown of the run's files, its cgroups, lo, kill(-1).
 jail_caps=cap_sys_admin,cap_setuid,cap_setgid,cap_setpcap,cap_chown,cap_fowner,cap_dac_override,cap_kill,cap_net_admin+ep
 jail=$build/src/pysandbox-jail
-user=""
-if [[ -n ${PYSANDBOX_USER:-} && $(id -u) == 0 ]]; then
-	user=$PYSANDBOX_USER
+if [[ -n $user ]]; then
 	# Two stacks starting at once may race to create it; either way it exists after.
 	id -u "$user" >/dev/null 2>&1 ||
 		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" 2>/dev/null ||
@@ -110,18 +162,37 @@ fi
 pool_pid=$!
 for _ in $(seq 1 100); do
 	[[ -S $runtime/pysandbox.sock && -S $runtime/pysandbox-api.sock ]] && break
-	kill -0 "$pool_pid" 2>/dev/null || { echo "devserver: pysandboxd failed to start" >&2; exit 1; }
+	if ! kill -0 "$pool_pid" 2>/dev/null; then
+		wait "$pool_pid" && st=0 || st=$?
+		pool_pid=""
+		echo "devserver: pysandboxd exited at start with status $st (its log above says why)" >&2
+		exit 1
+	fi
 	sleep 0.05
 done
-[[ -S $runtime/pysandbox.sock ]] || { echo "devserver: no socket after 5 s" >&2; exit 1; }
+[[ -S $runtime/pysandbox.sock ]] || { echo "devserver: pysandboxd made no socket in 5 s" >&2; exit 1; }
 
 "$nginx_bin" -e stderr -p "$runtime" -c "$runtime/nginx.conf" &
 nginx_pid=$!
-echo "devserver: SimplePySandbox on http://127.0.0.1:$port (pool pid $pool_pid, nginx pid $nginx_pid; Ctrl-C stops)" >&2
 
-# Either one ending ends the run.
+# Ready once /health answers 200 through nginx (the pool's first self-test has passed).
+url=http://127.0.0.1:$port
+ready=""
+for ((i = 0; i < 300; i++)); do
+	if ! kill -0 "$pool_pid" 2>/dev/null || ! kill -0 "$nginx_pid" 2>/dev/null; then break; fi
+	if curl -fsS -o /dev/null --max-time 1 "$url/health" 2>/dev/null; then ready=1; break; fi
+	sleep 0.05
+done
+if [[ -n $ready ]]; then
+	echo "devserver: SimplePySandbox on $url (state in $state; pool pid $pool_pid, nginx pid $nginx_pid; Ctrl-C stops)" >&2
+elif kill -0 "$pool_pid" 2>/dev/null && kill -0 "$nginx_pid" 2>/dev/null; then
+	echo "devserver: $url/health is not healthy yet: $(curl -sS --max-time 2 "$url/health" 2>&1 | head -c 600)" >&2
+fi
+
+# Either one ending ends the run, and is named.
 set +e
 wait -n "$pool_pid" "$nginx_pid"
 status=$?
-echo "devserver: a component exited ($status); stopping" >&2
-exit "$status"
+if kill -0 "$pool_pid" 2>/dev/null; then what="nginx (pid $nginx_pid)"; else what="pysandboxd (pid $pool_pid)"; fi
+echo "devserver: $what exited with status $status; stopping everything" >&2
+exit $((status == 0 ? 1 : status))

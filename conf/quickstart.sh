@@ -4,11 +4,21 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/conf/deps.sh"
 cd "$top"
-[[ -x configure ]] || autoreconf -fi >/dev/null
 mkdir -p build
+# The build tools' chatter goes to build/quickstart.log, and to the terminal only when a step fails.
+log=$top/build/quickstart.log
+: > "$log"
+quiet() {
+	if ! "$@" >>"$log" 2>&1; then
+		echo "quickstart: '$*' failed; its output (also in $log):" >&2
+		tail -n 40 "$log" >&2
+		exit 1
+	fi
+}
+[[ -x configure ]] || quiet autoreconf -fi
 cd build
-[[ -f Makefile ]] || ../configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null
-make -j"$(nproc)" >/dev/null
+[[ -f Makefile ]] || quiet ../configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var
+quiet make -j"$(nproc)"
 # As in production: the pool runs as the unprivileged user pysandbox (created if
 # missing); only a copy of the jail with file capabilities holds privileges.
 export PYSANDBOX_USER=${PYSANDBOX_USER:-pysandbox}

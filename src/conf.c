@@ -34,7 +34,8 @@
 #define PYSANDBOX_PYTHON "/usr/bin/python3"
 #endif
 
-enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_NAME, CT_MODE, CT_LEVEL, CT_DNS, CT_ALLOW };
+enum conf_type { CT_INT, CT_LONG, CT_SIZE, CT_DOUBLE, CT_BOOL, CT_STR, CT_NAME, CT_MODE, CT_LEVEL, CT_LOGFMT, CT_URL,
+	CT_DNS, CT_ALLOW };
 
 struct conf_directive {
 	const char	*section;
@@ -62,6 +63,9 @@ static const struct conf_directive directives[] = {
 	D("service", "shutdown_grace",	CT_INT,    shutdown_grace,	0, 3600),
 	D("service", "max_body_size",	CT_SIZE,   max_body_size,	1024, 1024.0 * 1024 * 1024),
 	D("service", "log_level",	CT_LEVEL,  log_level,		0, 0),
+	D("service", "log_format",	CT_LOGFMT, log_format,		0, 0),
+	D("service", "url",		CT_URL,    url,			0, 0),
+	D("service", "retention_days",	CT_INT,    retention_days,	0, 36500),
 	D("limits", "default_timeout",	CT_DOUBLE, default_timeout,	0.001, HARD_MAX_TIMEOUT),
 	D("limits", "max_timeout",	CT_DOUBLE, max_timeout,		0.001, HARD_MAX_TIMEOUT),
 	D("limits", "default_memory_mb", CT_INT,   default_memory_mb,	16, HARD_MAX_MEMORY_MB),
@@ -113,6 +117,8 @@ conf_defaults(struct conf *c)
 	c->shutdown_grace = 10;
 	c->max_body_size = 64L * 1024 * 1024;
 	c->log_level = LOG_LVL_INFO;
+	c->log_format = LOG_FMT_TEXT;
+	c->retention_days = 30;
 	c->default_timeout = 30;
 	c->max_timeout = HARD_MAX_TIMEOUT;
 	c->default_memory_mb = 512;
@@ -316,6 +322,30 @@ conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *
 		}
 		return 0;
 	}
+	case CT_LOGFMT:
+		if (strcmp(val, "text") == 0)
+			*(int *)p = LOG_FMT_TEXT;
+		else if (strcmp(val, "json") == 0)
+			*(int *)p = LOG_FMT_JSON;
+		else {
+			snprintf(why, whylen, "%s must be text or json", d->key);
+			return -1;
+		}
+		return 0;
+	case CT_URL:
+		/* Read by pysandbox-admin (curl --url): http(s), then no space or control byte. */
+		if ((strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) || strlen(val) >= CONF_PATH_MAX ||
+		    strlen(val) <= 8) {
+			snprintf(why, whylen, "%s must be an http:// or https:// URL", d->key);
+			return -1;
+		}
+		for (const char *q = val; *q; q++)
+			if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+				snprintf(why, whylen, "%s must be an http:// or https:// URL", d->key);
+				return -1;
+			}
+		memcpy(p, val, strlen(val) + 1);
+		return 0;
 	case CT_LEVEL:
 		if ((lvl = log_level_parse(val)) < 0) {
 			snprintf(why, whylen, "%s must be one of error, warning, info, debug", d->key);

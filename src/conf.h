@@ -45,6 +45,9 @@ struct conf {
 	int	 shutdown_grace;	/* seconds in-flight runs get on stop */
 	long	 max_body_size;		/* bytes */
 	int	 log_level;
+	int	 log_format;		/* enum log_format */
+	char	 url[CONF_PATH_MAX];	/* where clients reach the service through nginx (pysandbox-admin's default) */
+	int	 retention_days;	/* runs and build logs older than this are pruned (the timer); 0: kept */
 	/* [limits] */
 	double	 default_timeout;
 	double	 max_timeout;

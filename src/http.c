@@ -383,12 +383,25 @@ read_body(FCGX_Request *fr, long declared, long max, size_t *len, bool *too_big)
 	return b;
 }
 
+/* nginx passes the client's X-Request-ID when it is sane, else its own $request_id; checked again here, as
+ * it reaches every log line: 1-128 of [A-Za-z0-9._:-], else none. */
+static const char *
+request_id_param(const char *id)
+{
+	size_t n;
+
+	if (id == NULL)
+		return NULL;
+	n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+	return n > 0 && n <= 128 && id[n] == '\0' ? id : NULL;
+}
+
 static void
 serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	const char *path = FCGX_GetParam("DOCUMENT_URI", fr->envp);
-	const char *rid = FCGX_GetParam("REQUEST_ID", fr->envp);
+	const char *rid = request_id_param(FCGX_GetParam("REQUEST_ID", fr->envp));
 	const char *allow;
 	struct reply r = { .exit_code = -1 };
 	double t0 = mono_now();
@@ -399,6 +412,7 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	bool method_ok, too_big;
 	enum route route;
 
+	log_set_request_id(rid);
 	db_now(started);
 	if (path == NULL)
 		path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
@@ -439,8 +453,8 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	    "Cache-Control: no-store\r\n%s\r\n", r.status, sbx_status_text(r.status), r.headers);
 	if (r.body)
 		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
-	log_info("req=%s method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",
-	    rid ? rid : "-", method ? method : "-", path ? path : "-", r.status,
+	log_info("method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",
+	    method ? method : "-", path ? path : "-", r.status,
 	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
 	if (r.is_run || r.bytes_in) {
 		/* Recorded after the response has gone (see http_worker). */
@@ -459,6 +473,7 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	}
 	free(body);
 	free(r.body);
+	log_set_request_id(NULL);
 }
 
 /* Write the run record and last_used once the client has its answer. */

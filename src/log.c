@@ -14,6 +14,8 @@
 
 static const char *log_prog = "pysandbox";
 static enum log_level log_threshold = LOG_LVL_INFO;
+static enum log_format log_fmt = LOG_FMT_TEXT;
+static char log_request_id[129];
 
 void
 log_init(const char *progname, enum log_level level)
@@ -26,6 +28,79 @@ void
 log_set_level(enum log_level level)
 {
 	log_threshold = level;
+}
+
+void
+log_set_format(enum log_format format)
+{
+	log_fmt = format;
+}
+
+void
+log_set_request_id(const char *id)
+{
+	snprintf(log_request_id, sizeof(log_request_id), "%s", id ? id : "");
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), 0 if it is not one (overlongs, surrogates included). */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+size_t
+log_json_escape(const char *str, size_t slen, char *out, size_t outlen)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0, i = 0;
+
+	if (outlen == 0)
+		return 0;
+	while (i < slen) {
+		char esc[8];
+		const char *piece = esc;
+		size_t plen, seq = 1;
+
+		if (s[i] == '"' || s[i] == '\\') {
+			esc[0] = '\\', esc[1] = (char)s[i], plen = 2;
+		} else if (s[i] < 0x20 || s[i] == 0x7f) {
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", s[i]);
+		} else if ((seq = utf8_len(s + i, slen - i)) == 0) {
+			piece = "\\ufffd", plen = 6, seq = 1;
+		} else {
+			piece = (const char *)s + i, plen = seq;
+		}
+		if (o + plen >= outlen)
+			break;
+		memcpy(out + o, piece, plen);
+		o += plen;
+		i += seq;
+	}
+	out[o] = '\0';
+	return o;
 }
 
 int
@@ -46,34 +121,60 @@ static void
 log_emit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {
 	static const char *tags[] = { "error", "warning", "info", "debug" };
-	char line[2048];
+	char msg[1800], line[8192], stamp[64];
 	struct timespec ts;
 	struct tm tm;
-	int n, m;
+	int m;
+	size_t n;
 
 	if (lvl > log_threshold)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts.tv_nsec / 1000000, log_prog, (long)getpid(), tags[lvl]);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (m < 0)
 		return;
-	n = (size_t)(n + m) >= sizeof(line) - 2 ? (int)sizeof(line) - 2 : n + m;
+	n = (size_t)m >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)m;
 	if (errnum)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(errnum));
-	if ((size_t)n >= sizeof(line) - 1)
-		n = (int)sizeof(line) - 2;
-	/* Never let a byte from a client break the one-line-per-event shape. */
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	if (n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	if (log_fmt == LOG_FMT_JSON) {
+		char emsg[4096], eprog[128];
+
+		log_json_escape(msg, n, emsg, sizeof(emsg));
+		log_json_escape(log_prog, strlen(log_prog), eprog, sizeof(eprog));
+		/* The request id is checked when it is set, and escaped here all the same. */
+		if (log_request_id[0]) {
+			char erid[sizeof(log_request_id) * 6];
+
+			log_json_escape(log_request_id, strlen(log_request_id), erid, sizeof(erid));
+			m = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%ld,"
+			    "\"request_id\":\"%s\",\"msg\":\"%s\"}", stamp, tags[lvl], eprog, (long)getpid(), erid, emsg);
+		} else {
+			m = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%ld,"
+			    "\"msg\":\"%s\"}", stamp, tags[lvl], eprog, (long)getpid(), emsg);
+		}
+		/* Cut short, an object would not parse: then say only that. */
+		if (m < 0 || (size_t)m >= sizeof(line) - 1)
+			m = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%ld,"
+			    "\"msg\":\"(message too long)\"}", stamp, tags[lvl], (long)getpid());
+		n = (size_t)m;
+	} else {
+		m = snprintf(line, sizeof(line), "%s %s[%ld] %s: %.*s%s%s", stamp, log_prog, (long)getpid(), tags[lvl],
+		    (int)n, msg, log_request_id[0] ? " req=" : "", log_request_id);
+		if (m < 0)
+			return;
+		n = (size_t)m >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)m;
+		/* Never let a byte from a client break the one-line-per-event shape. */
+		for (size_t i = 0; i < n; i++)
+			if (line[i] == '\n' || line[i] == '\r')
+				line[i] = ' ';
+	}
 	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nothing better to do */
 	}
 }

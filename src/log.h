@@ -3,9 +3,17 @@
 #define SBX_LOG_H
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/* text: "TIME prog[pid] level: message [req=ID]"; json: one object per line (log_format = json). */
+enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
 void log_init(const char *progname, enum log_level level);
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
+/* The request this process is serving (its X-Request-ID), named on every line until cleared with NULL. */
+void log_set_request_id(const char *id);
+/* Writes s as the contents of a JSON string (no quotes) into out: control bytes, quotes and backslashes
+ * escaped, bytes that are not UTF-8 replaced by U+FFFD; always terminated. Returns the length. Pure. */
+size_t log_json_escape(const char *s, size_t slen, char *out, size_t outlen);
 /* Parse "error", "warning", "info", "debug" (any case); -1 if unknown. */
 int log_level_parse(const char *s);
 

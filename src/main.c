@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <getopt.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,14 @@ static void __attribute__((noreturn))
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: pysandboxd [-c FILE] [-t] [-h]\n"
-	    "  -c FILE  configuration file (default %s)\n"
-	    "  -t       check the configuration and exit\n"
-	    "Runs in the foreground; SIGTERM/SIGQUIT stop gracefully, SIGHUP reloads.\n",
+	    "usage: pysandboxd [-t] [-c FILE]\n"
+	    "       pysandboxd --help | --version\n"
+	    "  -c, --config FILE  configuration file (default %s)\n"
+	    "  -t, --test         check the configuration (and, as root, that the service user can reach\n"
+	    "                     the state directory), then exit\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      the version\n"
+	    "Runs in the foreground; SIGTERM/SIGQUIT stop gracefully, SIGHUP reloads. See pysandboxd(8).\n",
 	    PYSANDBOX_CONF_PATH);
 	exit(code);
 }
@@ -41,11 +46,21 @@ main(int argc, char **argv)
 	if (fd > 2)
 		close(fd);
 
-	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': test_only = 1; break;
 		case 'h': usage(0);
+		case 'V':
+			printf("pysandboxd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
 		default: usage(2);
 		}
 	}
@@ -57,7 +72,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level((enum log_level)c.log_level);
+	log_set_format((enum log_format)c.log_format);
 	if (test_only) {
+		if (pool_check_user(&c, err, sizeof(err)) == -1) {
+			fprintf(stderr, "pysandboxd: %s\n", err);
+			return 1;
+		}
 		printf("configuration %s is valid (%d runs at once, %d queued, %d worker processes, uids %ld-%ld)\n",
 		    path, conf_workers(&c), c.queue_size, conf_processes(&c),
 		    c.uid_base, c.uid_base + c.uid_count - 1);

@@ -179,6 +179,7 @@ spawn_builder(const struct conf *c, int run_fd, int api_fd)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
 		log_init("pysandboxd-builder", (enum log_level)c->log_level);
+		log_set_format((enum log_format)c->log_format);
 		build_main(c);
 		_exit(0);
 	}
@@ -208,24 +209,138 @@ live_workers(void)
 	return n;
 }
 
+/* The service user of c, checked: NULL (and why) if missing, root, or inside the run uid pool. */
+static struct passwd *
+service_user(const struct conf *c, char *why, size_t whylen)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(c->user)) == NULL) {
+		snprintf(why, whylen, "service user '%s' does not exist (create it, or set user = to run as root)",
+		    c->user);
+		return NULL;
+	}
+	if (pw->pw_uid == 0 || ((long)pw->pw_uid >= c->uid_base && (long)pw->pw_uid < c->uid_base + c->uid_count)) {
+		snprintf(why, whylen, "service user '%s' must not be root nor inside the run uid pool", c->user);
+		return NULL;
+	}
+	return pw;
+}
+
+/* Become pw for good (OpenBSD order: groups, gid, uid, check). */
+static int
+become(const struct passwd *pw)
+{
+	if (setgroups(0, NULL) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		return -1;
+	if (setresuid(0, 0, 0) != -1 || geteuid() == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* As the user the pool now runs as: whether every directory on the way to dir (dir included) can be
+ * searched, else which one stops it (a clone under /root is 0700, for example); the message names
+ * state_dir. */
+static int
+path_searchable(const char *dir, const char *state_dir, char *why, size_t whylen)
+{
+	char prefix[CONF_PATH_MAX];
+	struct stat st;
+	size_t len = strlen(dir);
+
+	for (size_t i = 1; i <= len && i < sizeof(prefix); i++) {
+		if (dir[i] != '/' && dir[i] != '\0')
+			continue;
+		memcpy(prefix, dir, i);
+		prefix[i] = '\0';
+		if (access(prefix, X_OK) == 0)
+			continue;
+		if (stat(prefix, &st) == 0)
+			snprintf(why, whylen, "state_dir %s cannot be reached by uid %ld: %s is mode %04o, owner uid %ld "
+			    "(set state_dir = to a directory the service user can reach)", state_dir, (long)geteuid(), prefix,
+			    (unsigned)(st.st_mode & 07777), (long)st.st_uid);
+		else
+			snprintf(why, whylen, "state_dir %s cannot be reached by uid %ld: %s: %s", state_dir,
+			    (long)geteuid(), prefix, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* After the drop: whether the pool can use its state directory (else why). */
+static int
+state_dir_usable(const char *dir, char *why, size_t whylen)
+{
+	if (access(dir, R_OK | W_OK | X_OK) == 0)
+		return 0;
+	if (path_searchable(dir, dir, why, whylen) == 0)
+		snprintf(why, whylen, "state_dir %s is not usable by uid %ld: %s", dir, (long)geteuid(), strerror(errno));
+	return -1;
+}
+
+int
+pool_check_user(const struct conf *c, char *why, size_t whylen)
+{
+	struct passwd *pw;
+	int fds[2], status = -1;
+	ssize_t n;
+	pid_t pid;
+
+	if (c->user[0] == '\0' || geteuid() != 0)
+		return 0;
+	if ((pw = service_user(c, why, whylen)) == NULL)
+		return -1;
+	/* The directory's own owner and mode are set at start (as root); what must already hold is its
+	 * ancestors' search permission, checked in a child that becomes the service user. */
+	if (pipe2(fds, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		snprintf(why, whylen, "checking the state directory: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char msg[700] = "", parent[CONF_PATH_MAX];
+		char *slash;
+
+		close(fds[0]);
+		snprintf(parent, sizeof(parent), "%s", c->state_dir);
+		if ((slash = strrchr(parent, '/')) != NULL && slash != parent)
+			*slash = '\0';
+		if (become(pw) == -1)
+			snprintf(msg, sizeof(msg), "cannot become %s: %s", c->user, strerror(errno));
+		else
+			path_searchable(parent, c->state_dir, msg, sizeof(msg));
+		if (write(fds[1], msg, strlen(msg)) < 0)
+			_exit(2);
+		_exit(msg[0] ? 1 : 0);
+	}
+	close(fds[1]);
+	n = read(fds[0], why, whylen - 1);
+	why[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (why[0] == '\0')
+		snprintf(why, whylen, "checking the state directory as %s failed", c->user);
+	return -1;
+}
+
 /* Started as root with a service user configured: hand the state directory
- * to it, then become it for good (OpenBSD order: groups, gid, uid, check).
- * From here on only pysandbox-jail holds privileges. */
+ * to it, then become it for good. From here on only pysandbox-jail holds privileges. */
 static int
 drop_privileges(const struct conf *c)
 {
 	static const char *owned[] = { "", "/pysandbox.db", "/pysandbox.db-wal", "/pysandbox.db-shm", "/envs" };
-	char path[CONF_PATH_MAX + 32];
+	char path[CONF_PATH_MAX + 32], why[700];
 	struct passwd *pw;
 
 	if (c->user[0] == '\0' || geteuid() != 0)
 		return 0;
-	if ((pw = getpwnam(c->user)) == NULL) {
-		log_warnx("service user '%s' does not exist (create it, or set user = to run as root)", c->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0 || ((long)pw->pw_uid >= c->uid_base && (long)pw->pw_uid < c->uid_base + c->uid_count)) {
-		log_warnx("service user '%s' must not be root nor inside the run uid pool", c->user);
+	if ((pw = service_user(c, why, sizeof(why))) == NULL) {
+		log_warnx("%s", why);
 		return -1;
 	}
 	if (mkdir(c->state_dir, 0750) == -1 && errno != EEXIST) {
@@ -244,13 +359,12 @@ drop_privileges(const struct conf *c)
 			return -1;
 		}
 	}
-	if (setgroups(0, NULL) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+	if (become(pw) == -1) {
 		log_warn("dropping privileges to %s", c->user);
 		return -1;
 	}
-	if (setresuid(0, 0, 0) != -1 || geteuid() == 0) {
-		log_warnx("root could be regained after dropping privileges");
+	if (state_dir_usable(c->state_dir, why, sizeof(why)) == -1) {
+		log_warnx("%s", why);
 		return -1;
 	}
 	log_info("running as %s (uid %ld); only pysandbox-jail holds privileges", c->user, (long)pw->pw_uid);
@@ -393,6 +507,7 @@ pool_main(struct conf *c, const char *conf_path)
 				snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
 				*c = newc;
 				log_set_level((enum log_level)c->log_level);
+				log_set_format((enum log_format)c->log_format);
 				log_info("configuration reloaded; recycling workers");
 				health_selftest(c, c->uid_count - 1);
 				last_check = wall_now();

@@ -37,6 +37,10 @@ struct scoreboard {
 
 extern struct scoreboard *scoreboard;
 
+/* As root with a service user configured: whether that user exists, may serve, and can reach the
+ * state directory (else why). 0 when there is nothing to check. */
+int pool_check_user(const struct conf *c, char *why, size_t whylen);
+
 /* Run the master until stopped; returns the process exit status. */
 int pool_main(struct conf *c, const char *conf_path);
 
