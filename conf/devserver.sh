@@ -3,7 +3,7 @@
 #
 # usage: devserver.sh SRCDIR BUILDDIR
 # env:   PORT (8000), STATE_DIR (where environments and the database live: BUILDDIR/run-state, or
-#        /var/lib/pysandbox-dev/NAME-HASH of the build directory when the pool drops to PYSANDBOX_USER,
+#        /var/lib/pysandbox-dev/CLONE-HASH (of the build directory) when the pool drops to PYSANDBOX_USER,
 #        who may not be able to reach a clone under /root), NGINX (the nginx binary), PYSANDBOX_EXTRA_CONF (INI text appended),
 #        RATE / BURST (requests per second per client on /execute; 1000 / 2000 for development),
 #        CONN (requests one client address may have in progress at once; 256 for development),
@@ -31,7 +31,7 @@ if [[ -n ${STATE_DIR:-} ]]; then
 	state=$STATE_DIR
 elif [[ -n $user ]]; then
 	# Out of the clone: the service user must reach it, and /root is 0700. One per build directory.
-	state=/var/lib/pysandbox-dev/$(basename "$build")-$(printf '%s' "$build" | sha256sum | cut -c1-12)
+	state=/var/lib/pysandbox-dev/$(basename "$src")-$(printf '%s' "$build" | sha256sum | cut -c1-12)
 	install -d -m 0755 /var/lib/pysandbox-dev
 else
 	state=$build/run-state
@@ -43,9 +43,16 @@ mkdir -p "$state"
 for old in /tmp/pysandbox-run.*; do
 	[[ -d $old && -f $old/devserver.pid && ! -L $old ]] || continue
 	[[ $(stat -c %u "$old") == "$(id -u)" ]] || continue
-	old_pid=$(cat "$old/devserver.pid" 2>/dev/null || true)
-	if [[ $old_pid =~ ^[0-9]+$ ]] && ! kill -0 "$old_pid" 2>/dev/null; then
-		echo "devserver: removing $old, left by dev server $old_pid that was killed" >&2
+	# Left alone while anything it started may still run from it (its pool or nginx, orphaned).
+	alive=""
+	for f in devserver.pid pool.pid nginx.pid; do
+		old_pid=$(cat "$old/$f" 2>/dev/null || true)
+		# (A zombie counts as gone: its parent was killed and the host's init may reap it late.)
+		if [[ $old_pid =~ ^[0-9]+$ ]] && kill -0 "$old_pid" 2>/dev/null &&
+			! grep -q '^State:[[:space:]]*Z' "/proc/$old_pid/status" 2>/dev/null; then alive=1; fi
+	done
+	if [[ -z $alive ]]; then
+		echo "devserver: removing $old, left by a dev server that was killed" >&2
 		rm -rf "$old"
 	fi
 done
@@ -68,6 +75,20 @@ wait_gone() {
 	! kill -0 "$1" 2>/dev/null
 }
 
+# The nginx processes that still hold a file of our runtime directory open: the workers of a master that
+# was killed outright go on serving (nginx does not end them), orphaned, and were started by us.
+# shellcheck disable=SC2317  # called from cleanup, the EXIT trap
+orphaned_nginx_workers() {
+	local exe fd pid
+	exe=$(readlink -f "$nginx_bin")
+	for fd in /proc/[0-9]*/fd/*; do
+		[[ $(readlink "$fd" 2>/dev/null) == "$runtime"/* ]] || continue
+		pid=${fd#/proc/}
+		pid=${pid%%/*}
+		[[ $pid != "$nginx_pid" && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]] && echo "$pid"
+	done | sort -u
+}
+
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
 	# A second INT or TERM (make passes its own TERM on to us after the process group's) must not cut the
@@ -85,6 +106,9 @@ cleanup() {
 			wait_gone "$nginx_pid" 2 && break
 		done
 		kill -KILL "$nginx_pid" 2>/dev/null || true
+	fi
+	if [[ -n $nginx_pid ]]; then
+		for i in $(orphaned_nginx_workers); do kill -KILL "$i" 2>/dev/null || true; done
 	fi
 	# The pool lets runs in flight finish for shutdown_grace (10 s by default), then kills them.
 	if [[ -n $pool_pid ]] && ! wait_gone "$pool_pid" 150; then
@@ -160,6 +184,7 @@ else
 	"$build/src/pysandboxd" -c "$runtime/pysandbox.conf" &
 fi
 pool_pid=$!
+echo "$pool_pid" > "$runtime/pool.pid"
 for _ in $(seq 1 100); do
 	[[ -S $runtime/pysandbox.sock && -S $runtime/pysandbox-api.sock ]] && break
 	if ! kill -0 "$pool_pid" 2>/dev/null; then

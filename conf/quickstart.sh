@@ -22,4 +22,4 @@ quiet make -j"$(nproc)"
 # As in production: the pool runs as the unprivileged user pysandbox (created if
 # missing); only a copy of the jail with file capabilities holds privileges.
 export PYSANDBOX_USER=${PYSANDBOX_USER:-pysandbox}
-exec make --no-print-directory run PORT="${PORT:-8000}"
+exec make -s --no-print-directory run PORT="${PORT:-8000}"
