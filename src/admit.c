@@ -110,10 +110,27 @@ claim(struct admit_state *a, pid_t pid)
 {
 	for (int i = 0; i < a->nslots; i++)
 		if (a->owner[i] == 0) {
+			int running = 0;
+
 			a->owner[i] = pid;
+			for (int k = 0; k < ADMIT_MAX_WORKERS; k++)
+				running += a->owner[k] != 0;
+			if (running > a->max_running)
+				a->max_running = running;
 			return i;
 		}
 	return -1;
+}
+
+/* Count a refusal. Under the lock. */
+static enum admit_result
+refused(struct admit_state *a, enum admit_result rc)
+{
+	if (rc == ADMIT_BUSY)
+		a->refused_busy++;
+	else if (rc == ADMIT_SHARE)
+		a->refused_share++;
+	return rc;
 }
 
 /* Runs client holds or waits for. Under the lock. */
@@ -184,6 +201,8 @@ admit_acquire(struct admit_state *a, int wslot, const char *client, double wait_
 	if (a->queued >= a->queue_size || wait_s <= 0)
 		goto out;
 	a->queued++;
+	if (a->queued > a->max_queued)
+		a->max_queued = a->queued;
 	a->worker[wslot].state = ADMIT_QUEUED;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += (time_t)wait_s;
@@ -212,8 +231,10 @@ admit_acquire(struct admit_state *a, int wslot, const char *client, double wait_
 	a->queued--;
 	a->worker[wslot].state = rc == ADMIT_OK ? ADMIT_RUNNING : ADMIT_IDLE;
 out:
-	if (rc != ADMIT_OK)
+	if (rc != ADMIT_OK) {
 		a->worker[wslot].state = ADMIT_IDLE;
+		refused(a, rc);
+	}
 	pthread_mutex_unlock(&a->lock);
 	return rc;
 }
@@ -248,17 +269,22 @@ admit_precheck(struct admit_state *a, const char *client)
 		rc = ADMIT_SHARE;
 	else if (a->queued < a->queue_size)
 		rc = ADMIT_OK;
+	refused(a, rc);
 	pthread_mutex_unlock(&a->lock);
 	return rc;
 }
 
 void
-admit_counts(struct admit_state *a, int *running, int *queued)
+admit_counts(struct admit_state *a, struct admit_stats *st)
 {
-	*running = 0;
+	memset(st, 0, sizeof(*st));
 	admit_lock(a);
 	for (int i = 0; i < ADMIT_MAX_WORKERS; i++)
-		*running += a->owner[i] != 0;
-	*queued = a->queued;
+		st->running += a->owner[i] != 0;
+	st->queued = a->queued;
+	st->max_running = a->max_running;
+	st->max_queued = a->max_queued;
+	st->refused_busy = a->refused_busy;
+	st->refused_share = a->refused_share;
 	pthread_mutex_unlock(&a->lock);
 }

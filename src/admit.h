@@ -34,6 +34,10 @@ struct admit_state {
 	unsigned int	 freed;
 	int		 nslots, queue_size, max_per_client;
 	int		 queued;
+	/* Since the start, for /health and /metrics: the most runs at once and waiting at once, and the
+	 * runs refused for capacity (php-fpm's max children reached) and for a client's share. */
+	int		 max_running, max_queued;
+	unsigned long	 refused_busy, refused_share;
 	pid_t		 owner[ADMIT_MAX_WORKERS];	/* the worker holding run slot i, 0: free */
 	struct {
 		pid_t	 pid;
@@ -59,8 +63,13 @@ enum admit_result admit_precheck(struct admit_state *a, const char *client);
 enum admit_result admit_acquire(struct admit_state *a, int wslot, const char *client, double wait_s, int *slot);
 void admit_release(struct admit_state *a, int wslot, int slot);
 
-/* For /health: slots in use and runs waiting. */
-void admit_counts(struct admit_state *a, int *running, int *queued);
+struct admit_stats {
+	int		 running, queued, max_running, max_queued;
+	unsigned long	 refused_busy, refused_share;
+};
+
+/* For /health and /metrics: slots in use, runs waiting, and the figures since the start. */
+void admit_counts(struct admit_state *a, struct admit_stats *st);
 
 /* Pure: a client's share when runs wait: the slots and queue places divided among the clients that
  * hold or wait for one (the asker counted), at least one. */

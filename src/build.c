@@ -285,6 +285,7 @@ done:
 			    "delete and create the environment again to retry", seconds, -1);
 		}
 		log_info("build of %s %s", name, b.gone ? "cancelled: the environment was deleted" : "interrupted");
+		metrics_count_build(&scoreboard->metrics, b.gone ? "cancelled" : "interrupted");
 		db_close(b.db);
 		_exit(0);
 	}
@@ -300,6 +301,7 @@ done:
 			run_jail_command(c, "remove", trashname);
 	}
 	log_info("build of %s %s (%.1f s)%s%s", name, ok ? "succeeded" : "failed", seconds, ok ? "" : ": ", error);
+	metrics_count_build(&scoreboard->metrics, ok ? "succeeded" : "failed");
 	buf_free(&b.partial[0]);
 	buf_free(&b.partial[1]);
 	db_close(b.db);

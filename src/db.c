@@ -297,6 +297,27 @@ db_env_status(sqlite3 *db, const char *name, char *status, size_t statuslen, int
 	return rc;
 }
 
+enum sbx_err
+db_env_counts(sqlite3 *db, const char *const *names, long *counts, int n)
+{
+	sqlite3_stmt *st = prepare(db, "SELECT status, count(*) FROM environments GROUP BY status");
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		counts[i] = 0;
+	if (st == NULL)
+		return SBX_ESYS;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(st, 0);
+
+		for (int i = 0; status && i < n; i++)
+			if (strcmp(status, names[i]) == 0)
+				counts[i] = (long)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SBX_OK : SBX_ESYS;
+}
+
 void
 db_env_touch(sqlite3 *db, int64_t id)
 {

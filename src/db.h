@@ -40,6 +40,8 @@ enum sbx_err db_env_status(sqlite3 *db, const char *name, char *status, size_t s
 void db_env_touch(sqlite3 *db, int64_t id);
 /* A ready environment found broken after its build (its interpreter will not start): failed, with why. */
 enum sbx_err db_env_mark_broken(sqlite3 *db, int64_t id, const char *error);
+/* Environments by status, in the order of names[0..n) (for /metrics). */
+enum sbx_err db_env_counts(sqlite3 *db, const char *const *names, long *counts, int n);
 
 /* Builder side. Claim the oldest queued build: *id, name and interpreter path. */
 enum sbx_err db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *python, size_t pylen,

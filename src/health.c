@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cgroup.h"
+#include "db.h"
 #include "interp.h"
 #include "log.h"
 #include "pool.h"
@@ -225,19 +226,60 @@ iso8601(double t, char *out, size_t n)
 	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The worker processes now: every one, the busy ones, those of the API socket, the busy ones of the run socket. */
+struct worker_counts {
+	int	 total, busy, api, run_busy;
+};
+
+static void
+count_workers(struct worker_counts *w)
+{
+	memset(w, 0, sizeof(*w));
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (scoreboard->slot[i].pid > 0) {
+			w->total++;
+			w->busy += scoreboard->slot[i].busy ? 1 : 0;
+			w->api += !scoreboard->slot[i].takes_runs;
+			w->run_busy += scoreboard->slot[i].takes_runs && scoreboard->slot[i].busy;
+		}
+}
+
+char *
+health_metrics(const struct conf *c, struct sqlite3 *envs_db)
+{
+	struct metrics_gauges g = { 0 };
+	struct worker_counts w;
+	struct admit_stats st;
+	struct buf out = { 0 };
+
+	count_workers(&w);
+	admit_counts(&scoreboard->admit, &st);
+	g.healthy = scoreboard->healthy;
+	g.uptime_s = wall_now() - scoreboard->started;
+	g.workers_busy = w.run_busy;
+	g.workers_idle = w.total - w.api - w.run_busy;
+	g.api_workers = w.api;
+	g.run_slots = conf_workers(c);
+	g.runs = st.running;
+	g.queue_size = c->queue_size;
+	g.queued = st.queued;
+	if (envs_db == NULL || db_env_counts(envs_db, metrics_env_statuses, g.envs, 3) != SBX_OK)
+		g.envs[0] = -1;
+	if (metrics_render(&scoreboard->metrics, &g, &out) == -1) {
+		buf_free(&out);
+		return NULL;
+	}
+	return out.data;
+}
+
 char *
 health_json(const struct conf *c, int *status)
 {
 	json_object *o = json_object_new_object(), *pool = json_object_new_object(), *interp, *lim, *iso;
-	int busy = 0, workers = 0, api_workers = 0;
+	struct worker_counts w;
 	char ts[32], *out;
 
-	for (int i = 0; i < POOL_MAX_WORKERS; i++)
-		if (scoreboard->slot[i].pid > 0) {
-			workers++;
-			busy += scoreboard->slot[i].busy ? 1 : 0;
-			api_workers += !scoreboard->slot[i].takes_runs;
-		}
+	count_workers(&w);
 	*status = scoreboard->healthy ? 200 : 503;
 	json_object_object_add(o, "status", json_object_new_string(scoreboard->healthy ? "healthy" : "unhealthy"));
 	iso8601(wall_now(), ts, sizeof(ts));
@@ -250,19 +292,35 @@ health_json(const struct conf *c, int *status)
 	json_object_object_add(o, "self_test_at", json_object_new_string(ts));
 	iso = json_tokener_parse(scoreboard->isolation);
 	json_object_object_add(o, "isolation", iso);
-	json_object_object_add(pool, "workers", json_object_new_int(workers));
-	json_object_object_add(pool, "busy", json_object_new_int(busy));
-	json_object_object_add(pool, "idle", json_object_new_int(workers - busy));
-	json_object_object_add(pool, "api_workers", json_object_new_int(api_workers));
+	json_object_object_add(pool, "workers", json_object_new_int(w.total));
+	json_object_object_add(pool, "busy", json_object_new_int(w.busy));
+	json_object_object_add(pool, "idle", json_object_new_int(w.total - w.busy));
+	json_object_object_add(pool, "api_workers", json_object_new_int(w.api));
 	json_object_object_add(pool, "requests", json_object_new_int64((int64_t)scoreboard->requests));
 	{
-		int running, queued;
+		struct admit_stats st;
 
-		admit_counts(&scoreboard->admit, &running, &queued);
+		admit_counts(&scoreboard->admit, &st);
 		json_object_object_add(pool, "run_slots", json_object_new_int(conf_workers(c)));
-		json_object_object_add(pool, "runs", json_object_new_int(running));
+		json_object_object_add(pool, "runs", json_object_new_int(st.running));
 		json_object_object_add(pool, "queue_size", json_object_new_int(c->queue_size));
-		json_object_object_add(pool, "queued", json_object_new_int(queued));
+		json_object_object_add(pool, "queued", json_object_new_int(st.queued));
+		/* The fields of php-fpm's pool status page, with its names, for the tools that read them. */
+		json_object_object_add(pool, "pool", json_object_new_string("pysandbox"));
+		json_object_object_add(pool, "process manager", json_object_new_string("static"));
+		iso8601(scoreboard->started, ts, sizeof(ts));
+		json_object_object_add(pool, "start time", json_object_new_string(ts));
+		json_object_object_add(pool, "start since", json_object_new_int64((int64_t)(wall_now() - scoreboard->started)));
+		json_object_object_add(pool, "accepted conn", json_object_new_int64((int64_t)scoreboard->requests));
+		json_object_object_add(pool, "listen queue", json_object_new_int(st.queued));
+		json_object_object_add(pool, "max listen queue", json_object_new_int(st.max_queued));
+		json_object_object_add(pool, "listen queue len", json_object_new_int(c->queue_size));
+		json_object_object_add(pool, "idle processes", json_object_new_int(w.total - w.busy));
+		json_object_object_add(pool, "active processes", json_object_new_int(w.busy));
+		json_object_object_add(pool, "total processes", json_object_new_int(w.total));
+		json_object_object_add(pool, "max active processes", json_object_new_int(st.max_running));
+		json_object_object_add(pool, "max children reached", json_object_new_int64((int64_t)st.refused_busy));
+		json_object_object_add(pool, "refused client share", json_object_new_int64((int64_t)st.refused_share));
 	}
 	json_object_object_add(o, "pool", pool);
 	{

@@ -73,6 +73,7 @@ http_route(const char *method, const char *path, bool *method_ok, const char **a
 	static const struct { const char *path; const char *methods; enum route r; } table[] = {
 		{ "/", "GET", ROUTE_ROOT },
 		{ "/health", "GET", ROUTE_HEALTH },
+		{ "/metrics", "GET", ROUTE_METRICS },
 		{ "/execute", "POST", ROUTE_EXECUTE },
 		{ "/execute-with-environment", "POST", ROUTE_EXECUTE_ENV },
 		{ "/environments", "GET, POST", ROUTE_ENVS },
@@ -240,6 +241,7 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	enum admit_result admitted;
 	char why[300], msg[400];
 	int slot = -1;
+	double t_wait;
 
 	/* Full (every slot taken, the queue too): refuse before the body is parsed,
 	 * so that refusals stay cheap for the workers that answer them. */
@@ -284,10 +286,12 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		goto out;
 	}
 	/* A slot (and so a uid of the pool) for this run, or a short wait in the queue, or a refusal. */
+	t_wait = mono_now();
 	if ((admitted = admit_acquire(&scoreboard->admit, wslot, client, c->queue_timeout, &slot)) != ADMIT_OK) {
 		refuse(c, r, admitted);
 		goto out;
 	}
+	metrics_count_queue_wait(&scoreboard->metrics, mono_now() - t_wait);
 	r->is_run = true;
 	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
 	admit_release(&scoreboard->admit, wslot, slot);
@@ -341,6 +345,8 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	if ((r->body = run_result_json(&res, req.environment, req.output_base64)) == NULL)
 		reply_msg(r, SBX_ENOMEM, "Out of memory");
 out:
+	if (r->is_run)
+		metrics_count_run(&scoreboard->metrics, r->run_status ? r->run_status : "failed", res.wall_time);
 	run_result_free(&res);
 	req_free(&req);
 }
@@ -396,6 +402,23 @@ request_id_param(const char *id)
 	return n > 0 && n <= 128 && id[n] == '\0' ? id : NULL;
 }
 
+static enum metrics_route
+metrics_route(enum route route)
+{
+	switch (route) {
+	case ROUTE_ROOT: return MR_ROOT;
+	case ROUTE_HEALTH: return MR_HEALTH;
+	case ROUTE_METRICS: return MR_METRICS;
+	case ROUTE_EXECUTE: return MR_EXECUTE;
+	case ROUTE_EXECUTE_ENV: return MR_EXECUTE_ENV;
+	case ROUTE_ENVS: return MR_ENVS;
+	case ROUTE_ENV: return MR_ENV;
+	case ROUTE_ENV_LOGS: return MR_ENV_LOGS;
+	case ROUTE_NONE: break;
+	}
+	return MR_OTHER;
+}
+
 static void
 serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 {
@@ -426,6 +449,11 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 		handle_root(&r);
 	} else if (route == ROUTE_HEALTH) {
 		r.body = health_json(c, &r.status);
+	} else if (route == ROUTE_METRICS) {
+		if ((r.body = health_metrics(c, env_db(c))) != NULL) {
+			r.status = 200;
+			r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+		}
 	} else if ((route == ROUTE_ENVS || route == ROUTE_ENV || route == ROUTE_ENV_LOGS) && strcmp(method, "POST") != 0) {
 		env_handle(c, route, method, path, FCGX_GetParam("QUERY_STRING", fr->envp), NULL, 0, &r);
 	} else {
@@ -449,8 +477,10 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 		r.status = 500;
 		r.body = strdup("{\"detail\":\"Internal Server Error\"}");
 	}
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n%s\r\n", r.status, sbx_status_text(r.status), r.headers);
+	FCGX_FPrintF(fr->out, "Status: %d %s\r\nContent-Type: %s\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n", r.status, sbx_status_text(r.status),
+	    r.content_type ? r.content_type : "application/json; charset=utf-8", r.headers);
+	metrics_count_request(&scoreboard->metrics, metrics_route(route), r.status);
 	if (r.body)
 		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
 	log_info("method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",

@@ -12,13 +12,14 @@
 
 enum route {
 	ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTH, ROUTE_EXECUTE, ROUTE_EXECUTE_ENV,
-	ROUTE_ENVS, ROUTE_ENV, ROUTE_ENV_LOGS,
+	ROUTE_ENVS, ROUTE_ENV, ROUTE_ENV_LOGS, ROUTE_METRICS,
 };
 
 /* A response being built: status, JSON body, extra headers, what to log. */
 struct reply {
 	int	 status;
-	char	*body;		/* malloc'ed JSON */
+	char	*body;		/* malloc'ed JSON (or content_type's text) */
+	const char *content_type;	/* NULL: JSON */
 	char	 headers[128];	/* extra header lines, each ending in \r\n */
 	const char *run_status;
 	int	 exit_code;

@@ -7,6 +7,9 @@
 
 #include "admit.h"
 #include "conf.h"
+#include "metrics.h"
+
+struct sqlite3;
 
 #define POOL_MAX_WORKERS 256
 
@@ -32,6 +35,7 @@ struct scoreboard {
 	pid_t		 master_pid;	/* workers ask it for a self-test with SIGUSR1 */
 	struct admit_state admit;	/* run slots and the queue (admit.c alone writes it) */
 	int		 selftest_wanted; /* set by a worker (atomically), cleared by the master */
+	struct metrics	 metrics;	/* counters of every process (metrics.c alone writes them) */
 	struct pool_slot slot[POOL_MAX_WORKERS];
 };
 
@@ -51,6 +55,8 @@ bool health_selftest(const struct conf *c, int slot);
 void health_suspect(void);
 /* health.c: the /health document; *status gets 200 or 503. Caller frees. */
 char *health_json(const struct conf *c, int *status);
+/* health.c: the /metrics text (Prometheus); envs_db may be NULL (no environment gauges). Caller frees. */
+char *health_metrics(const struct conf *c, struct sqlite3 *envs_db);
 
 /* build.c: the builder process's loop; returns when it should exit. */
 void build_main(const struct conf *c);
