@@ -9,7 +9,7 @@ packages=(build-essential autoconf automake libtool pkg-config
 if [[ ${1:-} == --test ]]; then
 	packages+=(python3-pytest python3-pytest-xdist python3-requests shellcheck clang procps iproute2 wrk
 		python3-numpy python3-pandas python3-matplotlib libclang-rt-14-dev
-		qemu-system-x86 debootstrap cpio)
+		qemu-system-x86 debootstrap cpio debhelper dpkg-dev fakeroot lintian openssl)
 fi
 
 missing=()

@@ -159,7 +159,7 @@ def test_help_usage_errors_and_shellcheck():
     top = ok(admin("--help"))
     for verb in VERBS:
         assert verb in top
-    assert "http://localhost:8000" in top and "--json" in top
+    assert "http://127.0.0.1:8000" in top and "PYSANDBOX_URL" in top and "--json" in top
     for verb in VERBS:
         text = ok(admin(verb, "--help"))
         assert text.startswith("usage: pysandbox-admin") and verb in text.splitlines()[0], text
@@ -191,7 +191,7 @@ def test_help_usage_errors_and_shellcheck():
         ["stats", "extra"],
         ["db"],
         ["db", "repair"],
-        ["prune"],
+        ["--config", "/nonexistent/pysandbox.conf", "prune"],	# no duration, no retention_days to read
         ["prune", "--older-than", "soon"],
         ["--url", "ftp://host", "list"],
     ]

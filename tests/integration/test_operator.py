@@ -34,9 +34,12 @@ RUN_DIRS = "/tmp/pysandbox-run.*"
 
 
 class Dev:
-    """devserver.sh started here in a session of its own (a process group, as `make run` under a shell has)."""
+    """devserver.sh started here in a session of its own (a process group, as `make run` under a shell has).
+    Every one started is ended (and its output file removed) after its test, whatever the test asserted."""
+    started = []
 
     def __init__(self, state, env=None):
+        Dev.started.append(self)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         fd, self.out_path = tempfile.mkstemp(prefix="pysandbox-operator-test.", suffix=".log")
@@ -75,6 +78,8 @@ class Dev:
 
     def finish(self, timeout=30):
         """Wait for the dev server to end; on a hang, kill its group (the test then fails on what it asserts)."""
+        if self.out.closed:
+            return self.proc.returncode
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -85,6 +90,16 @@ class Dev:
             self.final = self.text()
             self.out.close()
             os.unlink(self.out_path)
+
+
+@pytest.fixture(autouse=True)
+def _end_dev_servers():
+    yield
+    while Dev.started:
+        d = Dev.started.pop()
+        if d.proc.poll() is None:
+            os.killpg(d.proc.pid, signal.SIGTERM)
+        d.finish()
 
 
 def _gone(dev, runtime):
@@ -395,4 +410,32 @@ def test_deps_leaves_a_running_system_nginx_alone():
         except subprocess.TimeoutExpired:
             nginx.kill()
             nginx.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_prune_follows_retention_days(service):
+    """The daily timer runs `pysandbox-admin prune` with no duration: the configuration's retention_days."""
+    service.execute("print('a run to keep')")
+    d = tempfile.mkdtemp(prefix="pysandbox-admin-test.")
+    try:
+        conf = os.path.join(d, "c.conf")
+
+        def prune(days, *extra):
+            with open(conf, "w") as f:
+                f.write(f"[service]\nstate_dir = {service.state}\n" + (f"retention_days = {days}\n" if days else ""))
+            return subprocess.run([ADMIN, "--config", conf, "prune", "--json", *extra], capture_output=True,
+                                  text=True, timeout=60)
+        p = prune("0")
+        assert p.returncode == 0 and json.loads(p.stdout) == {"retention_days": 0, "pruned": False}, p.stderr
+        p = prune("2", "--dry-run")
+        out = json.loads(p.stdout)
+        cutoff = time.mktime(time.strptime(out["cutoff"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        assert abs(time.time() - 2 * 86400 - cutoff) < 120, out
+        assert out["dry_run"] and out["runs_deleted"] == 0
+        p = prune(None, "--dry-run")	# unset: 30 days
+        cutoff = time.mktime(time.strptime(json.loads(p.stdout)["cutoff"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        assert abs(time.time() - 30 * 86400 - cutoff) < 120
+        p = prune("soon")
+        assert p.returncode == 1 and "retention_days" in p.stderr
+    finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -10,17 +10,36 @@ STATE_DIRS = "/tmp/pysandbox-test-state.*"
 CANARIES = ["/root/pysandbox-canary-*", "/var/tmp/pysandbox-canary-*", "/tmp/pysandbox-canary-*"]
 
 
+MOUNT_TABLES = ("/proc/mounts", "/proc/self/mountinfo", "/proc/1/mountinfo")
+
+
+def _mount_lines(table):
+    with open(table) as f:
+        return {line for line in f if "pysandbox" in line}
+
+
 def _snapshot():
     return {
         "run": set(glob.glob(RUN_DIRS)),
         "state": set(glob.glob(STATE_DIRS)),
         "canary": {p for pattern in CANARIES for p in glob.glob(pattern)},
+        # Processes, cgroups and mounts of other instances on this host (another root's, a packaged
+        # service, another session's): this suite judges only what it started.
+        "procs": {hostinspect.identity(pid) for pid in hostinspect.processes()} - {None},
+        "cgroups": hostinspect.cgroup_dirs(),
+        "mounts": {t: _mount_lines(t) for t in MOUNT_TABLES},
     }
 
 
 # Taken at collection, before any stack of this session starts: what other sessions had already left is
 # not ours to judge.
 BEFORE = _snapshot()
+
+
+def _new(pid):
+    """pid was started during this session (not the same process as one that ran before it)."""
+    ident = hostinspect.identity(pid)
+    return ident is not None and ident not in BEFORE["procs"]
 
 
 def _session_pids(procs):
@@ -55,7 +74,13 @@ def _state_dir_of(runtime):
 def test_no_run_process_left(service):
     uids = set(hostinspect.uid_range(service)) | set(hostinspect.UID_RANGE)
     # Nothing of the pool's uids may have escaped a jail, and no run of this session may still be running.
-    assert hostinspect.wait_no_run_leftovers(uids, [os.getpid()]) == []
+    def leftovers():
+        procs = hostinspect.processes()
+        return [d for d in hostinspect.run_leftovers(uids, [os.getpid()], procs) if _new(int(d.split()[1]))]
+    deadline = time.monotonic() + 2
+    while (bad := leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bad == []
 
 
 def _jail_leftovers():
@@ -63,7 +88,7 @@ def _jail_leftovers():
     mine = _session_pids(procs)
     bad = []
     for pid, p in procs.items():
-        if p["name"] not in hostinspect.JAIL_NAMES:
+        if p["name"] not in hostinspect.JAIL_NAMES or not _new(pid):
             continue
         chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
         while chain and chain[0] in hostinspect.JAIL_NAMES:
@@ -89,7 +114,12 @@ def test_no_cgroup_left(service):
     assert service.execute("print('last')")["stdout"] == "last\n"
     def leftovers():
         procs = hostinspect.processes()
+        mine = _session_pids(procs)
         standbys = {f"pysandbox-{pid}" for pid in procs if hostinspect.is_idle_standby(pid, procs)}
+        # The live jails of other instances (their runs in flight) are theirs.
+        others = {f"pysandbox-{pid}" for pid, p in procs.items()
+                  if p["name"] == hostinspect.JAIL_NAME and pid not in mine and p["ppid"] in procs
+                  and procs[p["ppid"]]["name"] in (hostinspect.DAEMON_NAME, hostinspect.BUILDER_NAME)}
         allowed = set()
         for pid in procs:
             if procs[pid]["name"] == hostinspect.DAEMON_NAME:
@@ -99,7 +129,8 @@ def test_no_cgroup_left(service):
                     pass
         # v2: the pool's leaf and what holds it (devserver.sh's).
         allowed |= {os.path.dirname(d) for d in allowed}
-        return sorted(d for d in hostinspect.cgroup_dirs() - allowed if os.path.basename(d) not in standbys)
+        return sorted(d for d in hostinspect.cgroup_dirs() - allowed - BEFORE["cgroups"]
+                      if os.path.basename(d) not in standbys | others)
     deadline = time.monotonic() + 2
     while (bad := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -122,9 +153,8 @@ def test_no_stray_stack_process(service):
 
 
 def test_no_pysandbox_mount():
-    for table in ("/proc/mounts", "/proc/self/mountinfo", "/proc/1/mountinfo"):
-        with open(table) as f:
-            assert [line for line in f if "pysandbox" in line] == [], table
+    for table in MOUNT_TABLES:
+        assert sorted(_mount_lines(table) - BEFORE["mounts"][table]) == [], table
 
 
 def test_no_runtime_or_state_dir_left(service):

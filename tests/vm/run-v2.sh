@@ -139,16 +139,14 @@ chmod +x "$work/root/init" "$work/root/init2"
 (cd "$work/root" && find . -xdev | cpio -o -H newc --quiet >"$work/initrd.cpio")
 rm -rf "$work/root"
 
-qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
+# timeout(1) bounds the guest (40 minutes) and ends with it: a watchdog subshell would leave its sleep
+# behind when it is killed.
+timeout 2400 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initrd.cpio" -append "console=ttyS0 rdinit=/init panic=-1 quiet" \
 	</dev/null >"$work/console.log" 2>&1 &
 qemu_pid=$!
-( sleep 2400; kill "$qemu_pid" 2>/dev/null ) &
-watchdog=$!
 wait "$qemu_pid" || true
 qemu_pid=""
-kill "$watchdog" 2>/dev/null || true
-wait "$watchdog" 2>/dev/null || true
 
 tr -d '\r' <"$work/console.log" >"$work/console.txt"
 if [[ -n ${VM_CONSOLE:-} ]]; then cp "$work/console.txt" "$VM_CONSOLE"; fi
