@@ -65,22 +65,28 @@ run_counted sabotage sabotage SABOTAGE="seccomp memory pid"
 step_done sabotage
 
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
-#    integration tests of the request path, the jail, capacity, environments and the admin script (the whole
-#    service, sanitized, behind nginx; the hostile, network and disk files only in the real build, for time).
+#    integration tests of the request path, the jail, capacity, the admin script (builds included) and metrics
+#    (the whole service, sanitized, behind nginx; the environment, hostile, network and disk files only in the
+#    real build, for time).
 rm -rf build-asan && mkdir build-asan
 (cd build-asan && ../configure -q CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	LDFLAGS="-fsanitize=address,undefined" && make -j"$jobs" >/dev/null) || exit 1
 unit=$(cd build-asan && make -s print-unit-tests)
 (cd build-asan && make -j"$jobs" check PYTEST_JOBS="$jobs" TESTS="$unit tests/integration/run-tests.sh" \
-	INTEGRATION_FILES="test_smoke.py test_api.py test_jail_direct.py test_supervisor.py test_capacity.py test_environments.py test_admin.py") \
+	INTEGRATION_FILES="test_smoke.py test_api.py test_jail_direct.py test_supervisor.py test_capacity.py test_admin.py test_metrics.py") \
 	|| status=1
 step_done "sanitizer build and check"
+
+# 2b. The package for real (make deb-test): built with dpkg-buildpackage, lintian-clean, installed into a copy of
+#     the Debian 12 root debootstrapped for step 3, served through its unit's command lines and nginx site, purged.
+wait "$vm_prep" || cat "$vm_base.log" >&2	# without a base, run-v2.sh prepares one itself (and deb-test too)
+vm_prep=""
+run_counted deb-test deb-test DEB_TEST_ARGS="--base $vm_base"
+step_done "package install test"
 
 # 3. The tests that exercise cgroups again on a pure cgroup v2 host (Debian 12's kernel under qemu): this
 #    project's machines have only v1 controllers, Debian 12 hosts only v2.
 vm_log=$top/build-test/vm-v2.log
-wait "$vm_prep" || cat "$vm_base.log" >&2	# without a base, run-v2.sh prepares one itself
-vm_prep=""
 if bash tests/vm/run-v2.sh --base "$vm_base" "$top" "$top/build-test" >"$vm_log" 2>&1; then
 	vm_status=0
 else
@@ -94,7 +100,7 @@ step_done "cgroup v2 guest"
 
 # 4. Shell scripts are shellcheck-clean.
 if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh tests/vm/*.sh environments/*.sh .ci/run \
-	src/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh; then
+	src/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh tests/deb/*.sh; then
 	echo "ok - shellcheck"; sc_pass=1; sc_fail=0
 else
 	echo "not ok - shellcheck"; sc_pass=0; sc_fail=1; status=1
