@@ -16,18 +16,24 @@ missing=()
 for p in "${packages[@]}"; do
 	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
 done
+policy=/usr/sbin/policy-rc.d
+marker="# written by SimplePySandbox conf/deps.sh while it installs packages, pid"
+# One that a killed deps.sh left would keep every later package's service from starting: remove it.
+if [[ -f $policy ]] && old_pid=$(sed -n "s|^$marker \([0-9]*\)\$|\1|p" "$policy") && [[ -n $old_pid ]] &&
+	! kill -0 "$old_pid" 2>/dev/null; then
+	rm -f "$policy"
+fi
 if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	# Installing nginx would start Debian's default site on port 80, a service nobody asked for (the
 	# project runs its own nginx, with its own prefix and port). What this install brings stays stopped
 	# (policy-rc.d, removed again at exit); services already on the machine, a system nginx included,
 	# are left as they are.
-	policy=/usr/sbin/policy-rc.d
 	if [[ ! -e $policy ]]; then
 		trap 'rm -f "$policy"' EXIT
 		trap 'exit 130' INT
 		trap 'exit 143' TERM
-		printf '#!/bin/sh\n# written by SimplePySandbox conf/deps.sh while it installs packages\nexit 101\n' >"$policy"
+		printf '#!/bin/sh\n%s %d\nexit 101\n' "$marker" "$$" >"$policy"
 		chmod 0755 "$policy"
 	fi
 	apt-get update -qq

@@ -51,6 +51,10 @@ for old in /tmp/pysandbox-run.*; do
 		if [[ $old_pid =~ ^[0-9]+$ ]] && kill -0 "$old_pid" 2>/dev/null &&
 			! grep -q '^State:[[:space:]]*Z' "/proc/$old_pid/status" 2>/dev/null; then alive=1; fi
 	done
+	# Nor while any process holds a file of it open (the orphaned workers of a killed nginx still serve).
+	if [[ -z $alive ]]; then
+		if [[ -n $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$old/*" -print -quit 2>/dev/null) ]]; then alive=1; fi
+	fi
 	if [[ -z $alive ]]; then
 		echo "devserver: removing $old, left by a dev server that was killed" >&2
 		rm -rf "$old"
@@ -81,11 +85,11 @@ wait_gone() {
 orphaned_nginx_workers() {
 	local exe fd pid
 	exe=$(readlink -f "$nginx_bin")
-	for fd in /proc/[0-9]*/fd/*; do
-		[[ $(readlink "$fd" 2>/dev/null) == "$runtime"/* ]] || continue
+	# One find for every fd of every process (a readlink each would fork thousands of times).
+	find /proc/[0-9]*/fd -maxdepth 1 -lname "$runtime/*" 2>/dev/null | while read -r fd; do
 		pid=${fd#/proc/}
 		pid=${pid%%/*}
-		[[ $pid != "$nginx_pid" && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]] && echo "$pid"
+		if [[ $pid != "$nginx_pid" && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]]; then echo "$pid"; fi
 	done | sort -u
 }
 
@@ -99,15 +103,19 @@ cleanup() {
 	if [[ -n $pool_pid ]] && kill -0 "$pool_pid" 2>/dev/null; then
 		kill -TERM "$pool_pid" 2>/dev/null || true
 	fi
+	# A master that ends on our QUIT takes its workers with it; one that had died already, or needed a KILL,
+	# may have left them behind.
+	local nginx_lost=""
+	if [[ -n $nginx_pid ]] && ! kill -0 "$nginx_pid" 2>/dev/null; then nginx_lost=1; fi
 	if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
 		# A QUIT that reaches nginx while it is still starting is lost: repeat it, then insist.
 		for ((i = 0; i < 30; i++)); do
 			kill -QUIT "$nginx_pid" 2>/dev/null || break
 			wait_gone "$nginx_pid" 2 && break
 		done
-		kill -KILL "$nginx_pid" 2>/dev/null || true
+		if kill -KILL "$nginx_pid" 2>/dev/null; then nginx_lost=1; fi
 	fi
-	if [[ -n $nginx_pid ]]; then
+	if [[ -n $nginx_lost ]]; then
 		for i in $(orphaned_nginx_workers); do kill -KILL "$i" 2>/dev/null || true; done
 	fi
 	# The pool lets runs in flight finish for shutdown_grace (10 s by default), then kills them.

@@ -334,8 +334,8 @@ conf_set(struct conf *c, const struct conf_directive *d, const char *val, char *
 		return 0;
 	case CT_URL:
 		/* Read by pysandbox-admin (curl --url): http(s), then no space or control byte. */
-		if ((strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) || strlen(val) >= CONF_PATH_MAX ||
-		    strlen(val) <= 8) {
+		if (!((strncmp(val, "http://", 7) == 0 && val[7] != '\0') || (strncmp(val, "https://", 8) == 0 && val[8] != '\0')) ||
+		    strlen(val) >= CONF_PATH_MAX) {
 			snprintf(why, whylen, "%s must be an http:// or https:// URL", d->key);
 			return -1;
 		}

@@ -402,6 +402,25 @@ request_id_param(const char *id)
 	return n > 0 && n <= 128 && id[n] == '\0' ? id : NULL;
 }
 
+/* path (nginx's $uri, decoded) for a log line: at most 200 bytes, with spaces, control bytes, '%' and
+ * '"' percent-encoded again, so that it stays one field a reader cannot be fooled by. */
+static const char *
+log_path(const char *path, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (path == NULL)
+		return "-";
+	for (const unsigned char *p = (const unsigned char *)path; *p && o + 4 < outlen && o < 200; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == '%' || *p == '"')
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static enum metrics_route
 metrics_route(enum route route)
 {
@@ -428,7 +447,7 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	const char *allow;
 	struct reply r = { .exit_code = -1 };
 	double t0 = mono_now();
-	char started[32];
+	char started[32], logged_path[220];
 	char *body = NULL;
 	size_t len = 0;
 	long declared;
@@ -483,8 +502,8 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	metrics_count_request(&scoreboard->metrics, metrics_route(route), r.status);
 	if (r.body)
 		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
-	log_info("method=%s path=%.200s status=%d dur_ms=%.1f run=%s exit=%d",
-	    method ? method : "-", path ? path : "-", r.status,
+	log_info("method=%s path=%s status=%d dur_ms=%.1f run=%s exit=%d",
+	    method ? method : "-", log_path(path, logged_path, sizeof(logged_path)), r.status,
 	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
 	if (r.is_run || r.bytes_in) {
 		/* Recorded after the response has gone (see http_worker). */

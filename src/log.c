@@ -163,15 +163,17 @@ log_emit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 			    "\"msg\":\"(message too long)\"}", stamp, tags[lvl], (long)getpid());
 		n = (size_t)m;
 	} else {
-		m = snprintf(line, sizeof(line), "%s %s[%ld] %s: %.*s%s%s", stamp, log_prog, (long)getpid(), tags[lvl],
-		    (int)n, msg, log_request_id[0] ? " req=" : "", log_request_id);
+		/* The request id first: what follows may hold a client's bytes. */
+		m = snprintf(line, sizeof(line), "%s %s[%ld] %s: %s%s%s%.*s", stamp, log_prog, (long)getpid(), tags[lvl],
+		    log_request_id[0] ? "req=" : "", log_request_id, log_request_id[0] ? " " : "", (int)n, msg);
 		if (m < 0)
 			return;
 		n = (size_t)m >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)m;
-		/* Never let a byte from a client break the one-line-per-event shape. */
+		/* Never let a byte from a client break the one-line-per-event shape, nor reach a terminal as a
+		 * control sequence. */
 		for (size_t i = 0; i < n; i++)
-			if (line[i] == '\n' || line[i] == '\r')
-				line[i] = ' ';
+			if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+				line[i] = (line[i] == '\n' || line[i] == '\r' || line[i] == '\t') ? ' ' : '?';
 	}
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {

@@ -3,7 +3,7 @@
 #define SBX_LOG_H
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
-/* text: "TIME prog[pid] level: message [req=ID]"; json: one object per line (log_format = json). */
+/* text: "TIME prog[pid] level: [req=ID ]message"; json: one object per line (log_format = json). */
 enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
 void log_init(const char *progname, enum log_level level);

@@ -20,6 +20,9 @@ const char *const metrics_env_statuses[3] = { "building", "ready", "failed" };
 static const double run_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 static const double wait_bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
 #define NBOUNDS(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(NBOUNDS(run_bounds) <= METRICS_MAX_BUCKETS, "run_bounds: more bounds than buckets");
+_Static_assert(NBOUNDS(wait_bounds) <= METRICS_MAX_BUCKETS, "wait_bounds: more bounds than buckets");
+#define MAX_OBSERVED_S	1e7	/* a sum stays an exact integer of microseconds */
 
 static void
 add(uint64_t *p, uint64_t n)
@@ -61,6 +64,8 @@ observe(struct metrics_histogram *h, const double *bounds, size_t nbounds, doubl
 
 	if (!(seconds >= 0))	/* NaN too */
 		seconds = 0;
+	if (seconds > MAX_OBSERVED_S)	/* +Inf too: counted in the last bucket, its sum bounded */
+		seconds = MAX_OBSERVED_S;
 	while (i < nbounds && seconds > bounds[i])
 		i++;
 	add(&h->bucket[i], 1);

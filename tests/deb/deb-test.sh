@@ -131,12 +131,19 @@ serve() {
 	timeout --signal=KILL 600 unshare --pid --fork --net --mount --kill-child bash -c '
 		set -e
 		ip link set lo up
+		ip link add dummy0 type dummy
+		ip addr add 192.0.2.1/24 dev dummy0
+		ip link set dummy0 up
 		mount --make-rprivate /
 		mount -t proc proc "$1/proc"
 		exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 bash /tmp/serve.sh' \
 		serve "$root"
 }
+cgroups_before=$(find /sys/fs/cgroup -type d -name 'pysandbox*' 2>/dev/null | sort)
 check "the installed service serves the README example and an environment build" serve
+# The chrooted pool made its runs' cgroups in this host's hierarchies: what a killed one left goes too.
+comm -13 <(printf '%s\n' "$cgroups_before") <(find /sys/fs/cgroup -type d -name 'pysandbox*' 2>/dev/null | sort) |
+	sort -r | while read -r d; do rmdir "$d" 2>/dev/null || true; done
 sed 's/^/#   /' "$work/step.log" | grep '^#   serve:' || true
 
 # ---- 4. purge, and what is left ---------------------------------------------------------------------------------------

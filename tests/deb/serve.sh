@@ -7,9 +7,10 @@ url=https://localhost
 ca=(--cacert /etc/ssl/certs/pysandbox.pem)
 api() { curl -sS "${ca[@]}" --max-time 120 "$@"; }
 
-# What systemd does for the unit before ExecStartPre: its RuntimeDirectory= and StateDirectory=.
+# What systemd does for the unit before ExecStartPre: its RuntimeDirectory=. (The state directory, which the
+# unit only makes writable, is the package's own.)
 install -d -m 0750 /run/pysandbox
-install -d -m 0750 -o pysandbox -g pysandbox /var/lib/pysandbox
+[[ -d /var/lib/pysandbox ]]
 # The unit's ExecStartPre= lines, then its ExecStart= line (the last one), as root, as systemd runs them.
 mapfile -t commands </tmp/unit-commands
 for ((i = 0; i < ${#commands[@]} - 1; i++)); do
@@ -63,12 +64,17 @@ metrics=$(api -f "$url/metrics")
 grep -q '^pysandbox_runs_total{status="ok"} 2$' <<<"$metrics"
 grep -q '^pysandbox_builds_total{outcome="succeeded"} 1$' <<<"$metrics"
 grep -q 'request_id=deb-test-1 ' /var/log/nginx/pysandbox.access.log
-say "metrics and access log: ok"
+# From another address (a dummy interface of this test's own network namespace): refused, in JSON.
+code=$(api -o /tmp/denied -w '%{http_code}' --interface 192.0.2.1 --resolve localhost:443:192.0.2.1 "$url/metrics")
+[[ $code == 403 ]] && jq -e '.detail == "Forbidden"' /tmp/denied >/dev/null
+say "metrics (refused to 192.0.2.1), access log: ok"
 
 # The prune timer's command, as its service runs it (the service user), and the operator's view of the runs.
 cmd=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/pysandbox-prune.service)
 # shellcheck disable=SC2086  # the unit's command line, split into words as systemd splits it
-say "prune: $(runuser -u pysandbox -- $cmd)"
+out=$(runuser -u pysandbox -- $cmd)
+say "prune: $out"
+grep -q 'deleted 0 run records' <<<"$out"
 pysandbox-admin runs --json | jq -e '(.runs | length) >= 2' >/dev/null
 
 # Stop as systemd would (SIGQUIT to the master), and nginx.

@@ -1784,8 +1784,8 @@ def test_hostile_build_growing_slowly_is_stopped_while_it_runs(make_service):
     assert env["status"] == "failed", env
     assert env["error"] == ("the environment grew past max_env_size (67108864 bytes); "
                             "the build was stopped"), env
-    # 200 x 4 MB would take 20 s; stopping at the cap ends it after about 16 x 4 MB.
-    assert env["build_seconds"] < 15, env
+    # Stopped while it ran (the same reason would come from the last measure, after the script): it never got
+    # to its end. (Not a bound on build_seconds: under load the venv alone may take most of one.)
     status, log = s.request("GET", "/environments/grower/logs")
     assert "WROTE-ALL" not in [l["line"] for l in log["lines"]]
     assert not [d for d in os.listdir(os.path.join(s.state, "envs")) if d.startswith(".build-")]

@@ -38,7 +38,7 @@ class Dev:
     Every one started is ended (and its output file removed) after its test, whatever the test asserted."""
     started = []
 
-    def __init__(self, state, env=None):
+    def __init__(self, state, env=None, build=BUILD):
         Dev.started.append(self)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +51,7 @@ class Dev:
             e["STATE_DIR"] = state
         e.update(env or {})
         self.before = set(glob.glob(RUN_DIRS))
-        self.proc = subprocess.Popen(["bash", DEVSERVER, SRC, BUILD], stdout=self.out, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(["bash", DEVSERVER, SRC, build], stdout=self.out, stderr=subprocess.STDOUT,
                                      env=e, start_new_session=True)
 
     def text(self):
@@ -65,8 +65,20 @@ class Dev:
                         timeout), self.text()
         assert self.proc.poll() is None, self.text()
 
+    def runtime_dirs(self):
+        """The runtime directories this dev server made (other stacks of the session make theirs meanwhile)."""
+        mine = set()
+        for d in set(glob.glob(RUN_DIRS)) - self.before:
+            try:
+                with open(os.path.join(d, "devserver.pid")) as f:
+                    if f.read().strip() == str(self.proc.pid):
+                        mine.add(d)
+            except OSError:
+                pass
+        return mine
+
     def runtime(self):
-        mine = set(glob.glob(RUN_DIRS)) - self.before
+        mine = self.runtime_dirs()
         assert len(mine) == 1, mine
         return mine.pop()
 
@@ -126,15 +138,19 @@ def test_unreachable_state_dir_fails_fast_naming_it():
         assert code not in (0, None), text
         assert time.monotonic() - t0 < 15
         assert f"{private} is mode 0700" in text and "state_dir" in text, text
-        assert set(glob.glob(RUN_DIRS)) - dev.before == set()
+        assert dev.runtime_dirs() == set()
     finally:
         shutil.rmtree(private, ignore_errors=True)
 
 
 def test_default_state_lives_where_the_service_user_reaches_it():
     """Without STATE_DIR, a dev server that drops to the service user keeps its state out of the clone, in
-    /var/lib/pysandbox-dev/CLONE-HASH, and says so."""
-    dev = Dev(None)
+    /var/lib/pysandbox-dev/CLONE-HASH, and says so. (Through a path of the build directory of its own, so that
+    the hash, and so the state directory, is not the one a developer's `make run` in this build tree uses.)"""
+    link_dir = tempfile.mkdtemp(prefix="pysandbox-test-state.")
+    build = os.path.join(link_dir, "build")
+    os.symlink(os.path.abspath(BUILD), build)
+    dev = Dev(None, build=build)
     state = None
     try:
         dev.wait_ready()
@@ -153,6 +169,7 @@ def test_default_state_lives_where_the_service_user_reaches_it():
         if dev.proc.poll() is None:
             os.killpg(dev.proc.pid, signal.SIGKILL)
             dev.proc.wait()
+        shutil.rmtree(link_dir, ignore_errors=True)
         if state:
             shutil.rmtree(state, ignore_errors=True)
             try:
@@ -291,6 +308,9 @@ def test_every_answer_carries_a_request_id_that_the_logs_name(service):
     runtime = glob.glob(RUN_DIRS)
     # The pool's log (this stack's output) and nginx's access log name them.
     assert wait_for(lambda: f"req={sane}" in service.read_log() and f"req={seen['run']}" in service.read_log(), 5)
+    # In text, the id comes first, before anything of the client's.
+    line = next(l for l in service.read_log().splitlines() if f"req={sane}" in l)
+    assert re.search(rf" info: req={sane} method=GET path=/health status=200 ", line), line
     access = [p for p in runtime if os.path.exists(os.path.join(p, "pysandbox.conf")) and
               f"state_dir = {service.state}" in open(os.path.join(p, "pysandbox.conf")).read()]
     assert len(access) == 1
@@ -310,6 +330,13 @@ def test_json_log_format(make_service):
     assert records and all({"time", "level", "prog", "pid", "msg"} <= set(r) for r in records)
     mine = [r for r in records if r.get("request_id") == rid]
     assert mine and "path=/execute" in mine[0]["msg"] and "status=200" in mine[0]["msg"]
+    # A client's path cannot forge fields nor reach a terminal: spaces and control bytes stay encoded.
+    _get(s.url + "/x%1b%5b31m%20req=victim%20status=200", headers={"X-Request-ID": rid + "-path"})
+    assert wait_for(lambda: rid + "-path" in s.read_log(), 5)
+    forged = [json.loads(line) for line in s.read_log().splitlines()
+              if line.startswith("{") and json.loads(line).get("request_id") == rid + "-path"]
+    assert forged and "path=/x%1B[31m%20req=victim%20status=200 status=404" in forged[0]["msg"], forged
+    assert "\x1b" not in s.read_log()
     # Every line the pool wrote is JSON (nginx's and the dev server's own lines are not the pool's).
     others = [line for line in s.read_log().splitlines()
               if " pysandboxd" in line and not line.startswith("{")]
