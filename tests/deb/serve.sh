@@ -64,7 +64,7 @@ metrics=$(api -f "$url/metrics")
 grep -q '^pysandbox_runs_total{status="ok"} 2$' <<<"$metrics"
 grep -q '^pysandbox_builds_total{outcome="succeeded"} 1$' <<<"$metrics"
 grep -q 'request_id=deb-test-1 ' /var/log/nginx/pysandbox.access.log
-# From another address (a dummy interface of this test's own network namespace): refused, in JSON.
+# From another address (of this test's own network namespace): refused, in JSON.
 code=$(api -o /tmp/denied -w '%{http_code}' --interface 192.0.2.1 --resolve localhost:443:192.0.2.1 "$url/metrics")
 [[ $code == 403 ]] && jq -e '.detail == "Forbidden"' /tmp/denied >/dev/null
 say "metrics (refused to 192.0.2.1), access log: ok"
