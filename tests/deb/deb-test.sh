@@ -17,6 +17,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 work=$(mktemp -d /tmp/debtest.XXXXXX)
 root=$work/root
+# What the tools make for themselves (lintian's indexes, for one) goes with the rest at the end.
+mkdir "$work/tmp"
+export TMPDIR=$work/tmp
 pass=0 fail=0
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
