@@ -23,9 +23,9 @@ if [[ ${PYTEST_JOBS:-1} -gt 1 ]] && "$py" -c 'import xdist' 2>/dev/null; then
 	parallel=(-n "$PYTEST_JOBS" --dist loadfile)
 fi
 # pytest's own report goes to stderr (kept in the .log); the TAP lines go to stdout for the driver.
-TAP_FILE=$tap_main "$py" -m pytest -p no:cacheprovider -q -rfE --durations=15 "${parallel[@]}" "${targets[@]}" "$@" 1>&2
+TAP_FILE=$tap_main "$py" -m pytest -p no:cacheprovider -p no:tmpdir -q -rfE --durations=15 "${parallel[@]}" "${targets[@]}" "$@" 1>&2
 status=$?
-TAP_FILE=$tap_last "$py" -m pytest -p no:cacheprovider -q -rfE "$here/test_zz_leftovers.py" 1>&2
+TAP_FILE=$tap_last "$py" -m pytest -p no:cacheprovider -p no:tmpdir -q -rfE "$here/test_zz_leftovers.py" 1>&2
 last=$?
 # One TAP stream: both runs' lines numbered on, one plan.
 awk '/^ok [0-9]+/ { sub(/^ok [0-9]+/, "ok " ++n); print; next }

@@ -47,7 +47,7 @@ def build(srcdir, builddir):
 def pytest(srcdir, sab, switch, nodes, junit):
     here = os.path.join(srcdir, "tests", "integration")
     env = dict(os.environ, top_srcdir=srcdir, top_builddir=sab, PYSANDBOX_SABOTAGE=switch)
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"]
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:tmpdir", "-q", f"--junitxml={junit}"]
                    + [os.path.join(here, n) for n in nodes], env=env, cwd=here,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = {}
