@@ -38,6 +38,16 @@ else
 fi
 mkdir -p "$state"
 
+# The pids of processes holding a file below directory $1 open (one find over every process's fds: a
+# readlink each would fork thousands of times).
+fd_holders() {
+	local fd
+	find /proc/[0-9]*/fd -maxdepth 1 -lname "$1/*" 2>/dev/null | while read -r fd; do
+		fd=${fd#/proc/}
+		echo "${fd%%/*}"
+	done | sort -u
+}
+
 # The runtime directories of dev servers that were killed outright (SIGKILL cannot be trapped) still
 # hold a copy of the jail with file capabilities: remove them before making ours.
 for old in /tmp/pysandbox-run.*; do
@@ -53,7 +63,7 @@ for old in /tmp/pysandbox-run.*; do
 	done
 	# Nor while any process holds a file of it open (the orphaned workers of a killed nginx still serve).
 	if [[ -z $alive ]]; then
-		if [[ -n $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$old/*" -print -quit 2>/dev/null) ]]; then alive=1; fi
+		if [[ -n $(fd_holders "$old") ]]; then alive=1; fi
 	fi
 	if [[ -z $alive ]]; then
 		echo "devserver: removing $old, left by a dev server that was killed" >&2
@@ -83,14 +93,11 @@ wait_gone() {
 # was killed outright go on serving (nginx does not end them), orphaned, and were started by us.
 # shellcheck disable=SC2317  # called from cleanup, the EXIT trap
 orphaned_nginx_workers() {
-	local exe fd pid
+	local exe pid
 	exe=$(readlink -f "$nginx_bin")
-	# One find for every fd of every process (a readlink each would fork thousands of times).
-	find /proc/[0-9]*/fd -maxdepth 1 -lname "$runtime/*" 2>/dev/null | while read -r fd; do
-		pid=${fd#/proc/}
-		pid=${pid%%/*}
+	for pid in $(fd_holders "$runtime"); do
 		if [[ $pid != "$nginx_pid" && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]]; then echo "$pid"; fi
-	done | sort -u
+	done
 }
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap

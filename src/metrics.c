@@ -48,13 +48,14 @@ metrics_count_request(struct metrics *m, enum metrics_route route, int status)
 	add(&m->requests[route][col], 1);
 }
 
+/* The index of s among labels[0..n), else fallback. */
 static size_t
-label_index(const char *const *labels, size_t n, const char *s)
+label_index(const char *const *labels, size_t n, const char *s, size_t fallback)
 {
 	for (size_t i = 0; s && i < n; i++)
 		if (strcmp(labels[i], s) == 0)
 			return i;
-	return n - 1;
+	return fallback;
 }
 
 static void
@@ -76,7 +77,7 @@ observe(struct metrics_histogram *h, const double *bounds, size_t nbounds, doubl
 void
 metrics_count_run(struct metrics *m, const char *status, double seconds)
 {
-	add(&m->runs[label_index(run_labels, METRICS_RUN_STATUSES, status)], 1);
+	add(&m->runs[label_index(run_labels, METRICS_RUN_STATUSES, status, METRICS_RUN_STATUSES - 1)], 1);	/* other */
 	observe(&m->run_seconds, run_bounds, NBOUNDS(run_bounds), seconds);
 }
 
@@ -89,12 +90,8 @@ metrics_count_queue_wait(struct metrics *m, double seconds)
 void
 metrics_count_build(struct metrics *m, const char *outcome)
 {
-	size_t i = label_index(build_labels, METRICS_BUILD_OUTCOMES, outcome);
-
 	/* An unknown outcome is a bug here, not a client's doing: count it as failed rather than lose it. */
-	if (strcmp(build_labels[i], outcome ? outcome : "") != 0)
-		i = 1;
-	add(&m->builds[i], 1);
+	add(&m->builds[label_index(build_labels, METRICS_BUILD_OUTCOMES, outcome, 1)], 1);
 }
 
 static int

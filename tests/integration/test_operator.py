@@ -104,14 +104,18 @@ class Dev:
             os.unlink(self.out_path)
 
 
-@pytest.fixture(autouse=True)
 def _end_dev_servers():
-    yield
     while Dev.started:
         d = Dev.started.pop()
         if d.proc.poll() is None:
             os.killpg(d.proc.pid, signal.SIGTERM)
         d.finish()
+
+
+@pytest.fixture(autouse=True)
+def _dev_servers_end_after_each_test():
+    yield
+    _end_dev_servers()
 
 
 def _gone(dev, runtime):
@@ -123,6 +127,7 @@ def _gone(dev, runtime):
 def state_dir():
     d = tempfile.mkdtemp(prefix="pysandbox-test-state.")
     yield d
+    _end_dev_servers()	# before their state goes, whatever the test asserted
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -166,9 +171,7 @@ def test_default_state_lives_where_the_service_user_reaches_it():
         assert dev.finish() == 130
         _gone(dev, runtime)
     finally:
-        if dev.proc.poll() is None:
-            os.killpg(dev.proc.pid, signal.SIGKILL)
-            dev.proc.wait()
+        _end_dev_servers()	# before its state goes
         shutil.rmtree(link_dir, ignore_errors=True)
         if state:
             shutil.rmtree(state, ignore_errors=True)
@@ -182,41 +185,33 @@ def test_term_to_the_process_group_twice_leaves_nothing(state_dir):
     """A TERM to the whole group (a supervisor, a CI runner), then make's own TERM again during the clean-up:
     no process and no runtime directory (with its privileged copy of the jail) survives."""
     dev = Dev(state_dir)
-    try:
-        dev.wait_ready()
-        runtime = dev.runtime()
-        assert os.path.isfile(os.path.join(runtime, "jail", "pysandbox-jail"))
-        os.killpg(dev.proc.pid, signal.SIGTERM)
-        time.sleep(0.05)
-        if dev.proc.poll() is None:
-            os.kill(dev.proc.pid, signal.SIGTERM)
-        assert dev.finish() == 143
-        _gone(dev, runtime)
-    finally:
-        if dev.proc.poll() is None:
-            os.killpg(dev.proc.pid, signal.SIGKILL)
+    dev.wait_ready()
+    runtime = dev.runtime()
+    assert os.path.isfile(os.path.join(runtime, "jail", "pysandbox-jail"))
+    os.killpg(dev.proc.pid, signal.SIGTERM)
+    time.sleep(0.05)
+    if dev.proc.poll() is None:
+        os.kill(dev.proc.pid, signal.SIGTERM)
+    assert dev.finish() == 143
+    _gone(dev, runtime)
 
 
 @pytest.mark.parametrize("component", ["nginx", "pysandboxd"])
 def test_a_component_that_exits_stops_everything(state_dir, component):
     dev = Dev(state_dir)
-    try:
-        dev.wait_ready()
-        runtime = dev.runtime()
-        if component == "nginx":
-            victim = int(open(os.path.join(runtime, "nginx.pid")).read())
-        else:
-            victim = int(open(os.path.join(runtime, "pool.pid")).read())
-        os.kill(victim, signal.SIGKILL)
-        t0 = time.monotonic()
-        code = dev.finish()
-        assert code not in (0, None), dev.text()
-        assert time.monotonic() - t0 < 10
-        assert f"devserver: {component} (pid {victim}) exited" in dev.text(), dev.text()
-        _gone(dev, runtime)
-    finally:
-        if dev.proc.poll() is None:
-            os.killpg(dev.proc.pid, signal.SIGKILL)
+    dev.wait_ready()
+    runtime = dev.runtime()
+    if component == "nginx":
+        victim = int(open(os.path.join(runtime, "nginx.pid")).read())
+    else:
+        victim = int(open(os.path.join(runtime, "pool.pid")).read())
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.monotonic()
+    code = dev.finish()
+    assert code not in (0, None), dev.text()
+    assert time.monotonic() - t0 < 10
+    assert f"devserver: {component} (pid {victim}) exited" in dev.text(), dev.text()
+    _gone(dev, runtime)
 
 
 def test_runtime_dir_of_a_killed_dev_server_is_removed_at_next_start(state_dir):
@@ -230,27 +225,16 @@ def test_runtime_dir_of_a_killed_dev_server_is_removed_at_next_start(state_dir):
     assert wait_for(lambda: dev.group() == [], 10)
     # (Another test's dev server starting meanwhile may be the one that removes it: any next start does.)
     second = Dev(state_dir)
-    try:
-        second.wait_ready()
-        assert not os.path.exists(runtime)
-    finally:
-        os.killpg(second.proc.pid, signal.SIGTERM)
-        second.finish()
+    second.wait_ready()
+    assert not os.path.exists(runtime)
 
 
-def test_start_is_quiet():
+def test_start_is_quiet(state_dir):
     """nginx reads a variable called NGINX as inherited sockets: it must not reach nginx ("invalid socket number")."""
-    env = dict(os.environ, NGINX=shutil.which("nginx") or "/usr/sbin/nginx")
-    d = tempfile.mkdtemp(prefix="pysandbox-test-state.")
-    dev = Dev(d, env=env)
-    try:
-        dev.wait_ready()
-        text = dev.text()
-        assert "[emerg]" not in text and "invalid socket" not in text, text
-    finally:
-        os.killpg(dev.proc.pid, signal.SIGTERM)
-        dev.finish()
-        shutil.rmtree(d, ignore_errors=True)
+    dev = Dev(state_dir, env=dict(os.environ, NGINX=shutil.which("nginx") or "/usr/sbin/nginx"))
+    dev.wait_ready()
+    text = dev.text()
+    assert "[emerg]" not in text and "invalid socket" not in text, text
 
 
 # ---- request ids -------------------------------------------------------------------
