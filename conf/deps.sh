@@ -9,7 +9,12 @@ packages=(build-essential autoconf automake libtool pkg-config
 if [[ ${1:-} == --test ]]; then
 	packages+=(python3-pytest python3-pytest-xdist python3-requests shellcheck clang procps iproute2 wrk
 		python3-numpy python3-pandas python3-matplotlib libclang-rt-14-dev
-		qemu-system-x86 debootstrap cpio debhelper dpkg-dev fakeroot lintian openssl)
+		qemu-system-x86 debootstrap cpio debhelper dpkg-dev fakeroot lintian openssl
+		python3-jsonschema chromium fonts-dejavu-core)
+	# Node.js and npm for the OpenAPI linter and the browser driver (pinned in tests/js): Debian's, unless a
+	# node is there already (a Node.js from elsewhere brings its own npm, and Debian's npm would conflict).
+	command -v node >/dev/null || packages+=(nodejs)
+	command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()

@@ -6,6 +6,7 @@
 #        /var/lib/pysandbox-dev/CLONE-HASH (of the build directory) when the pool drops to PYSANDBOX_USER,
 #        who may not be able to reach a clone under /root), NGINX (the nginx binary), PYSANDBOX_EXTRA_CONF (INI text appended),
 #        RATE / BURST (requests per second per client on /execute; 1000 / 2000 for development),
+#        CORS_ORIGINS (space-separated origins browsers may call the API from; any when unset),
 #        CONN (requests one client address may have in progress at once; 256 for development),
 #        PYSANDBOX_USER (when set and run as root: the pool drops to this user, created if missing,
 #        and a copy of the jail gets the file capabilities it needs, as in production)
@@ -22,6 +23,10 @@ unset NGINX
 rate=${RATE:-1000}
 burst=${BURST:-2000}
 conn=${CONN:-256}
+# Each origin goes into nginx's configuration as a string: scheme, host and port only.
+for origin in ${CORS_ORIGINS:-}; do
+	[[ $origin =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] || { echo "devserver: bad origin in CORS_ORIGINS: $origin" >&2; exit 2; }
+done
 # nginx refuses burst=0; no burst clause means none.
 if [[ $burst == 0 ]]; then burst_clause=""; else burst_clause=" burst=$burst"; fi
 
@@ -182,6 +187,18 @@ body_size=$(awk -F= '/^[[:space:]]*max_body_size/ { gsub(/[[:space:]]/, "", $2);
 body_size=${body_size:-64M}
 mkdir -p "$runtime/nginx"
 cp "$src/conf/fastcgi.inc" "$runtime/fastcgi.inc"
+cp "$src/conf/pysandbox-cors-headers.conf" "$runtime/pysandbox-cors-headers.conf"
+# CORS_ORIGINS="https://a.example http://localhost:3000": only these origins, instead of any.
+if [[ -n ${CORS_ORIGINS:-} ]]; then
+	cors_lines="    default \"\";"
+	for origin in $CORS_ORIGINS; do
+		cors_lines+=$'\n'"    \"$origin\" \$http_origin;"
+	done
+	CORS_LINES=$cors_lines awk '$0 == "    default \"*\";" { print ENVIRON["CORS_LINES"]; next } { print }' \
+	    "$src/conf/pysandbox-cors.conf" > "$runtime/pysandbox-cors.conf"
+else
+	cp "$src/conf/pysandbox-cors.conf" "$runtime/pysandbox-cors.conf"
+fi
 sed -e "s|@RUNTIME@|$runtime|g" -e "s|@PORT@|$port|g" -e "s|@RATE@|$rate|g" \
     -e "s|@BURST@|$burst_clause|g" -e "s|@BODY_SIZE@|$body_size|g" -e "s|@CONN@|$conn|g" \
     "$src/conf/nginx-dev.conf.in" > "$runtime/nginx.conf"

@@ -51,19 +51,46 @@ static const char *const migrations[] = {
 	"  http_status INTEGER NOT NULL);"
 	"CREATE INDEX runs_started ON runs(started_at);"
 	"CREATE INDEX runs_env ON runs(environment, started_at);",
+	/* 2: the original's timestamps (Python's datetime.now(timezone.utc).isoformat()): "+00:00" for
+	 * "Z", which datetime.fromisoformat before Python 3.11 rejects; microseconds from now on. */
+	"UPDATE environments SET created_at = substr(created_at, 1, 19) || '+00:00' WHERE created_at LIKE '%Z';"
+	"UPDATE environments SET updated_at = substr(updated_at, 1, 19) || '+00:00' WHERE updated_at LIKE '%Z';"
+	"UPDATE environments SET last_used = substr(last_used, 1, 19) || '+00:00' WHERE last_used LIKE '%Z';"
+	"UPDATE environments SET build_started_at = substr(build_started_at, 1, 19) || '+00:00'"
+	"  WHERE build_started_at LIKE '%Z';"
+	"UPDATE environments SET build_finished_at = substr(build_finished_at, 1, 19) || '+00:00'"
+	"  WHERE build_finished_at LIKE '%Z';"
+	"UPDATE build_logs SET ts = substr(ts, 1, 19) || '+00:00' WHERE ts LIKE '%Z';"
+	"UPDATE runs SET started_at = substr(started_at, 1, 19) || '+00:00' WHERE started_at LIKE '%Z';",
 };
 
 #define ENV_COLUMNS "name, description, python_version, status, created_at, updated_at, last_used, error, " \
-	"build_started_at, build_finished_at, build_seconds, size_bytes"
+	"build_started_at, build_finished_at, build_seconds, size_bytes, python_path"
 
 void
-db_now(char out[32])
+db_format_time(const struct timespec *ts, char out[DB_TIME_LEN])
 {
-	time_t t = time(NULL);
 	struct tm tm;
+	size_t n;
+	int usec = (int)((ts->tv_nsec / 1000) % 1000000);
 
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	gmtime_r(&ts->tv_sec, &tm);
+	n = strftime(out, DB_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	/* As Python's isoformat(): the fraction only when it is not zero. Sorts as text, at a second's
+	 * precision against the older rows without one. */
+	if (usec)
+		snprintf(out + n, DB_TIME_LEN - n, ".%06d+00:00", usec);
+	else
+		snprintf(out + n, DB_TIME_LEN - n, "+00:00");
+}
+
+void
+db_now(char out[DB_TIME_LEN])
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	db_format_time(&ts, out);
 }
 
 static int
@@ -165,16 +192,31 @@ col_text(sqlite3_stmt *st, int i)
 	return json_object_new_string((const char *)sqlite3_column_text(st, i));
 }
 
-/* The environment object from a row selected with ENV_COLUMNS. */
+/* The environment object from a row selected with ENV_COLUMNS: the original's fields in its order, then ours. */
 static json_object *
 env_json(sqlite3_stmt *st)
 {
 	json_object *o = json_object_new_object();
-	static const char *names[] = { "name", "description", "python_version", "status", "created_at",
-	    "updated_at", "last_used", "error", "build_started_at", "build_finished_at" };
+	const char *name = (const char *)sqlite3_column_text(st, 0), *status = (const char *)sqlite3_column_text(st, 3);
+	char conda[80];
+	/* Columns 4..9 under these names (created_at..build_finished_at). */
+	static const char *const later[] = { "created_at", "updated_at", "last_used", "error", "build_started_at",
+	    "build_finished_at" };
 
-	for (int i = 0; i < 10; i++)
-		json_object_object_add(o, names[i], col_text(st, i));
+	json_object_object_add(o, "name", col_text(st, 0));
+	json_object_object_add(o, "description", col_text(st, 1));
+	/* The original's image and conda environment, as they are here: the interpreter the venv was made
+	 * from, no Docker image, the name the original would have given, and where runs see it (sys.prefix). */
+	json_object_object_add(o, "base_image", col_text(st, 12));
+	json_object_object_add(o, "docker_image", NULL);
+	snprintf(conda, sizeof(conda), "sandbox-%s", name ? name : "");
+	json_object_object_add(o, "conda_env_name", json_object_new_string(conda));
+	json_object_object_add(o, "env_path", status && strcmp(status, "ready") == 0 ? json_object_new_string("/env") :
+	    NULL);
+	json_object_object_add(o, "python_version", col_text(st, 2));
+	json_object_object_add(o, "status", col_text(st, 3));
+	for (int i = 0; i < 6; i++)
+		json_object_object_add(o, later[i], col_text(st, 4 + i));
 	if (sqlite3_column_type(st, 10) == SQLITE_NULL)
 		json_object_object_add(o, "build_seconds", NULL);
 	else {
@@ -192,7 +234,7 @@ db_env_create(sqlite3 *db, const struct env_new *e, json_object **out)
 {
 	sqlite3_stmt *st = prepare(db, "INSERT INTO environments (name, description, python_version, python_path,"
 	    " setup_script, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'building', ?, ?)");
-	char now[32];
+	char now[DB_TIME_LEN];
 	int rc;
 
 	if (st == NULL)
@@ -322,7 +364,7 @@ void
 db_env_touch(sqlite3 *db, int64_t id)
 {
 	sqlite3_stmt *st = prepare(db, "UPDATE environments SET last_used = ? WHERE id = ?");
-	char now[32];
+	char now[DB_TIME_LEN];
 
 	if (st == NULL)
 		return;
@@ -341,7 +383,7 @@ db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *pytho
 	    " WHERE id = (SELECT id FROM environments WHERE status = 'building' AND build_started_at IS NULL"
 	    " ORDER BY id LIMIT 1) RETURNING id, name, python_path, setup_script");
 	enum sbx_err rc = SBX_ENOTFOUND;
-	char now[32];
+	char now[DB_TIME_LEN];
 	int r;
 
 	if (st == NULL)
@@ -381,7 +423,7 @@ db_env_mark_broken(sqlite3 *db, int64_t id, const char *error)
 {
 	sqlite3_stmt *st = prepare(db, "UPDATE environments SET status = 'failed', error = ?, updated_at = ?"
 	    " WHERE id = ? AND status = 'ready'");
-	char now[32];
+	char now[DB_TIME_LEN];
 	int r;
 
 	if (st == NULL)
@@ -400,7 +442,7 @@ db_build_finish(sqlite3 *db, int64_t id, bool ok, const char *error, double seco
 {
 	sqlite3_stmt *st = prepare(db, "UPDATE environments SET status = ?, error = ?, updated_at = ?,"
 	    " build_finished_at = ?, build_seconds = ?, size_bytes = ? WHERE id = ?");
-	char now[32];
+	char now[DB_TIME_LEN];
 	int r;
 
 	if (st == NULL)
@@ -428,7 +470,7 @@ enum sbx_err
 db_log_append(sqlite3 *db, int64_t id, int64_t seq, const char *stream, const char *line, size_t len)
 {
 	sqlite3_stmt *st = prepare(db, "INSERT INTO build_logs (env_id, seq, ts, stream, line) VALUES (?, ?, ?, ?, ?)");
-	char now[32], *clean;
+	char now[DB_TIME_LEN], *clean;
 	size_t clen;
 	int r;
 
@@ -458,7 +500,7 @@ db_recover(sqlite3 *db)
 	    " build_finished_at = ?, error = 'interrupted: the service stopped during the build;"
 	    " delete and create the environment again to retry' WHERE status = 'building'"
 	    " AND build_started_at IS NOT NULL");
-	char now[32];
+	char now[DB_TIME_LEN];
 	int n = 0;
 
 	if (st == NULL)
@@ -521,7 +563,7 @@ db_run_insert(sqlite3 *db, const struct run_record *r)
 {
 	sqlite3_stmt *st = prepare(db, "INSERT INTO runs (started_at, environment, duration, status, exit_code,"
 	    " bytes_in, bytes_out, http_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-	char now[32];
+	char now[DB_TIME_LEN];
 
 	if (st == NULL)
 		return;

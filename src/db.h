@@ -10,7 +10,7 @@
 
 #include "err.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* Open (creating) STATE_DIR/pysandbox.db in this process, in WAL mode with a
  * busy timeout and foreign keys, migrated to DB_SCHEMA_VERSION. Must be
@@ -18,8 +18,13 @@
 sqlite3 *db_open(const char *state_dir, char *err, size_t errlen);
 void db_close(sqlite3 *db);
 
-/* ISO 8601 UTC with a Z, to the second. */
-void db_now(char out[32]);
+#include <time.h>
+
+/* "2026-12-01T19:38:22.548239+00:00": the original's timestamps (Python's
+ * datetime.now(timezone.utc).isoformat()), stored and answered as they are. */
+#define DB_TIME_LEN 40
+void db_format_time(const struct timespec *ts, char out[DB_TIME_LEN]);
+void db_now(char out[DB_TIME_LEN]);
 
 struct env_new {
 	const char	*name;

@@ -100,46 +100,63 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 	errs = json_object_new_array();
 
 	if (!json_object_object_get_ex(root, "name", &v) || v == NULL)
-		json_object_array_add(errs, req_error_item("name", NULL, "Field required", "missing"));
+		json_object_array_add(errs, req_error_item("name", NULL, "Field required", "missing", root, NULL));
 	else if (!json_object_is_type(v, json_type_string))
-		json_object_array_add(errs, req_error_item("name", NULL, "Input should be a valid string", "string_type"));
+		json_object_array_add(errs, req_error_item("name", NULL, "Input should be a valid string", "string_type", v,
+		    NULL));
 	else if (!env_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
 		json_object_array_add(errs, req_error_item("name", NULL,
-		    "String should match pattern '^[A-Za-z0-9_-]{1,50}$'", "string_pattern_mismatch"));
+		    "String should match pattern '" REQ_ENV_NAME_PATTERN "'", "string_pattern_mismatch", v,
+		    req_ctx_string("pattern", REQ_ENV_NAME_PATTERN)));
 	else
 		snprintf(out->name, sizeof(out->name), "%s", json_object_get_string(v));
 
 	if (json_object_object_get_ex(root, "description", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_string))
 			json_object_array_add(errs, req_error_item("description", NULL, "Input should be a valid string",
-			    "string_type"));
+			    "string_type", v, NULL));
 		else if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > 200)
 			json_object_array_add(errs, req_error_item("description", NULL,
-			    "String should have at most 200 characters", "string_too_long"));
+			    "String should have at most 200 characters", "string_too_long", v, req_ctx_number("max_length", 200)));
 		else if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
 			json_object_array_add(errs, req_error_item("description", NULL,
-			    "Value error, the description contains NUL", "value_error"));
+			    "Value error, the description contains NUL", "value_error", v,
+			    req_ctx_string("error", "the description contains NUL")));
 		else
 			snprintf(out->description, sizeof(out->description), "%s", json_object_get_string(v));
 	}
 
 	if (!json_object_object_get_ex(root, "setup_script", &v) || v == NULL)
-		json_object_array_add(errs, req_error_item("setup_script", NULL, "Field required", "missing"));
+		json_object_array_add(errs, req_error_item("setup_script", NULL, "Field required", "missing", root, NULL));
 	else if (!json_object_is_type(v, json_type_string))
 		json_object_array_add(errs, req_error_item("setup_script", NULL, "Input should be a valid string",
-		    "string_type"));
+		    "string_type", v, NULL));
 	else if ((n = (size_t)json_object_get_string_len(v)) > ENV_SCRIPT_MAX)
 		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "String should have at most 65536 bytes", "string_too_long"));
+		    "String should have at most 65536 bytes", "string_too_long", v,
+		    req_ctx_number("max_length", ENV_SCRIPT_MAX)));
 	else if (n != strlen(json_object_get_string(v)))
 		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "Value error, the setup script contains NUL", "value_error"));
+		    "Value error, the setup script contains NUL", "value_error", v,
+		    req_ctx_string("error", "the setup script contains NUL")));
 	else if (strspn(json_object_get_string(v), " \t\r\n\f\v") == n)
 		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "Value error, the setup script is blank", "value_error"));
+		    "Value error, the setup script is blank", "value_error", v,
+		    req_ctx_string("error", "the setup script is blank")));
 	else if ((out->setup_script = strdup(json_object_get_string(v))) == NULL) {
 		rc = SBX_ENOMEM;
 		goto out;
+	}
+
+	/* base_image: the original's Docker image; taken (its clients may send it) and not used: environments
+	 * here are built on the host's interpreter, which the environment object's base_image names. */
+	if (json_object_object_get_ex(root, "base_image", &v) && v != NULL) {
+		if (!json_object_is_type(v, json_type_string))
+			json_object_array_add(errs, req_error_item("base_image", NULL, "Input should be a valid string",
+			    "string_type", v, NULL));
+		else if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > 200)
+			json_object_array_add(errs, req_error_item("base_image", NULL,
+			    "String should have at most 200 characters", "string_too_long", v, req_ctx_number("max_length", 200)));
 	}
 
 	out->interp = NULL;
@@ -147,7 +164,7 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 	json_object_object_get_ex(root, "python_version", &v);
 	if (v != NULL && !json_object_is_type(v, json_type_string)) {
 		json_object_array_add(errs, req_error_item("python_version", NULL, "Input should be a valid string",
-		    "string_type"));
+		    "string_type", v, NULL));
 	} else {
 		const char *want = v ? json_object_get_string(v) : NULL;
 		if ((in = interp_find(interps, ninterps, want)) == NULL) {
@@ -158,7 +175,8 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 			snprintf(msg, sizeof(msg), "Value error, python_version '%.*s' is not available on this server; "
 			    "available: %s", utf8_clip(shown, 20), shown, avail.data ? avail.data : "none");
 			buf_free(&avail);
-			json_object_array_add(errs, req_error_item("python_version", NULL, msg, "value_error"));
+			json_object_array_add(errs, req_error_item("python_version", NULL, msg, "value_error", v,
+			    req_ctx_string("error", msg + strlen("Value error, "))));
 		} else
 			out->interp = in;
 	}
@@ -289,9 +307,8 @@ env_handle(const struct conf *c, enum route route, const char *method, const cha
 
 		env_parse_query(query, &offset, &limit);
 		if (offset < 0 || limit < 1 || limit > 10000) {
-			reply_detail(r, SBX_EINVAL, json_tokener_parse("[{\"loc\":[\"query\",\"offset\"],"
-			    "\"msg\":\"offset must be a whole number >= 0 and limit between 1 and 10000\","
-			    "\"type\":\"value_error\"}]"));
+			reply_detail(r, SBX_EINVAL, json_tokener_parse("[{\"type\":\"value_error\",\"loc\":[\"query\",\"offset\"],"
+			    "\"msg\":\"offset must be a whole number >= 0 and limit between 1 and 10000\",\"input\":null}]"));
 			return;
 		}
 		if ((e = db_log_read(db, name, offset, limit, &out)) == SBX_ENOTFOUND)

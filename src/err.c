@@ -12,7 +12,7 @@ sbx_err_status(enum sbx_err e)
 	case SBX_ETOOBIG:	return 413;
 	case SBX_ENOTFOUND:	return 404;
 	case SBX_EMETHOD:	return 405;
-	case SBX_ECONFLICT:	return 409;
+	case SBX_ECONFLICT:	return 400;	/* the original's status for both; its clients test for it */
 	case SBX_ESHARE:	return 429;
 	case SBX_EBUSY:
 	case SBX_ERELOAD:	return 503;
@@ -29,6 +29,7 @@ sbx_status_text(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 307: return "Temporary Redirect";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";

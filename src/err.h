@@ -9,7 +9,7 @@ enum sbx_err {
 	SBX_ETOOBIG,	/* 413: body or a file over its limit */
 	SBX_ENOTFOUND,	/* 404: unknown path or environment */
 	SBX_EMETHOD,	/* 405: path exists, method does not */
-	SBX_ECONFLICT,	/* 409: environment exists / not ready */
+	SBX_ECONFLICT,	/* 400: environment exists / not ready (the original's 400, not 409) */
 	SBX_EBUSY,	/* 503: over capacity or unhealthy */
 	SBX_ESHARE,	/* 429: one client over its share of the sandboxes while others wait */
 	SBX_ENOMEM,	/* 500: out of memory */

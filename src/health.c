@@ -216,14 +216,15 @@ health_suspect(void)
 		kill(scoreboard->master_pid, SIGUSR1);
 }
 
+/* A wall-clock time in seconds as the API's timestamps are written (db_format_time). */
 static void
 iso8601(double t, char *out, size_t n)
 {
-	time_t s = (time_t)t;
-	struct tm tm;
+	struct timespec ts = { .tv_sec = (time_t)t, .tv_nsec = (long)((t - (double)(time_t)t) * 1e9) };
+	char text[DB_TIME_LEN];
 
-	gmtime_r(&s, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	db_format_time(&ts, text);
+	snprintf(out, n, "%s", text);
 }
 
 /* The worker processes now: every one, the busy ones, those of the API socket, the busy ones of the run socket. */
@@ -277,7 +278,7 @@ health_json(const struct conf *c, int *status)
 {
 	json_object *o = json_object_new_object(), *pool = json_object_new_object(), *interp, *lim, *iso;
 	struct worker_counts w;
-	char ts[32], *out;
+	char ts[DB_TIME_LEN], *out;
 
 	count_workers(&w);
 	*status = scoreboard->healthy ? 200 : 503;

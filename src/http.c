@@ -27,7 +27,7 @@ static struct {
 	struct run_record	rec;
 	char			environment[64];
 	char			status[16];
-	char			started[32];
+	char			started[DB_TIME_LEN];
 	int64_t			env_id;
 } pending;
 
@@ -71,14 +71,15 @@ enum route
 http_route(const char *method, const char *path, bool *method_ok, const char **allow)
 {
 	static const struct { const char *path; const char *methods; enum route r; } table[] = {
-		{ "/", "GET", ROUTE_ROOT },
-		{ "/health", "GET", ROUTE_HEALTH },
-		{ "/metrics", "GET", ROUTE_METRICS },
+		/* HEAD is answered wherever GET is (serve_one asks with GET); listed for the Allow header. */
+		{ "/", "GET, HEAD", ROUTE_ROOT },
+		{ "/health", "GET, HEAD", ROUTE_HEALTH },
+		{ "/metrics", "GET, HEAD", ROUTE_METRICS },
 		{ "/execute", "POST", ROUTE_EXECUTE },
 		{ "/execute-with-environment", "POST", ROUTE_EXECUTE_ENV },
-		{ "/environments", "GET, POST", ROUTE_ENVS },
-		{ "/environments/*", "GET, DELETE", ROUTE_ENV },
-		{ "/environments/*/logs", "GET", ROUTE_ENV_LOGS },
+		{ "/environments", "GET, HEAD, POST", ROUTE_ENVS },
+		{ "/environments/*", "GET, HEAD, DELETE", ROUTE_ENV },
+		{ "/environments/*/logs", "GET, HEAD", ROUTE_ENV_LOGS },
 	};
 
 	*method_ok = false;
@@ -118,6 +119,50 @@ http_env_name(const char *path, char *out, size_t outlen)
 		return false;
 	memcpy(out, p, n);
 	out[n] = '\0';
+	return true;
+}
+
+bool
+http_redirect_location(const char *path, const char *query, char *out, size_t outlen)
+{
+	static const char keep[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/";
+	const char *allow;
+	size_t n, o = 0;
+	bool method_ok;
+	char stripped[256];
+
+	if (path == NULL || (n = strlen(path)) < 2 || path[n - 1] != '/' || n - 1 >= sizeof(stripped))
+		return false;
+	memcpy(stripped, path, n - 1);
+	stripped[n - 1] = '\0';
+	if (http_route("GET", stripped, &method_ok, &allow) == ROUTE_NONE)
+		return false;
+	/* path is nginx's $uri, decoded: encoded again, so that no byte of it can end the header line. */
+	for (const unsigned char *p = (const unsigned char *)stripped; *p; p++) {
+		if (o + 4 > outlen)
+			return false;
+		if (strchr(keep, *p))
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", *p);
+	}
+	if (query && *query) {
+		if (o + 2 > outlen)
+			return false;
+		out[o++] = '?';
+		/* The query is raw from the request line; still, nothing but visible ASCII goes out. */
+		for (const unsigned char *p = (const unsigned char *)query; *p; p++) {
+			if (o + 4 > outlen)
+				return false;
+			if (*p > ' ' && *p < 0x7f)
+				out[o++] = (char)*p;
+			else
+				o += (size_t)snprintf(out + o, outlen - o, "%%%02X", *p);
+		}
+	}
+	if (o >= outlen)
+		return false;
+	out[o] = '\0';
 	return true;
 }
 
@@ -220,6 +265,31 @@ refuse(const struct conf *c, struct reply *r, enum admit_result why)
 	snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
 }
 
+/* A run that failed before it started, as the original answered it (200, success false, the reason in
+ * error): its clients call raise_for_status() and then read success. */
+static void
+reply_failed_run(struct reply *r, const char *environment, const char *why)
+{
+	struct run_result res = { .status = RUN_ERROR, .exit_code = -1 };
+
+	/* Cut at a character, not inside one (names in why are the client's UTF-8). */
+	snprintf(res.error, sizeof(res.error), "%.*s", utf8_clip(why, sizeof(res.error) - 1), why);
+	r->status = 200;
+	r->run_status = "rejected";
+	r->body = run_result_json(&res, environment, false);
+}
+
+/* An environment /execute cannot use: a failed run there (the original's answer), a refusal on
+ * /execute-with-environment (404 unknown, 400 not ready, as the original). */
+static void
+reply_env_unusable(struct reply *r, bool env_route, enum sbx_err e, const char *environment, const char *why)
+{
+	if (env_route)
+		reply_msg(r, e, why);
+	else
+		reply_failed_run(r, environment, why);
+}
+
 static void
 handle_execute(const struct conf *c, int wslot, const char *client, const char *body, size_t len, bool env_required,
     struct reply *r)
@@ -253,6 +323,10 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		reply_detail(r, e, detail);
 		return;
 	}
+	if (req.input_error) {
+		reply_failed_run(r, req.environment, req.input_error);
+		goto out;
+	}
 	if (req.environment) {
 		sqlite3 *db = env_db(c);
 		char status[16];
@@ -265,7 +339,7 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		}
 		if ((e = db_env_status(db, req.environment, status, sizeof(status), &r->env_id)) == SBX_ENOTFOUND) {
 			snprintf(msg, sizeof(msg), "Environment '%s' not found", req.environment);
-			reply_msg(r, e, msg);
+			reply_env_unusable(r, env_required, e, req.environment, msg);
 			goto out;
 		}
 		if (e != SBX_OK) {
@@ -274,7 +348,7 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		}
 		if (strcmp(status, "ready") != 0) {
 			snprintf(msg, sizeof(msg), "Environment '%s' is not ready (status: %s)", req.environment, status);
-			reply_msg(r, SBX_ECONFLICT, msg);
+			reply_env_unusable(r, env_required, SBX_ECONFLICT, req.environment, msg);
 			goto out;
 		}
 		spec.env_dir = req.environment;
@@ -326,12 +400,12 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	}
 	if (e == SBX_EBADREQ && req.environment && strncmp(why, "environment", 11) == 0) {
 		snprintf(msg, sizeof(msg), "Environment '%s' is no longer available", req.environment);
-		reply_msg(r, SBX_ECONFLICT, msg);
+		reply_env_unusable(r, env_required, SBX_ECONFLICT, req.environment, msg);
 		goto out;
 	}
 	if (e == SBX_EBADREQ) {
 		snprintf(msg, sizeof(msg), "Input files could not be written: %s", why);
-		reply_msg(r, e, msg);
+		reply_failed_run(r, req.environment, msg);
 		goto out;
 	}
 	if (e != SBX_OK) {
@@ -441,25 +515,34 @@ metrics_route(enum route route)
 static void
 serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 {
-	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp), *logged_method = method;
 	const char *path = FCGX_GetParam("DOCUMENT_URI", fr->envp);
 	const char *rid = request_id_param(FCGX_GetParam("REQUEST_ID", fr->envp));
 	const char *allow;
 	struct reply r = { .exit_code = -1 };
 	double t0 = mono_now();
-	char started[32], logged_path[220];
+	char started[DB_TIME_LEN], logged_path[220], location[300];
 	char *body = NULL;
 	size_t len = 0;
 	long declared;
-	bool method_ok, too_big;
+	bool method_ok, too_big, head;
 	enum route route;
 
 	log_set_request_id(rid);
 	db_now(started);
 	if (path == NULL)
 		path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	/* HEAD is GET without the body, on every GET route (as the original answered it). */
+	if ((head = method && strcmp(method, "HEAD") == 0))
+		method = "GET";
 	route = http_route(method, path, &method_ok, &allow);
-	if (route == ROUTE_NONE) {
+	if (route == ROUTE_NONE && http_redirect_location(path, FCGX_GetParam("QUERY_STRING", fr->envp), location,
+	    sizeof(location))) {
+		/* The original's redirect of a trailing slash; 307 keeps the method and the body. */
+		reply_msg(&r, SBX_OK, "Temporary Redirect");
+		r.status = 307;
+		snprintf(r.headers, sizeof(r.headers), "Location: %s\r\n", location);
+	} else if (route == ROUTE_NONE) {
 		reply_msg(&r, SBX_ENOTFOUND, "Not Found");
 	} else if (!method_ok) {
 		reply_msg(&r, SBX_EMETHOD, "Method Not Allowed");
@@ -500,10 +583,10 @@ serve_one(const struct conf *c, int wslot, FCGX_Request *fr)
 	    "Cache-Control: no-store\r\n%s\r\n", r.status, sbx_status_text(r.status),
 	    r.content_type ? r.content_type : "application/json; charset=utf-8", r.headers);
 	metrics_count_request(&scoreboard->metrics, metrics_route(route), r.status);
-	if (r.body)
+	if (r.body && !head)
 		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
 	log_info("method=%s path=%s status=%d dur_ms=%.1f run=%s exit=%d",
-	    method ? method : "-", log_path(path, logged_path, sizeof(logged_path)), r.status,
+	    logged_method ? logged_method : "-", log_path(path, logged_path, sizeof(logged_path)), r.status,
 	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
 	if (r.is_run || r.bytes_in) {
 		/* Recorded after the response has gone (see http_worker). */

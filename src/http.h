@@ -20,7 +20,7 @@ struct reply {
 	int	 status;
 	char	*body;		/* malloc'ed JSON (or content_type's text) */
 	const char *content_type;	/* NULL: JSON */
-	char	 headers[128];	/* extra header lines, each ending in \r\n */
+	char	 headers[400];	/* extra header lines, each ending in \r\n */
 	const char *run_status;
 	int	 exit_code;
 	/* for the run record */
@@ -34,6 +34,9 @@ struct reply {
 enum route http_route(const char *method, const char *path, bool *method_ok, const char **allow);
 /* CONTENT_LENGTH: 0 ok (absent is 0), 1 larger than max, -1 malformed. */
 int http_content_length(const char *s, long max, long *out);
+/* The original's redirect of a trailing slash: true and out set to the Location (path without its slash,
+ * percent-encoded again, and the query) when path ends in '/' and names a route without it. Pure. */
+bool http_redirect_location(const char *path, const char *query, char *out, size_t outlen);
 /* The {name} of /environments/{name}[/logs]; false if there is none or it is too long. */
 bool http_env_name(const char *path, char *out, size_t outlen);
 

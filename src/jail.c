@@ -1296,13 +1296,17 @@ exec_program(const sigset_t *oldmask)
 		argv[i++] = "echo \"pysandbox: creating the virtual environment with $1\"; "
 		    "\"$1\" -m venv /env || exit 121; "
 		    "export VIRTUAL_ENV=/env PATH=\"/env/bin:$PATH\"; "
-		    "echo 'pysandbox: running the setup script'; exec bash /work/setup.sh";
+		    "echo 'pysandbox: running the setup script'; exec bash -e /work/setup.sh";
 		argv[i++] = "pysandbox-build";
 		argv[i++] = l->python;
 		envp = build_envp;
 	} else {
 		argv[i++] = prog = l->prog;
-		argv[i++] = "-I";	/* isolated: no env vars, no user site, no cwd on sys.path */
+		/* -I without its -P: no PYTHON* variables, no user site, but the script's
+		 * directory (/work) first on sys.path, as for `python main.py`, so that
+		 * uploaded modules import (the original's behaviour). */
+		argv[i++] = "-E";
+		argv[i++] = "-s";
 		argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
 		argv[i++] = "main.py";
 		for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)

@@ -8,16 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "b64.h"
 #include "buf.h"
 #include "request.h"
 
+/* Where pydantic (2.6, as the original ran) documents each error type; FastAPI 0.110 passed the link on. */
+#define REQ_ERRORS_URL "https://errors.pydantic.dev/2.6/v/"
+
 json_object *
-req_error_item(const char *field, const char *key, const char *msg, const char *type)
+req_error_item(const char *field, const char *key, const char *msg, const char *type, json_object *input,
+    json_object *ctx)
 {
 	json_object *item = json_object_new_object(), *loc = json_object_new_array();
+	char url[128];
 
+	/* pydantic's key order: type, loc, msg, input, ctx, url. */
+	json_object_object_add(item, "type", json_object_new_string(type));
 	json_object_array_add(loc, json_object_new_string("body"));
 	if (field)
 		json_object_array_add(loc, json_object_new_string(field));
@@ -25,8 +33,34 @@ req_error_item(const char *field, const char *key, const char *msg, const char *
 		json_object_array_add(loc, json_object_new_string(key));
 	json_object_object_add(item, "loc", loc);
 	json_object_object_add(item, "msg", json_object_new_string(msg));
-	json_object_object_add(item, "type", json_object_new_string(type));
+	json_object_object_add(item, "input", json_object_get(input));
+	if (ctx)
+		json_object_object_add(item, "ctx", ctx);
+	snprintf(url, sizeof(url), REQ_ERRORS_URL "%s", type);
+	json_object_object_add(item, "url", json_object_new_string(url));
 	return item;
+}
+
+/* pydantic's ctx of a bound: {"gt": 0}, {"le": 300}, {"max_length": 200}... */
+json_object *
+req_ctx_number(const char *name, double value)
+{
+	json_object *ctx = json_object_new_object();
+
+	if (value == floor(value) && fabs(value) < 1e15)
+		json_object_object_add(ctx, name, json_object_new_int64((int64_t)value));
+	else
+		json_object_object_add(ctx, name, json_object_new_double(value));
+	return ctx;
+}
+
+json_object *
+req_ctx_string(const char *name, const char *value)
+{
+	json_object *ctx = json_object_new_object();
+
+	json_object_object_add(ctx, name, json_object_new_string(value));
+	return ctx;
 }
 
 void
@@ -43,20 +77,97 @@ req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail)
 }
 
 static void
-add_err(json_object *errs, const char *field, const char *key, const char *msg, const char *type)
+add_err(json_object *errs, const char *field, const char *key, const char *msg, const char *type, json_object *input,
+    json_object *ctx)
 {
-	json_object_array_add(errs, req_error_item(field, key, msg, type));
+	json_object_array_add(errs, req_error_item(field, key, msg, type, input, ctx));
 }
 
 /* An error at a list position: FastAPI puts the index in loc as an integer. */
 static void
-add_err_at(json_object *errs, const char *field, size_t index, const char *msg, const char *type)
+add_err_at(json_object *errs, const char *field, size_t index, const char *msg, const char *type, json_object *input)
 {
-	json_object *item = req_error_item(field, NULL, msg, type), *loc;
+	json_object *item = req_error_item(field, NULL, msg, type, input, NULL), *loc;
 
 	if (json_object_object_get_ex(item, "loc", &loc))
 		json_object_array_add(loc, json_object_new_int64((int64_t)index));
 	json_object_array_add(errs, item);
+}
+
+/* pydantic's lax mode (what the original accepted): a string holding a decimal number counts as that
+ * number, surrounding whitespace allowed. Pure; true and *out set when text is one. */
+bool
+req_lax_number(const char *text, size_t len, double *out)
+{
+	size_t i = 0, end = len, digits = 0;
+	char buf[64];
+
+	while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	while (end > i && (text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\n' ||
+	    text[end - 1] == '\r'))
+		end--;
+	if (end - i == 0 || end - i >= sizeof(buf) || memchr(text + i, '\0', end - i))
+		return false;
+	memcpy(buf, text + i, end - i);
+	buf[end - i] = '\0';
+	/* The decimal grammar only: strtod alone would take hex, "inf" and "nan". */
+	i = buf[0] == '+' || buf[0] == '-';
+	for (; buf[i] >= '0' && buf[i] <= '9'; i++)
+		digits++;
+	if (buf[i] == '.')
+		for (i++; buf[i] >= '0' && buf[i] <= '9'; i++)
+			digits++;
+	if (digits == 0)
+		return false;
+	if (buf[i] == 'e' || buf[i] == 'E') {
+		i++;
+		if (buf[i] == '+' || buf[i] == '-')
+			i++;
+		if (buf[i] < '0' || buf[i] > '9')
+			return false;
+		while (buf[i] >= '0' && buf[i] <= '9')
+			i++;
+	}
+	if (buf[i] != '\0')
+		return false;
+	*out = strtod(buf, NULL);
+	return isfinite(*out);
+}
+
+/* pydantic's lax booleans: 0/1 and the words it takes, in any case. */
+static bool
+lax_bool(json_object *v, bool *out)
+{
+	static const char *const yes[] = { "1", "on", "t", "true", "y", "yes" }, *const no[] = { "0", "off", "f",
+	    "false", "n", "no" };
+	const char *s;
+
+	switch (json_object_get_type(v)) {
+	case json_type_boolean:
+		*out = json_object_get_boolean(v);
+		return true;
+	case json_type_int:
+		if (json_object_get_int64(v) != 0 && json_object_get_int64(v) != 1)
+			return false;
+		*out = json_object_get_int64(v) == 1;
+		return true;
+	case json_type_string:
+		s = json_object_get_string(v);
+		for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+			if (strcasecmp(s, yes[i]) == 0) {
+				*out = true;
+				return true;
+			}
+			if (strcasecmp(s, no[i]) == 0) {
+				*out = false;
+				return true;
+			}
+		}
+		return false;
+	default:
+		return false;
+	}
 }
 
 bool
@@ -165,27 +276,35 @@ json_has_nonfinite(json_object *o)
 	}
 }
 
+/* FastAPI's own entry for a body that is not JSON: type, loc, msg, input {}, ctx; no url (not pydantic's). */
 static void
 add_json_invalid(json_object *errs, size_t offset, const char *why)
 {
 	json_object *item = json_object_new_object(), *loc = json_object_new_array(), *ctx = json_object_new_object();
 
+	json_object_object_add(item, "type", json_object_new_string("json_invalid"));
 	json_object_array_add(loc, json_object_new_string("body"));
 	json_object_array_add(loc, json_object_new_int64((int64_t)offset));
 	json_object_object_add(item, "loc", loc);
 	json_object_object_add(item, "msg", json_object_new_string("JSON decode error"));
-	json_object_object_add(item, "type", json_object_new_string("json_invalid"));
+	json_object_object_add(item, "input", json_object_new_object());
 	json_object_object_add(ctx, "error", json_object_new_string(why));
 	json_object_object_add(item, "ctx", ctx);
 	json_object_array_add(errs, item);
 }
 
-/* A JSON number as a double, or false if v is not a number (booleans are not numbers). */
+/* A JSON number as a double, or a numeric string (lax mode); false otherwise (booleans are not numbers).
+ * *parsing tells a string that is not a number (pydantic's *_parsing) from a wrong type (*_type). */
 static bool
-get_number(json_object *v, double *out)
+get_number(json_object *v, double *out, bool *parsing)
 {
 	json_type t = json_object_get_type(v);
 
+	*parsing = false;
+	if (t == json_type_string) {
+		*parsing = true;
+		return req_lax_number(json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
+	}
 	if (t != json_type_int && t != json_type_double)
 		return false;
 	*out = t == json_type_int ? (double)json_object_get_int64(v) : json_object_get_double(v);
@@ -263,7 +382,7 @@ req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_
 		goto out;
 	}
 	if (root == NULL) {
-		add_err(errs, NULL, NULL, "Field required", "missing");	/* a JSON null body */
+		add_err(errs, NULL, NULL, "Field required", "missing", NULL, NULL);	/* a JSON null body */
 		goto out;
 	}
 	if (json_has_nonfinite(root)) {
@@ -272,12 +391,12 @@ req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_
 	}
 	if (!json_object_is_type(root, json_type_object)) {
 		add_err(errs, NULL, NULL, "Input should be a valid dictionary or object to extract fields from",
-		    "model_attributes_type");
+		    "model_attributes_type", root, NULL);
 		goto out;
 	}
 	if (nul_key) {
 		add_err(errs, NULL, NULL, "Value error, object keys (such as file names) must not contain NUL",
-		    "value_error");
+		    "value_error", root, req_ctx_string("error", "object keys (such as file names) must not contain NUL"));
 		goto out;
 	}
 	*rootp = root;
@@ -292,13 +411,214 @@ out:
 	return rc;
 }
 
+/* A value error as pydantic words it: msg "Value error, WHY", ctx {"error": WHY}. */
+static void
+add_value_err(json_object *errs, const char *field, const char *key, const char *why, json_object *input)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "Value error, %s", why);
+	add_err(errs, field, key, msg, "value_error", input, req_ctx_string("error", why));
+}
+
+/* A number field: lax number, then its bounds. min_gt: the bound is exclusive (gt) rather than ge. */
+static bool
+number_field(json_object *errs, json_object *v, const char *field, bool integer, double min, bool min_gt,
+    double max, double *out)
+{
+	char msg[160];
+	bool parsing;
+	double n;
+
+	if (!get_number(v, &n, &parsing) || (integer && n != floor(n))) {
+		if (integer)
+			add_err(errs, field, NULL, parsing ? "Input should be a valid integer, unable to parse string as an "
+			    "integer" : "Input should be a valid integer", parsing ? "int_parsing" : "int_type", v, NULL);
+		else
+			add_err(errs, field, NULL, parsing ? "Input should be a valid number, unable to parse string as a "
+			    "number" : "Input should be a valid number", parsing ? "float_parsing" : "float_type", v, NULL);
+		return false;
+	}
+	if (min_gt ? n <= min : n < min) {
+		snprintf(msg, sizeof(msg), "Input should be greater than %s%g", min_gt ? "" : "or equal to ", min);
+		add_err(errs, field, NULL, msg, min_gt ? "greater_than" : "greater_than_equal", v,
+		    req_ctx_number(min_gt ? "gt" : "ge", min));
+		return false;
+	}
+	if (n > max) {
+		snprintf(msg, sizeof(msg), "Input should be less than or equal to %g", max);
+		add_err(errs, field, NULL, msg, "less_than_equal", v, req_ctx_number("le", max));
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+/* A client's file name as a message shows it: at most 100 bytes, cut at a character, control bytes as '?'
+ * (an unsafe name may hold any of them). */
+static const char *
+shown_name(const char *name, char *out, size_t outlen)
+{
+	int n = utf8_clip(name, outlen - 1 < 100 ? outlen - 1 : 100);
+
+	for (int i = 0; i < n; i++)
+		out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+	out[n] = '\0';
+	return out;
+}
+
+/* The input files: type errors are 422 and sizes 413, as before; what the original found only when it
+ * wrote them (an unsafe name, content that is not base64) fails the run instead: *why says which. */
+static enum sbx_err
+parse_files(json_object *v, const struct req_limits *lim, struct exec_req *req, json_object *errs,
+    char *why, size_t whylen, json_object **detail)
+{
+	char shown[104];
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_object)) {
+		add_err(errs, "files", NULL, "Input should be a valid dictionary", "dict_type", v, NULL);
+		return SBX_OK;
+	}
+	if (json_object_object_length(v) > lim->max_input_files) {
+		*detail = detail_string("Too many files: %d (maximum %d)", json_object_object_length(v),
+		    lim->max_input_files);
+		return SBX_ETOOBIG;
+	}
+	n = (size_t)json_object_object_length(v);
+	if ((req->files = calloc(n ? n : 1, sizeof(*req->files))) == NULL)
+		return SBX_ENOMEM;
+	json_object_object_foreach(v, key, val) {
+		size_t klen = strlen(key), elen;
+		const char *enc;
+		struct req_file *f;
+
+		if (!json_object_is_type(val, json_type_string)) {
+			add_err(errs, "files", key, "Input should be a valid string", "string_type", val, NULL);
+			continue;
+		}
+		if (!req_safe_name(key, klen)) {
+			if (!why[0])
+				snprintf(why, whylen, "Unsafe file name '%s': input file names must be relative paths "
+				    "without '..', empty components, control characters or backslashes",
+				    shown_name(key, shown, sizeof(shown)));
+			continue;
+		}
+		if (strcmp(key, "main.py") == 0) {
+			if (!why[0])
+				snprintf(why, whylen, "Unsafe file name 'main.py': it is reserved for the code");
+			continue;
+		}
+		enc = json_object_get_string(val);
+		elen = (size_t)json_object_get_string_len(val);
+		/* Refuse oversized files before decoding them. */
+		if (b64_decoded_max(elen) > (size_t)lim->max_file_size + 2) {
+			*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
+			    lim->max_file_size);
+			return SBX_ETOOBIG;
+		}
+		f = &req->files[req->nfiles];
+		if (b64_decode(enc, elen, &f->data, &f->len) == -1) {
+			if (errno == ENOMEM)
+				return SBX_ENOMEM;
+			if (!why[0])
+				snprintf(why, whylen, "File '%s' is not valid base64 (RFC 4648 standard alphabet, padded, "
+				    "no line breaks)", shown_name(key, shown, sizeof(shown)));
+			continue;
+		}
+		if ((f->name = strdup(key)) == NULL) {
+			free(f->data);
+			f->data = NULL;
+			return SBX_ENOMEM;
+		}
+		req->nfiles++;
+		if (f->len > (size_t)lim->max_file_size) {
+			*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
+			    lim->max_file_size);
+			return SBX_ETOOBIG;
+		}
+	}
+	/* A name cannot be both a file and the directory of another file. */
+	for (size_t i = 0; i < req->nfiles && !why[0]; i++)
+		for (size_t j = 0; j < req->nfiles; j++) {
+			size_t li = strlen(req->files[i].name);
+			if (i != j && strncmp(req->files[j].name, req->files[i].name, li) == 0 &&
+			    req->files[j].name[li] == '/') {
+				char parent[104];
+
+				snprintf(why, whylen, "Unsafe file name '%s': its parent '%s' is also given as a file",
+				    shown_name(req->files[j].name, shown, sizeof(shown)),
+				    shown_name(req->files[i].name, parent, sizeof(parent)));
+				break;
+			}
+		}
+	return SBX_OK;
+}
+
+/* args: a list of strings without NUL, bounded in count and size. */
+static enum sbx_err
+parse_args(json_object *v, struct exec_req *req, json_object *errs)
+{
+	char msg[160];
+	size_t n, total = 0;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		add_err(errs, "args", NULL, "Input should be a valid list", "list_type", v, NULL);
+		return SBX_OK;
+	}
+	if ((n = json_object_array_length(v)) > REQ_MAX_ARGS) {
+		json_object *ctx = json_object_new_object();
+
+		json_object_object_add(ctx, "field_type", json_object_new_string("List"));
+		json_object_object_add(ctx, "max_length", json_object_new_int(REQ_MAX_ARGS));
+		json_object_object_add(ctx, "actual_length", json_object_new_int64((int64_t)n));
+		snprintf(msg, sizeof(msg), "List should have at most %d items after validation, not %zu", REQ_MAX_ARGS, n);
+		add_err(errs, "args", NULL, msg, "too_long", v, ctx);
+		return SBX_OK;
+	}
+	if ((req->args = calloc(n + 1, sizeof(char *))) == NULL)
+		return SBX_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *a = json_object_array_get_idx(v, i);
+
+		if (!json_object_is_type(a, json_type_string)) {
+			add_err_at(errs, "args", i, "Input should be a valid string", "string_type", a);
+			continue;
+		}
+		if ((size_t)json_object_get_string_len(a) != strlen(json_object_get_string(a)) ||
+		    json_object_get_string_len(a) > REQ_MAX_ARGLEN ||
+		    (total += (size_t)json_object_get_string_len(a) + 1) > REQ_MAX_ARGS_BYTES) {
+			add_err_at(errs, "args", i, "Value error, argument contains NUL or is too long "
+			    "(4096 bytes each, 64 KB in all)", "value_error", a);
+			continue;
+		}
+		if ((req->args[req->nargs++] = strdup(json_object_get_string(a))) == NULL)
+			return SBX_ENOMEM;
+	}
+	return SBX_OK;
+}
+
+/* A string field copied out with its length (it may hold NUL: code and stdin are bytes to the program). */
+static enum sbx_err
+string_field(json_object *errs, json_object *v, const char *field, char **out, size_t *outlen)
+{
+	if (!json_object_is_type(v, json_type_string)) {
+		add_err(errs, field, NULL, "Input should be a valid string", "string_type", v, NULL);
+		return SBX_OK;
+	}
+	*outlen = (size_t)json_object_get_string_len(v);
+	return (*out = dup_bytes(json_object_get_string(v), *outlen)) ? SBX_OK : SBX_ENOMEM;
+}
+
 enum sbx_err
 req_parse(const char *body, size_t len, const struct req_limits *lim,
     struct exec_req *req, json_object **detail)
 {
 	json_object *root = NULL, *errs = NULL, *v;
 	enum sbx_err rc = SBX_EINVAL;
-	char msg[160];
+	char file_problem[400] = "";
+	double n;
+	bool b;
 
 	memset(req, 0, sizeof(*req));
 	*detail = NULL;
@@ -315,98 +635,56 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	rc = SBX_EINVAL;
 
 	/* code: required, string */
-	if (!json_object_object_get_ex(root, "code", &v) || v == NULL) {
-		add_err(errs, "code", NULL, "Field required", "missing");
-	} else if (!json_object_is_type(v, json_type_string)) {
-		add_err(errs, "code", NULL, "Input should be a valid string", "string_type");
-	} else {
-		req->code_len = (size_t)json_object_get_string_len(v);
-		if ((req->code = dup_bytes(json_object_get_string(v), req->code_len)) == NULL) {
-			rc = SBX_ENOMEM;
-			goto out;
-		}
-	}
+	if (!json_object_object_get_ex(root, "code", &v) || v == NULL)
+		add_err(errs, "code", NULL, "Field required", "missing", root, NULL);
+	else if (string_field(errs, v, "code", &req->code, &req->code_len) != SBX_OK)
+		goto nomem;
 
 	/* timeout: number, 0 < t <= max_timeout */
-	if (json_object_object_get_ex(root, "timeout", &v) && v != NULL) {
-		double t;
-		if (!get_number(v, &t)) {
-			add_err(errs, "timeout", NULL, "Input should be a valid number", "float_type");
-		} else if (t <= 0) {
-			add_err(errs, "timeout", NULL, "Input should be greater than 0", "greater_than");
-		} else if (t > lim->max_timeout) {
-			snprintf(msg, sizeof(msg), "Input should be less than or equal to %g", lim->max_timeout);
-			add_err(errs, "timeout", NULL, msg, "less_than_equal");
-		} else
-			req->timeout = t;
-	}
+	if (json_object_object_get_ex(root, "timeout", &v) && v != NULL &&
+	    number_field(errs, v, "timeout", false, 0, true, lim->max_timeout, &n))
+		req->timeout = n;
 
-	/* memory_mb: integer, 32 <= m <= max_memory_mb */
-	if (json_object_object_get_ex(root, "memory_mb", &v) && v != NULL) {
-		double m;
-		if (!get_number(v, &m) || m != floor(m)) {
-			add_err(errs, "memory_mb", NULL, "Input should be a valid integer", "int_type");
-		} else if (m < 32) {
-			add_err(errs, "memory_mb", NULL, "Input should be greater than or equal to 32", "greater_than_equal");
-		} else if (m > lim->max_memory_mb) {
-			snprintf(msg, sizeof(msg), "Input should be less than or equal to %d", lim->max_memory_mb);
-			add_err(errs, "memory_mb", NULL, msg, "less_than_equal");
-		} else
-			req->memory_mb = (int)m;
-	}
+	/* memory_mb: integer, REQ_MIN_MEMORY_MB <= m <= max_memory_mb */
+	if (json_object_object_get_ex(root, "memory_mb", &v) && v != NULL &&
+	    number_field(errs, v, "memory_mb", true, REQ_MIN_MEMORY_MB, false, lim->max_memory_mb, &n))
+		req->memory_mb = (int)n;
 
-	/* cpus: number, 0 < cpus <= max_cpus (the original's limits table: 1 core, max 2) */
-	if (json_object_object_get_ex(root, "cpus", &v) && v != NULL) {
-		double n;
-		if (!get_number(v, &n)) {
-			add_err(errs, "cpus", NULL, "Input should be a valid number", "float_type");
-		} else if (n < 0.01) {
-			add_err(errs, "cpus", NULL, "Input should be greater than or equal to 0.01", "greater_than_equal");
-		} else if (n > lim->max_cpus) {
-			snprintf(msg, sizeof(msg), "Input should be less than or equal to %g", lim->max_cpus);
-			add_err(errs, "cpus", NULL, msg, "less_than_equal");
-		} else
-			req->cpus = n;
-	}
+	/* cpus: number, 0.01 <= cpus <= max_cpus (the original's limits table: 1 core, max 2) */
+	if (json_object_object_get_ex(root, "cpus", &v) && v != NULL &&
+	    number_field(errs, v, "cpus", false, 0.01, false, lim->max_cpus, &n))
+		req->cpus = n;
 
-	/* network: boolean; true only where the operator allows it */
+	/* network: boolean (lax); true only where the operator allows it */
 	if (json_object_object_get_ex(root, "network", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_boolean))
-			add_err(errs, "network", NULL, "Input should be a valid boolean", "bool_type");
-		else if (json_object_get_boolean(v) && !lim->allow_network)
-			add_err(errs, "network", NULL, "Value error, network access is disabled on this server", "value_error");
+		if (!lax_bool(v, &b))
+			add_err(errs, "network", NULL, json_object_is_type(v, json_type_string) ? "Input should be a valid "
+			    "boolean, unable to interpret input" : "Input should be a valid boolean", json_object_is_type(v,
+			    json_type_string) ? "bool_parsing" : "bool_type", v, NULL);
+		else if (b && !lim->allow_network)
+			add_value_err(errs, "network", NULL, "network access is disabled on this server", v);
 		else
-			req->network = json_object_get_boolean(v);
+			req->network = b;
 	}
 
-	/* environment: string matching ^[A-Za-z0-9_-]{1,50}$, or null */
+	/* environment: string matching the name rule, or null */
 	if (json_object_object_get_ex(root, "environment", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_string)) {
-			add_err(errs, "environment", NULL, "Input should be a valid string", "string_type");
+			add_err(errs, "environment", NULL, "Input should be a valid string", "string_type", v, NULL);
 		} else if (!env_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
-			add_err(errs, "environment", NULL, "String should match pattern '^[A-Za-z0-9_-]{1,50}$'",
-			    "string_pattern_mismatch");
-		} else if ((req->environment = strdup(json_object_get_string(v))) == NULL) {
-			rc = SBX_ENOMEM;
-			goto out;
-		}
+			add_err(errs, "environment", NULL, "String should match pattern '" REQ_ENV_NAME_PATTERN "'",
+			    "string_pattern_mismatch", v, req_ctx_string("pattern", REQ_ENV_NAME_PATTERN));
+		} else if ((req->environment = strdup(json_object_get_string(v))) == NULL)
+			goto nomem;
 	}
 	if (lim->environment_required && req->environment == NULL &&
 	    !(json_object_object_get_ex(root, "environment", &v) && v != NULL))
-		add_err(errs, "environment", NULL, "Field required", "missing");
+		add_err(errs, "environment", NULL, "Field required", "missing", root, NULL);
 
 	/* stdin: string */
-	if (json_object_object_get_ex(root, "stdin", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_string)) {
-			add_err(errs, "stdin", NULL, "Input should be a valid string", "string_type");
-		} else {
-			req->stdin_len = (size_t)json_object_get_string_len(v);
-			if ((req->stdin_data = dup_bytes(json_object_get_string(v), req->stdin_len)) == NULL) {
-				rc = SBX_ENOMEM;
-				goto out;
-			}
-		}
-	}
+	if (json_object_object_get_ex(root, "stdin", &v) && v != NULL &&
+	    string_field(errs, v, "stdin", &req->stdin_data, &req->stdin_len) != SBX_OK)
+		goto nomem;
 
 	/* output_encoding: "utf-8" (default) or "base64" */
 	if (json_object_object_get_ex(root, "output_encoding", &v) && v != NULL) {
@@ -414,128 +692,20 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 		if (s && strcmp(s, "base64") == 0)
 			req->output_base64 = true;
 		else if (s == NULL || (strcmp(s, "utf-8") != 0 && strcmp(s, "utf8") != 0))
-			add_err(errs, "output_encoding", NULL, "Input should be 'utf-8' or 'base64'", "literal_error");
+			add_err(errs, "output_encoding", NULL, "Input should be 'utf-8' or 'base64'", "literal_error", v,
+			    req_ctx_string("expected", "'utf-8' or 'base64'"));
 	}
 
-	/* args: array of strings without NUL */
-	if (json_object_object_get_ex(root, "args", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_array)) {
-			add_err(errs, "args", NULL, "Input should be a valid list", "list_type");
-		} else if (json_object_array_length(v) > REQ_MAX_ARGS) {
-			snprintf(msg, sizeof(msg), "List should have at most %d items", REQ_MAX_ARGS);
-			add_err(errs, "args", NULL, msg, "too_long");
-		} else {
-			size_t n = json_object_array_length(v);
-			if ((req->args = calloc(n + 1, sizeof(char *))) == NULL) {
-				rc = SBX_ENOMEM;
-				goto out;
-			}
-			size_t total = 0;
-			for (size_t i = 0; i < n; i++) {
-				json_object *a = json_object_array_get_idx(v, i);
-				if (!json_object_is_type(a, json_type_string)) {
-					add_err_at(errs, "args", i, "Input should be a valid string", "string_type");
-					continue;
-				}
-				if ((size_t)json_object_get_string_len(a) != strlen(json_object_get_string(a)) ||
-				    json_object_get_string_len(a) > REQ_MAX_ARGLEN ||
-				    (total += (size_t)json_object_get_string_len(a) + 1) > REQ_MAX_ARGS_BYTES) {
-					add_err_at(errs, "args", i, "Value error, argument contains NUL or is too long "
-					    "(4096 bytes each, 64 KB in all)", "value_error");
-					continue;
-				}
-				if ((req->args[req->nargs++] = strdup(json_object_get_string(a))) == NULL) {
-					rc = SBX_ENOMEM;
-					goto out;
-				}
-			}
-		}
+	if (json_object_object_get_ex(root, "args", &v) && v != NULL && parse_args(v, req, errs) != SBX_OK)
+		goto nomem;
+
+	if (json_object_object_get_ex(root, "files", &v) && v != NULL &&
+	    (rc = parse_files(v, lim, req, errs, file_problem, sizeof(file_problem), detail)) != SBX_OK) {
+		json_object_put(errs);
+		errs = NULL;
+		goto out;
 	}
-
-	/* files: object of safe relative name -> strict base64 */
-	if (json_object_object_get_ex(root, "files", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_object)) {
-			add_err(errs, "files", NULL, "Input should be a valid dictionary", "dict_type");
-		} else if (json_object_object_length(v) > lim->max_input_files) {
-			json_object_put(errs);
-			errs = NULL;
-			*detail = detail_string("Too many files: %d (maximum %d)", json_object_object_length(v),
-			    lim->max_input_files);
-			rc = SBX_ETOOBIG;
-			goto out;
-		} else {
-			size_t n = (size_t)json_object_object_length(v);
-			if ((req->files = calloc(n ? n : 1, sizeof(*req->files))) == NULL) {
-				rc = SBX_ENOMEM;
-				goto out;
-			}
-			json_object_object_foreach(v, key, val) {
-				size_t klen = strlen(key), elen;
-				const char *enc;
-				struct req_file *f;
-
-				if (!req_safe_name(key, klen)) {
-					add_err(errs, "files", key, "Value error, unsafe file name: it must be a relative path "
-					    "without '..', empty components, control characters or backslashes", "value_error");
-					continue;
-				}
-				if (strcmp(key, "main.py") == 0) {
-					add_err(errs, "files", key, "Value error, main.py is reserved for the code", "value_error");
-					continue;
-				}
-				if (!json_object_is_type(val, json_type_string)) {
-					add_err(errs, "files", key, "Input should be a valid string", "string_type");
-					continue;
-				}
-				enc = json_object_get_string(val);
-				elen = (size_t)json_object_get_string_len(val);
-				/* Refuse oversized files before decoding them. */
-				if (b64_decoded_max(elen) > (size_t)lim->max_file_size + 2) {
-					json_object_put(errs);
-					errs = NULL;
-					*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
-					    lim->max_file_size);
-					rc = SBX_ETOOBIG;
-					goto out;
-				}
-				f = &req->files[req->nfiles];
-				if (b64_decode(enc, elen, &f->data, &f->len) == -1) {
-					if (errno == ENOMEM) {
-						rc = SBX_ENOMEM;
-						goto out;
-					}
-					add_err(errs, "files", key, "Value error, invalid base64 (RFC 4648 standard alphabet, "
-					    "padded, no line breaks)", "value_error");
-					continue;
-				}
-				if ((f->name = strdup(key)) == NULL) {
-					free(f->data);
-					f->data = NULL;
-					rc = SBX_ENOMEM;
-					goto out;
-				}
-				req->nfiles++;
-				if (f->len > (size_t)lim->max_file_size) {
-					json_object_put(errs);
-					errs = NULL;
-					*detail = detail_string("File '%.*s' is larger than the limit of %ld bytes", utf8_clip(key, 100), key,
-					    lim->max_file_size);
-					rc = SBX_ETOOBIG;
-					goto out;
-				}
-			}
-		}
-	}
-
-	/* A name cannot be both a file and the directory of another file. */
-	for (size_t i = 0; i < req->nfiles; i++)
-		for (size_t j = 0; j < req->nfiles; j++) {
-			size_t li = strlen(req->files[i].name);
-			if (i != j && strncmp(req->files[j].name, req->files[i].name, li) == 0 &&
-			    req->files[j].name[li] == '/')
-				add_err(errs, "files", req->files[j].name, "Value error, a parent of this name is also "
-				    "given as a file", "value_error");
-		}
+	rc = SBX_EINVAL;
 	if (json_object_array_length(errs) > 0)
 		goto out;
 	{
@@ -561,7 +731,13 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 		rc = SBX_EBADREQ;
 		goto out;
 	}
+	/* Last, as the original found it only when it wrote the files: a failed run, not a refusal. */
+	if (file_problem[0] && (req->input_error = strdup(file_problem)) == NULL)
+		goto nomem;
 	rc = SBX_OK;
+	goto out;
+nomem:
+	rc = SBX_ENOMEM;
 out:
 	req_detail_finish(rc, &errs, detail);
 	json_object_put(root);
@@ -576,6 +752,7 @@ req_free(struct exec_req *req)
 	size_t i;
 
 	free(req->code);
+	free(req->input_error);
 	free(req->environment);
 	free(req->stdin_data);
 	for (i = 0; i < req->nfiles; i++) {

@@ -15,6 +15,8 @@
 #define REQ_MAX_ARGLEN	4096
 #define REQ_MAX_ARGS_BYTES (64 * 1024)	/* all args together, well under ARG_MAX */
 #define REQ_JSON_DEPTH	32
+#define REQ_MIN_MEMORY_MB 32	/* below this not even the interpreter starts */
+#define REQ_ENV_NAME_PATTERN "^[A-Za-z0-9_-]{1,50}$"
 
 struct req_limits {
 	long	max_code_length;
@@ -52,6 +54,9 @@ struct exec_req {
 	double		 cpus;		/* CPU quota in cores; 0: none */
 	bool		 network;
 	bool		 output_base64;	/* output_encoding: "base64" */
+	/* Set (with SBX_OK) when an input file is unsafe or not base64: the original answered a failed
+	 * run (200, success false) rather than a refusal, and its clients rely on that. */
+	char		*input_error;
 };
 
 /* Parse and validate body[0..len). On success returns SBX_OK and fills req.
@@ -75,7 +80,15 @@ bool req_safe_name(const char *name, size_t len);
  * *detail, unless one is set already; what is left of errs is released. */
 void req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail);
 
-/* One FastAPI-shaped error item: {"loc": ["body", field(, key)], "msg", "type"}. */
-json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type);
+/* One FastAPI-shaped error item as pydantic 2 words it: {"type", "loc": ["body", field(, key)], "msg",
+ * "input"(, "ctx"), "url"}. input is the offending value (a reference is taken; NULL is JSON null; for a
+ * missing field, the enclosing object); ctx, when not NULL, becomes the item's. */
+json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type,
+    json_object *input, json_object *ctx);
+/* A ctx of one member: {"name": value}. */
+json_object *req_ctx_number(const char *name, double value);
+json_object *req_ctx_string(const char *name, const char *value);
+/* pydantic's lax mode: a string holding a decimal number (whitespace around allowed) is that number. */
+bool req_lax_number(const char *text, size_t len, double *out);
 
 #endif

@@ -160,7 +160,8 @@ purge() {
 		[[ -e $root$f && ! -d $root$f ]] && left+=("$f")
 	done <"$work/files"
 	for f in /etc/pysandbox /var/lib/pysandbox /usr/libexec/pysandbox /usr/share/pysandbox /usr/share/doc/pysandbox \
-		/etc/nginx/snippets/pysandbox-fastcgi.conf /lib/systemd/system/pysandbox.service; do
+		/etc/nginx/snippets/pysandbox-fastcgi.conf /etc/nginx/snippets/pysandbox-cors.conf \
+		/etc/nginx/snippets/pysandbox-cors-headers.conf /lib/systemd/system/pysandbox.service; do
 		[[ -e $root$f ]] && left+=("$f")
 	done
 	if in_root dpkg-statoverride --list | grep -q pysandbox; then left+=("a dpkg-statoverride"); fi

@@ -39,6 +39,17 @@ jq -e '.success and .stdout == "Hello, SimplePySandbox!\n2 + 3 = 5\n"' <<<"$out"
 grep -qi '^x-request-id: deb-test-1' /tmp/headers
 grep -qi '^strict-transport-security:' /tmp/headers
 
+# The installed snippets: CORS on answers and preflights; the installed pages, with their policy.
+api -f -o /dev/null -D /tmp/headers -X OPTIONS -H 'Origin: https://elsewhere.example' \
+	-H 'Access-Control-Request-Method: POST' "$url/execute"
+grep -qi '^access-control-allow-origin: \*' /tmp/headers && grep -qi '^access-control-allow-methods: .*POST' /tmp/headers
+for page in docs redoc playground playground/environments; do
+	api -f -o /tmp/page -D /tmp/headers "$url/$page"
+	grep -qi '^content-security-policy: default-src .self.' /tmp/headers && grep -qi '<!doctype html>' /tmp/page
+done
+api -f -o /dev/null "$url/static/vendor/swagger-ui/swagger-ui-bundle.js"
+say "CORS preflight, /docs /redoc /playground: ok"
+
 # An environment built by its setup script (a local package: no index here), then used.
 setup='set -e
 mkdir -p /work/pkg/debtestpkg

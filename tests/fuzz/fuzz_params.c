@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "b64.h"
@@ -146,6 +147,33 @@ check_content_length(const char *s)
 	}
 }
 
+/* The trailing-slash redirect: only to a route, and a Location of visible ASCII that decodes back to
+ * the path without its slash (so no byte of a client's path can end the header line). */
+static void
+check_redirect(const char *path, const char *query)
+{
+	char loc[300], decoded[300];
+	size_t n = path ? strlen(path) : 0, d = 0;
+	bool got = http_redirect_location(path, query, loc, sizeof(loc));
+
+	if (!got)
+		return;
+	FUZZ_CHECK(n >= 2 && path[n - 1] == '/');
+	for (const char *p = loc; *p; p++)
+		FUZZ_CHECK(*p > ' ' && *p < 0x7f);
+	for (const char *p = loc; *p && *p != '?' && d + 1 < sizeof(decoded); p++) {
+		unsigned v;
+		if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1) {
+			decoded[d++] = (char)v;
+			p += 2;
+		} else
+			decoded[d++] = *p;
+	}
+	decoded[d] = '\0';
+	FUZZ_CHECK(d == n - 1 && memcmp(decoded, path, n - 1) == 0);
+	FUZZ_CHECK(ref_route(decoded) != ROUTE_NONE || strcmp(decoded, "/metrics") == 0);
+}
+
 /* One "offset=" or "limit=" value as env_parse_query must read it: a number up to 1000000009, else -1. */
 static int64_t
 ref_number(const char *p, size_t n)
@@ -286,6 +314,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	check_route(field[0], field[1]);
+	check_redirect(field[1], field[3]);
 	if (field[1]) {
 		check_env_name(field[1]);
 		check_safe(field[1], flen[1]);

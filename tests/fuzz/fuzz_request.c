@@ -72,8 +72,8 @@ check_accepted(const struct exec_req *req, const struct req_limits *lim)
 		FUZZ_CHECK(strcmp(f->name, "main.py") != 0);
 		FUZZ_CHECK(f->len <= (size_t)lim->max_file_size);
 		total += f->len;
-		/* No name is also the directory of another. */
-		for (size_t j = 0; j < req->nfiles; j++) {
+		/* No name is also the directory of another, unless the run is to fail over it (never written). */
+		for (size_t j = 0; j < req->nfiles && req->input_error == NULL; j++) {
 			size_t li = strlen(f->name);
 			FUZZ_CHECK(i == j || strcmp(f->name, req->files[j].name) != 0);
 			FUZZ_CHECK(i == j || strncmp(req->files[j].name, f->name, li) != 0 || req->files[j].name[li] != '/');
@@ -89,6 +89,11 @@ check_accepted(const struct exec_req *req, const struct req_limits *lim)
 	}
 	FUZZ_CHECK(total <= REQ_MAX_ARGS_BYTES);
 	FUZZ_CHECK(req->stdin_len == 0 || req->stdin_data != NULL);
+	/* The reason a run fails over its files: one line of valid UTF-8, for the response's error. */
+	if (req->input_error) {
+		FUZZ_CHECK(req->input_error[0] != '\0' && utf8_valid(req->input_error, strlen(req->input_error)));
+		FUZZ_CHECK(strchr(req->input_error, '\n') == NULL);
+	}
 }
 
 /* One req_parse; returns its result, with *req filled (and to be freed) only on SBX_OK. */

@@ -244,7 +244,7 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
         assert r["status"] == "ok", r
     assert s.execute("raise SystemExit(4)", environment="tiny")["exit_code"] == 4
     assert s.request("POST", "/execute", {"code": "   "})[0] == 400
-    assert s.request("POST", "/execute", {"code": "print(1)", "environment": "nope"})[0] == 404
+    assert s.request("POST", "/execute-with-environment", {"code": "print(1)", "environment": "nope"})[0] == 404
     wait_for("9 run records", lambda: count_runs(s) == 9)
 
     # list and info, human and JSON
@@ -677,7 +677,7 @@ def test_example_clients(make_service, workdir, capsys):
     c = subprocess.run(["sh", os.path.join(EXAMPLES, "curl-examples.sh"), s.url],
                        capture_output=True, text=True, timeout=60)
     assert c.returncode == 0, (c.stdout, c.stderr)
-    assert c.stdout.count("\n-> HTTP 200") == 11 and "-> HTTP 409" in c.stdout, c.stdout
+    assert c.stdout.count("\n-> HTTP 200") == 11 and "-> HTTP 400" in c.stdout, c.stdout
     for path in ("/docs -> HTTP 200", "/redoc -> HTTP 200", "/openapi.json -> HTTP 200"):
         assert path in c.stdout
     assert s.request("GET", "/environments")[1]["total"] == 0

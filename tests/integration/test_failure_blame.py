@@ -56,7 +56,7 @@ def test_an_environment_that_broke_its_interpreter_fails_its_own_runs(stack, how
     ran = [b for st, b in results if st == 200]
     assert ran and all(b["success"] is False and b["status"] == "error" and "could not be started" in b["error"]
                        for b in ran), results
-    assert all(st == 200 or (st == 409 and "not ready" in b["detail"]) for st, b in results), results
+    assert all(st == 200 or (st == 400 and "not ready" in b["detail"]) for st, b in results), results
     assert all(st == 200 and b["stdout"] == "fine\n" for st, b in others), [(st, brief(b)) for st, b in others]
     assert set(health.result()) == {200}, health.result()
     env = get_env(stack, name)

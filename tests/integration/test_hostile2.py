@@ -640,13 +640,15 @@ def test_environment_is_the_fixed_set_with_no_secrets(hostile_builds):
         for name in ("environ", "cmdline", "status", "mountinfo", "limits"):
             scan("/proc/self/" + name)
         print(json.dumps({{"env": dict(os.environ), "proc_environ": open("/proc/self/environ").read(),
-                          "found": found, "argv": sys.argv, "flags": sys.flags.isolated}}))
+                          "found": found, "argv": sys.argv,
+                          "flags": [sys.flags.ignore_environment, sys.flags.no_user_site, sys.path[0]]}}))
     ''')
     assert r["status"] == "ok", brief(r)
     out = last_json(r)
     assert out["env"] == RUN_ENV
     assert out["proc_environ"] == "".join(f"{k}={v}\0" for k, v in RUN_ENV.items())
-    assert (out["found"], out["argv"], out["flags"]) == ([], ["main.py"], 1)
+    # -E -s: no PYTHON* variable and no user site count; the script's directory leads sys.path (as the original).
+    assert (out["found"], out["argv"], out["flags"]) == ([], ["main.py"], [1, 1, "/work"])
     assert secret not in json.dumps(r)
     assert_serving(stack)
 

@@ -569,14 +569,17 @@ static void
 test_route(void)
 {
 	static const struct { const char *m, *p; enum route r; bool ok; const char *allow; } cases[] = {
-		{ "GET", "/", ROUTE_ROOT, true, "GET" },
-		{ "GET", "/health", ROUTE_HEALTH, true, "GET" },
+		{ "GET", "/", ROUTE_ROOT, true, "GET, HEAD" },
+		{ "GET", "/health", ROUTE_HEALTH, true, "GET, HEAD" },
+		{ "HEAD", "/health", ROUTE_HEALTH, true, "GET, HEAD" },
+		{ "GET", "/environments", ROUTE_ENVS, true, "GET, HEAD, POST" },
+		{ "DELETE", "/environments/x", ROUTE_ENV, true, "GET, HEAD, DELETE" },
 		{ "POST", "/execute", ROUTE_EXECUTE, true, "POST" },
 		{ "POST", "/execute-with-environment", ROUTE_EXECUTE_ENV, true, "POST" },
-		{ "POST", "/", ROUTE_ROOT, false, "GET" },
-		{ "DELETE", "/", ROUTE_ROOT, false, "GET" },
-		{ "PUT", "/health", ROUTE_HEALTH, false, "GET" },
-		{ "POST", "/health", ROUTE_HEALTH, false, "GET" },
+		{ "POST", "/", ROUTE_ROOT, false, "GET, HEAD" },
+		{ "DELETE", "/", ROUTE_ROOT, false, "GET, HEAD" },
+		{ "PUT", "/health", ROUTE_HEALTH, false, "GET, HEAD" },
+		{ "POST", "/health", ROUTE_HEALTH, false, "GET, HEAD" },
 		{ "GET", "/execute", ROUTE_EXECUTE, false, "POST" },
 		{ "PUT", "/execute", ROUTE_EXECUTE, false, "POST" },
 		{ "GET", "/execute-with-environment", ROUTE_EXECUTE_ENV, false, "POST" },
@@ -611,6 +614,33 @@ test_route(void)
 		ok(http_route("GET", NULL, &mok, &allow) == ROUTE_NONE && !mok && allow == NULL, "NULL path -> 404");
 		mok = true, allow = "unset";
 		ok(http_route(NULL, NULL, &mok, &allow) == ROUTE_NONE && !mok && allow == NULL, "NULL both -> 404");
+	}
+	/* The original's 307 for a trailing slash: only to a route, and nothing in Location but visible ASCII. */
+	{
+		static const struct { const char *path, *query, *want; } redir[] = {
+			{ "/environments/", NULL, "/environments" },
+			{ "/environments/", "", "/environments" },
+			{ "/execute/", NULL, "/execute" },
+			{ "/health/", "a=1&b=2", "/health?a=1&b=2" },
+			{ "/environments/x/logs/", "offset=3", "/environments/x/logs?offset=3" },
+			{ "/environments/a\r\nSet-Cookie: x/", NULL, "/environments/a%0D%0ASet-Cookie%3A%20x" },
+			{ "/environments/\xc3\xa9/", "q=\x01\xff", "/environments/%C3%A9?q=%01%FF" },
+			{ "/nope/", NULL, NULL },
+			{ "/", NULL, NULL },
+			{ "/health", NULL, NULL },
+			{ "/health//", NULL, NULL },
+			{ "", NULL, NULL },
+		};
+		char loc[300];
+
+		for (size_t i = 0; i < sizeof(redir) / sizeof(redir[0]); i++) {
+			bool got = http_redirect_location(redir[i].path, redir[i].query, loc, sizeof(loc));
+			ok(redir[i].want ? got && strcmp(loc, redir[i].want) == 0 : !got, "redirect %d: '%s' -> %s", (int)i,
+			    redir[i].path, redir[i].want ? redir[i].want : "none");
+		}
+		ok(!http_redirect_location(NULL, NULL, loc, sizeof(loc)), "redirect: NULL path -> none");
+		ok(!http_redirect_location("/environments/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/", NULL, loc, 20),
+		    "redirect: a Location that does not fit -> none");
 	}
 }
 
@@ -720,7 +750,10 @@ test_health(void)
 	{
 		json_object *ts = get(o, "timestamp");
 		const char *s = json_object_get_string(ts);
-		ok(s && strlen(s) == 20 && s[4] == '-' && s[10] == 'T' && s[19] == 'Z', "health: ISO 8601 UTC timestamp (%s)",
+		size_t n = s ? strlen(s) : 0;
+		/* Python's isoformat() of an aware UTC time: 2026-12-01T19:38:22[.548239]+00:00 */
+		ok(s && (n == 25 || n == 32) && s[4] == '-' && s[10] == 'T' && strcmp(s + n - 6, "+00:00") == 0 &&
+		    (n == 25 || s[19] == '.'), "health: ISO 8601 UTC timestamp as the original wrote it (%s)",
 		    s ? s : "none");
 	}
 	ok(json_object_get_int(get(get(o, "pool"), "workers")) == 2 && json_object_get_int(get(get(o, "pool"), "busy")) == 1 &&

@@ -61,7 +61,7 @@ call GET /environments/curl-demo
 # GET /environments/{name}/logs: the build log from a position on (next_offset continues it)
 call GET '/environments/curl-demo/logs?offset=0&limit=100'
 
-# POST /execute-with-environment: run in it (409 until it is ready)
+# POST /execute-with-environment: run in it (400 until it is ready)
 call POST /execute-with-environment '{
   "code": "import numpy as np\nprint(np.arange(5).sum())",
   "environment": "curl-demo",
