@@ -24,7 +24,8 @@ rate=${RATE:-1000}
 burst=${BURST:-2000}
 conn=${CONN:-256}
 # Each origin goes into nginx's configuration as a string: scheme, host and port only.
-for origin in ${CORS_ORIGINS:-}; do
+read -ra cors_origins <<<"${CORS_ORIGINS:-}"
+for origin in "${cors_origins[@]}"; do
 	[[ $origin =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] || { echo "devserver: bad origin in CORS_ORIGINS: $origin" >&2; exit 2; }
 done
 # nginx refuses burst=0; no burst clause means none.
@@ -191,7 +192,7 @@ cp "$src/conf/pysandbox-cors-headers.conf" "$runtime/pysandbox-cors-headers.conf
 # CORS_ORIGINS="https://a.example http://localhost:3000": only these origins, instead of any.
 if [[ -n ${CORS_ORIGINS:-} ]]; then
 	cors_lines="    default \"\";"
-	for origin in $CORS_ORIGINS; do
+	for origin in "${cors_origins[@]}"; do
 		cors_lines+=$'\n'"    \"$origin\" \$http_origin;"
 	done
 	CORS_LINES=$cors_lines awk '$0 == "    default \"*\";" { print ENVIRON["CORS_LINES"]; next } { print }' \

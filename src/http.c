@@ -323,6 +323,9 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		reply_detail(r, e, detail);
 		return;
 	}
+	/* Recorded with the run, refused or not. */
+	if (req.environment)
+		snprintf(r->environment, sizeof(r->environment), "%s", req.environment);
 	if (req.input_error) {
 		reply_failed_run(r, req.environment, req.input_error);
 		goto out;
@@ -331,8 +334,6 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 		sqlite3 *db = env_db(c);
 		char status[16];
 
-		/* Recorded with the run, refused or not. */
-		snprintf(r->environment, sizeof(r->environment), "%s", req.environment);
 		if (db == NULL) {
 			reply_msg(r, SBX_ESYS, "The environment database is unavailable");
 			goto out;
@@ -419,7 +420,8 @@ handle_execute(const struct conf *c, int wslot, const char *client, const char *
 	if ((r->body = run_result_json(&res, req.environment, req.output_base64)) == NULL)
 		reply_msg(r, SBX_ENOMEM, "Out of memory");
 out:
-	if (r->is_run)
+	/* A run refused over its input or environment (a failed run, as the original answered) counts as rejected. */
+	if (r->is_run || (r->run_status && strcmp(r->run_status, "rejected") == 0))
 		metrics_count_run(&scoreboard->metrics, r->run_status ? r->run_status : "failed", res.wall_time);
 	run_result_free(&res);
 	req_free(&req);

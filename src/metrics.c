@@ -11,7 +11,7 @@ static const char *const route_labels[MR_COUNT] = {
 	"/environments/{name}", "/environments/{name}/logs",
 };
 static const char *const run_labels[METRICS_RUN_STATUSES] = {
-	"ok", "error", "timeout", "memory_limit", "output_limit", "killed", "failed", "other",
+	"ok", "error", "timeout", "memory_limit", "output_limit", "killed", "failed", "rejected", "other",
 };
 static const char *const build_labels[METRICS_BUILD_OUTCOMES] = { "succeeded", "failed", "cancelled", "interrupted" };
 const char *const metrics_env_statuses[3] = { "building", "ready", "failed" };

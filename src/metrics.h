@@ -14,7 +14,7 @@ enum metrics_route {
 
 #define METRICS_STATUS_MIN	100
 #define METRICS_STATUS_MAX	599
-#define METRICS_RUN_STATUSES	8	/* ok error timeout memory_limit output_limit killed failed other */
+#define METRICS_RUN_STATUSES	9	/* ok error timeout memory_limit output_limit killed failed rejected other */
 #define METRICS_BUILD_OUTCOMES	4	/* succeeded failed cancelled interrupted */
 #define METRICS_MAX_BUCKETS	16
 

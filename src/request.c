@@ -17,10 +17,43 @@
 /* Where pydantic (2.6, as the original ran) documents each error type; FastAPI 0.110 passed the link on. */
 #define REQ_ERRORS_URL "https://errors.pydantic.dev/2.6/v/"
 
+/* Is o's JSON text (roughly: strings and keys counted as their bytes) longer than limit? Stops early. */
+static bool
+json_larger_than(json_object *o, size_t *budget)
+{
+	size_t n = 8;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		n += (size_t)json_object_get_string_len(o);
+		break;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (json_larger_than(json_object_array_get_idx(o, i), budget))
+				return true;
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			n += strlen(k) + 4;
+			if (n > *budget || json_larger_than(v, budget))
+				return true;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	if (n > *budget)
+		return true;
+	*budget -= n;
+	return false;
+}
+
 json_object *
 req_error_item(const char *field, const char *key, const char *msg, const char *type, json_object *input,
     json_object *ctx)
 {
+	size_t budget = REQ_ERROR_INPUT_MAX;
 	json_object *item = json_object_new_object(), *loc = json_object_new_array();
 	char url[128];
 
@@ -33,7 +66,9 @@ req_error_item(const char *field, const char *key, const char *msg, const char *
 		json_object_array_add(loc, json_object_new_string(key));
 	json_object_object_add(item, "loc", loc);
 	json_object_object_add(item, "msg", json_object_new_string(msg));
-	json_object_object_add(item, "input", json_object_get(input));
+	/* The offending value back, as pydantic did, unless it is large: a 422 must stay small, whatever the
+	 * body (a missing field's input is the whole body). */
+	json_object_object_add(item, "input", json_larger_than(input, &budget) ? NULL : json_object_get(input));
 	if (ctx)
 		json_object_object_add(item, "ctx", ctx);
 	snprintf(url, sizeof(url), REQ_ERRORS_URL "%s", type);
@@ -154,6 +189,8 @@ lax_bool(json_object *v, bool *out)
 		return true;
 	case json_type_string:
 		s = json_object_get_string(v);
+		if ((size_t)json_object_get_string_len(v) != strlen(s))
+			return false;	/* "true\u0000x" is not "true" */
 		for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
 			if (strcasecmp(s, yes[i]) == 0) {
 				*out = true;
@@ -213,16 +250,20 @@ dup_bytes(const char *s, size_t n)
 /* What json-c lets through that RFC 8259 forbids, found on the raw text:
  * unescaped control characters in strings (section 7), and object keys with
  * an escaped NUL, which json-c would silently truncate ("a\u0000b" -> "a").
- * Returns the offset of the first raw control character, or -1. */
+ * Returns the offset of the first raw control character, or -1. *values counts the
+ * arrays, objects and separators outside strings: json-c spends about 50 bytes on each. */
 static long
-json_scan(const char *s, size_t n, bool *nul_key)
+json_scan(const char *s, size_t n, bool *nul_key, size_t *values)
 {
 	size_t i = 0;
 
 	*nul_key = false;
+	*values = 0;
 	while (i < n) {
 		bool nul = false;
 
+		if (s[i] == '[' || s[i] == '{' || s[i] == ',')
+			(*values)++;
 		if (s[i++] != '"')
 			continue;
 		while (i < n && s[i] != '"') {
@@ -335,6 +376,7 @@ req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_
 	enum json_tokener_error je;
 	size_t prefix;
 	bool nul_key;
+	size_t values;
 	long ctl;
 
 	(void)lim;
@@ -357,8 +399,13 @@ req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_
 		add_json_invalid(errs, prefix, "invalid UTF-8");
 		goto out;
 	}
-	if ((ctl = json_scan(body, len, &nul_key)) >= 0) {
+	if ((ctl = json_scan(body, len, &nul_key, &values)) >= 0) {
 		add_json_invalid(errs, (size_t)ctl, "unescaped control character in a string");
+		goto out;
+	}
+	/* No request has this many values; 64 MB of "[]," would cost json-c gigabytes. */
+	if (values > REQ_MAX_JSON_VALUES) {
+		add_json_invalid(errs, 0, "too many values (more than 100000 arrays, objects and members)");
 		goto out;
 	}
 	root = json_tokener_parse_ex(tok, body, (int)len);
@@ -688,7 +735,8 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 
 	/* output_encoding: "utf-8" (default) or "base64" */
 	if (json_object_object_get_ex(root, "output_encoding", &v) && v != NULL) {
-		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		const char *s = json_object_is_type(v, json_type_string) &&
+		    (size_t)json_object_get_string_len(v) == strlen(json_object_get_string(v)) ? json_object_get_string(v) : NULL;
 		if (s && strcmp(s, "base64") == 0)
 			req->output_base64 = true;
 		else if (s == NULL || (strcmp(s, "utf-8") != 0 && strcmp(s, "utf8") != 0))

@@ -15,6 +15,8 @@
 #define REQ_MAX_ARGLEN	4096
 #define REQ_MAX_ARGS_BYTES (64 * 1024)	/* all args together, well under ARG_MAX */
 #define REQ_JSON_DEPTH	32
+#define REQ_ERROR_INPUT_MAX 4096	/* a 422 item echoes its input only up to about this many bytes */
+#define REQ_MAX_JSON_VALUES 100000	/* arrays, objects and their members in one body */
 #define REQ_MIN_MEMORY_MB 32	/* below this not even the interpreter starts */
 #define REQ_ENV_NAME_PATTERN "^[A-Za-z0-9_-]{1,50}$"
 
@@ -82,7 +84,8 @@ void req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail
 
 /* One FastAPI-shaped error item as pydantic 2 words it: {"type", "loc": ["body", field(, key)], "msg",
  * "input"(, "ctx"), "url"}. input is the offending value (a reference is taken; NULL is JSON null; for a
- * missing field, the enclosing object); ctx, when not NULL, becomes the item's. */
+ * missing field, the enclosing object), null when its JSON is over REQ_ERROR_INPUT_MAX; ctx, when not
+ * NULL, becomes the item's. */
 json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type,
     json_object *input, json_object *ctx);
 /* A ctx of one member: {"name": value}. */

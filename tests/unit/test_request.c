@@ -501,6 +501,38 @@ test_timeout(void)
 		ok(!req_lax_number("1e999", 5, &v), "lax number \"1e999\" (not finite) refused");
 		ok(!req_lax_number("5\0", 2, &v), "lax number with a NUL refused");
 	}
+	/* A large input is not echoed (null): a 422 stays small whatever the body. */
+	{
+		size_t big = REQ_ERROR_INPUT_MAX + 10;
+		char *body = xmalloc(big + 64), *txt;
+		json_object *d = NULL, *it, *x;
+		enum sbx_err rc;
+
+		snprintf(body, big + 64, "{\"timeout\":\"%0*d\"}", (int)big, 0);
+		memset(strchr(body, '0'), 'x', big);
+		rc = parse_n(body, strlen(body), &deflim, &r, &d);
+		txt = rc == SBX_EINVAL ? strdup(json_object_to_json_string(d)) : NULL;
+		ok(txt && strlen(txt) < 2048, "422 of a %zu-byte field and a missing code is small (%zu bytes)", big,
+		    txt ? strlen(txt) : 0);
+		it = rc == SBX_EINVAL ? json_object_array_get_idx(d, 0) : NULL;
+		ok(it && json_object_object_get_ex(it, "input", &x) && x == NULL, "422 item: large input is null");
+		free(txt);
+		free(body);
+		json_object_put(d);
+	}
+	/* No body holds 100000 values: refused before json-c builds them. */
+	{
+		size_t n = REQ_MAX_JSON_VALUES + 1;
+		char *body = xmalloc(3 * n + 16);
+		size_t o = 0;
+
+		o += (size_t)sprintf(body, "{\"args\":[");
+		for (size_t i = 0; i < n; i++)
+			o += (size_t)sprintf(body + o, "%s1", i ? "," : "");
+		sprintf(body + o, "]}");
+		expect_json_invalid(body, strlen(body), -1, "100001 values");
+		free(body);
+	}
 	/* The 422 item as pydantic 2 wrote it: type, loc, msg, input, ctx, url. */
 	{
 		json_object *d = NULL, *it, *x;
@@ -611,6 +643,10 @@ test_network(void)
 	expect_422("{\"code\":\"x\",\"network\":\"yes\"}", "value_error", "[\"body\",\"network\"]",
 	    "network \"yes\" when the operator did not allow it");
 	expect_422("{\"code\":\"x\",\"network\":2}", "bool_type|bool_parsing", "[\"body\",\"network\"]", "network 2");
+	expect_422("{\"code\":\"x\",\"network\":\"false\\u0000x\"}", "bool_type|bool_parsing", "[\"body\",\"network\"]",
+	    "network \"false\\u0000x\" (a NUL after the word)");
+	expect_422("{\"code\":\"x\",\"output_encoding\":\"base64\\u0000x\"}", "literal_error",
+	    "[\"body\",\"output_encoding\"]", "output_encoding \"base64\\u0000x\"");
 	if (accept("{\"code\":\"x\",\"network\":false}", &r, "network false"))
 		ok(!r.network, "network false kept");
 	req_free(&r);
