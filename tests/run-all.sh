@@ -39,6 +39,8 @@ trap end_vm_prepare EXIT
 rm -rf build-test && mkdir build-test
 (cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
 (cd build-test && make -j"$jobs" check PYTEST_JOBS="$jobs") || status=1
+# The browser tests' screenshots of each page, the run's artifacts (kept with the build tree, not committed).
+echo "screenshots in build-test/tests/artifacts/: $(find build-test/tests/artifacts -name '*.png' -printf '%f ' 2>/dev/null || true)"
 step_done "install, build and check"
 
 # 1b. Load and faults in their short form (make load), and a sample of the sabotage switches (make sabotage:
@@ -100,7 +102,7 @@ step_done "cgroup v2 guest"
 
 # 4. Shell scripts are shellcheck-clean.
 if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh tests/vm/*.sh environments/*.sh .ci/run \
-	src/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh tests/deb/*.sh; then
+	src/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh tests/deb/*.sh tests/js/*.sh www/static/vendor/update.sh; then
 	echo "ok - shellcheck"; sc_pass=1; sc_fail=0
 else
 	echo "not ok - shellcheck"; sc_pass=0; sc_fail=1; status=1
