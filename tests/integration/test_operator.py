@@ -168,7 +168,8 @@ def test_default_state_lives_where_the_service_user_reaches_it():
             assert json.load(r)["status"] == "healthy"
         runtime = dev.runtime()
         os.kill(dev.proc.pid, signal.SIGINT)
-        assert dev.finish() == 130
+        rc = dev.finish()
+        assert rc == 130, (rc, dev.final)
         _gone(dev, runtime)
     finally:
         _end_dev_servers()	# before its state goes

@@ -99,7 +99,8 @@ kernel=$(ls "$work"/kernel/boot/vmlinuz-*)
 mkdir -p "$work/root$src" "$work/root$build"
 tar -C "$src" --exclude=./.git --exclude=./build --exclude=./build-test --exclude=./build-asan -cf - . |
 	tar -C "$work/root$src" -xf -
-tar -C "$build" -cf - . | tar -C "$work/root$build" -xf -
+# Not the tests' npm install or the browser's screenshots (100+ MB the guest's tests do not use).
+tar -C "$build" --exclude=./tests/js-modules --exclude=./tests/artifacts -cf - . | tar -C "$work/root$build" -xf -
 
 # First stage: the initial rootfs refuses pivot_root (the jail's), so copy it into a tmpfs and switch.
 cat >"$work/root/init" <<'EOF'
