@@ -37,14 +37,15 @@ trap end_vm_prepare EXIT
 
 # 1. The real build, every test: unit (TAP), integration through nginx and the real jail.
 rm -rf build-test && mkdir build-test
-(cd build-test && ../configure -q CFLAGS="-O2 -g -Werror" && make -j"$jobs" >/dev/null) || exit 1
-# The tests' pinned npm tools (tests/js), installed into the build tree while the unit tests run; the tests
-# that use them wait for this install (a lock) rather than making their own.
+(cd build-test && ../configure -q CFLAGS="-O2 -g -Werror") || exit 1
+# The tests' pinned npm tools (tests/js), installed into the build tree while it compiles (not while tests
+# with deadlines run); the tests that use them then find them (or wait on its lock).
 (cd tests/integration && top_srcdir=$top top_builddir=$top/build-test /usr/bin/python3 -c \
 	'import nodejs; nodejs.node_modules()') >build-test/js-install.log 2>&1 &
 js_install=$!
-(cd build-test && make -j"$jobs" check PYTEST_JOBS="$jobs") || status=1
+(cd build-test && make -j"$jobs" >/dev/null) || { kill "$js_install" 2>/dev/null; wait "$js_install"; exit 1; }
 wait "$js_install" || { echo "not ok - npm install of tests/js:"; cat build-test/js-install.log; status=1; }
+(cd build-test && make -j"$jobs" check PYTEST_JOBS="$jobs") || status=1
 # The browser tests' screenshots of each page, the run's artifacts (kept with the build tree, not committed).
 echo "screenshots in build-test/tests/artifacts/: $(find build-test/tests/artifacts -name '*.png' -printf '%f ' 2>/dev/null || true)"
 step_done "install, build and check"
