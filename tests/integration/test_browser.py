@@ -260,7 +260,8 @@ def test_playground_runs_code_with_a_file(stack, modules):
         with open(upload, "w") as f:
             f.write("uploaded-text")
         r = browse(modules, "playground.js", stack.url, screenshot="browser-playground.png", code=PLAYGROUND_CODE,
-                   stdin="from-stdin\n", args=["one", "two words"], timeout=7, input_file=upload)
+                   stdin="from-stdin\n", args=["one", "two words"], run_timeout=7,
+                   input_file=upload)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     assert_clean(r)

@@ -1,4 +1,4 @@
-/* playground.js: /playground. Writes config.code, config.stdin, config.args (a list) and config.timeout into the
+/* playground.js: /playground. Writes config.code, config.stdin, config.args (a list) and config.run_timeout into the
  * form, picks config.input_file with the file picker, runs, and returns what the page shows (#status and its
  * data-status, #exit-code, #time, #stdout, #stderr, #error, the returned-file links with their blobs' content
  * as the page hands them out), the input files it listed and the request body it sent. With config.environment,
@@ -29,7 +29,7 @@ async function run(page, config, { step }) {
   await page.locator('#code').fill(config.code);
   await page.locator('#stdin').fill(config.stdin);
   await page.locator('#args').fill((config.args || []).join('\n'));
-  await page.locator('#timeout').fill(String(config.timeout));
+  await page.locator('#timeout').fill(String(config.run_timeout));
   await page.locator('#file-input').setInputFiles(config.input_file);
   const inputName = path.basename(config.input_file);
   // The picked file is read (base64) before the run can send it: its row loses "reading…".
