@@ -278,8 +278,10 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
     assert collections.Counter(r["environment"] for r in runs["runs"]) == {None: 5, "tiny": 3, "nope": 1}
     assert sorted(r["exit_code"] for r in runs["runs"] if r["status"] == "error") == [3, 4]
     assert sorted(r["http_status"] for r in runs["runs"]) == [200] * 7 + [400, 404]
+    # Newest start first (ids follow the order the records were written: after each answer, by any worker).
+    keys = [(r["started_at"], r["id"]) for r in runs["runs"]]
+    assert keys == sorted(keys, reverse=True), keys
     ids = [r["id"] for r in runs["runs"]]
-    assert ids == sorted(ids, reverse=True)
     assert [r["id"] for r in jout(admin("runs", "--limit", "2", "--json", s=s))["runs"]] == ids[:2]
     failed = jout(admin("runs", "--failed", "--json", s=s))
     assert collections.Counter(r["status"] for r in failed["runs"]) == {"error": 2, "timeout": 1, "rejected": 2}
