@@ -104,11 +104,11 @@ def concurrently(*calls):
 # and check it.
 
 MAX_ENV_MB = 48
-BUILD_TIMEOUT = 40	# six venvs made at once on two cores take 20 s and more
+BUILD_TIMEOUT = 60	# six venvs made at once on two cores take 20 s and more, 40 s beside the browser tests
 # (max_cpus 1: each build a core at most, so that the fork bomb does not starve the other five.)
 BUILD_CONF = (f"[limits]\nmax_cpus = 1\n[environments]\nbuild_timeout = {BUILD_TIMEOUT}\nmax_builds = 6\nbuild_workdir_mb = 32\n"
               f"max_env_size = {MAX_ENV_MB}M\nbuild_processes = 64\n[jail]\nuid_base = 61000\n")
-BUILD_WAIT = 120	# seconds: six builds on two CPUs; the fork bomb alone takes BUILD_TIMEOUT
+BUILD_WAIT = 150	# seconds: six builds on two CPUs; the fork bomb alone takes BUILD_TIMEOUT
 
 
 def build_scripts(t, state):
