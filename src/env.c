@@ -80,6 +80,26 @@ utf8_chars(const char *s, size_t n)
 	return chars;
 }
 
+/* An optional text field of at most max characters: true when v is one; else its 422 item is added. */
+static bool
+short_text(json_object *errs, json_object *v, const char *field, size_t max)
+{
+	char msg[80];
+
+	if (!json_object_is_type(v, json_type_string)) {
+		json_object_array_add(errs, req_error_item(field, NULL, "Input should be a valid string", "string_type", v,
+		    NULL));
+		return false;
+	}
+	if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > max) {
+		snprintf(msg, sizeof(msg), "String should have at most %zu characters", max);
+		json_object_array_add(errs, req_error_item(field, NULL, msg, "string_too_long", v,
+		    req_ctx_number("max_length", (double)max)));
+		return false;
+	}
+	return true;
+}
+
 enum sbx_err
 env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
     struct env_create *out, json_object **detail)
@@ -112,12 +132,8 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 		snprintf(out->name, sizeof(out->name), "%s", json_object_get_string(v));
 
 	if (json_object_object_get_ex(root, "description", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_string))
-			json_object_array_add(errs, req_error_item("description", NULL, "Input should be a valid string",
-			    "string_type", v, NULL));
-		else if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > 200)
-			json_object_array_add(errs, req_error_item("description", NULL,
-			    "String should have at most 200 characters", "string_too_long", v, req_ctx_number("max_length", 200)));
+		if (!short_text(errs, v, "description", 200))
+			;	/* its 422 item is added */
 		else if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
 			json_object_array_add(errs, req_error_item("description", NULL,
 			    "Value error, the description contains NUL", "value_error", v,
@@ -150,14 +166,8 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 
 	/* base_image: the original's Docker image; taken (its clients may send it) and not used: environments
 	 * here are built on the host's interpreter, which the environment object's base_image names. */
-	if (json_object_object_get_ex(root, "base_image", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_string))
-			json_object_array_add(errs, req_error_item("base_image", NULL, "Input should be a valid string",
-			    "string_type", v, NULL));
-		else if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > 200)
-			json_object_array_add(errs, req_error_item("base_image", NULL,
-			    "String should have at most 200 characters", "string_too_long", v, req_ctx_number("max_length", 200)));
-	}
+	if (json_object_object_get_ex(root, "base_image", &v) && v != NULL)
+		(void)short_text(errs, v, "base_image", 200);
 
 	out->interp = NULL;
 	v = NULL;
