@@ -109,7 +109,7 @@ step_done "cgroup v2 guest"
 
 # 4. Shell scripts are shellcheck-clean.
 if shellcheck conf/*.sh tests/*.sh tests/integration/*.sh tests/vm/*.sh environments/*.sh .ci/run \
-	src/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh tests/deb/*.sh tests/js/*.sh www/static/vendor/update.sh; then
+	src/admin/pysandbox-admin www/examples/curl-examples.sh tests/fuzz/*.sh tests/deb/*.sh tests/js/*.sh www/static/vendor/update.sh; then
 	echo "ok - shellcheck"; sc_pass=1; sc_fail=0
 else
 	echo "not ok - shellcheck"; sc_pass=0; sc_fail=1; status=1

@@ -15,7 +15,7 @@ import pytest
 from hostinspect import wait_for
 
 SRC = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ADMIN = os.path.join(SRC, "src", "pysandbox-admin")
+ADMIN = os.path.join(SRC, "src", "admin", "pysandbox-admin")
 EXAMPLES = os.path.join(SRC, "www", "examples")
 PY = "/usr/bin/python3"
 

@@ -15,7 +15,7 @@ import requests
 from conftest import SRC
 from envtools import create, get_env, log_text, wait_built, wait_ready
 
-ADMIN = os.path.join(SRC, "src", "pysandbox-admin")
+ADMIN = os.path.join(SRC, "src", "admin", "pysandbox-admin")
 # datetime.now(timezone.utc).isoformat(), the original's timestamps.
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
 

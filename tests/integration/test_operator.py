@@ -29,7 +29,7 @@ def wait_for(predicate, timeout):
 
 DEVSERVER = os.path.join(SRC, "conf", "devserver.sh")
 PYSANDBOXD = os.path.join(BUILD, "src", "pysandboxd")
-ADMIN = os.path.join(SRC, "src", "pysandbox-admin")
+ADMIN = os.path.join(SRC, "src", "admin", "pysandbox-admin")
 RUN_DIRS = "/tmp/pysandbox-run.*"
 
 

@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #include "b64.h"
-#include "jail.h"
+#include "jailproto.h"
 #include "log.h"
 #include "run.h"
 

@@ -40,7 +40,7 @@
 #include "cgroup.h"
 #include "conf.h"
 #include "interp.h"
-#include "jail.h"
+#include "jailproto.h"
 #include "netns.h"
 
 /*
