@@ -12,9 +12,10 @@
 #include "db.h"
 #include "env.h"
 #include "interp.h"
+#include "limit.h"
 #include "log.h"
-#include "pool.h"
-#include "request.h"
+#include "reply.h"
+#include "scoreboard.h"
 
 static sqlite3 *worker_db;
 
@@ -27,20 +28,6 @@ env_db(const struct conf *c)
 	if (worker_db == NULL && (worker_db = db_open(c->state_dir, err, sizeof(err))) == NULL)
 		log_warnx("database: %s", err);
 	return worker_db;
-}
-
-bool
-env_name_valid(const char *s, size_t n)
-{
-	if (n < 1 || n > ENV_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
 }
 
 bool
@@ -69,169 +56,6 @@ env_mark_broken(const struct conf *c, int64_t id, const char *why)
 		log_warnx("could not mark environment %lld failed", (long long)id);
 }
 
-static size_t
-utf8_chars(const char *s, size_t n)
-{
-	size_t chars = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			chars++;
-	return chars;
-}
-
-/* An optional text field of at most max characters: true when v is one; else its 422 item is added. */
-static bool
-short_text(json_object *errs, json_object *v, const char *field, size_t max)
-{
-	char msg[80];
-
-	if (!json_object_is_type(v, json_type_string)) {
-		json_object_array_add(errs, req_error_item(field, NULL, "Input should be a valid string", "string_type", v,
-		    NULL));
-		return false;
-	}
-	if (utf8_chars(json_object_get_string(v), (size_t)json_object_get_string_len(v)) > max) {
-		snprintf(msg, sizeof(msg), "String should have at most %zu characters", max);
-		json_object_array_add(errs, req_error_item(field, NULL, msg, "string_too_long", v,
-		    req_ctx_number("max_length", (double)max)));
-		return false;
-	}
-	return true;
-}
-
-enum sbx_err
-env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
-    struct env_create *out, json_object **detail)
-{
-	struct req_limits lim = { .max_code_length = 1, .default_timeout = 1, .max_timeout = 1 };
-	json_object *root = NULL, *errs, *v;
-	enum sbx_err rc = SBX_EINVAL;
-	const struct interp *in;
-	char msg[400];
-	size_t n;
-
-	memset(out, 0, sizeof(*out));
-	*detail = NULL;
-	/* Reuse the strict JSON front end of the /execute parser for the syntax. */
-	if ((rc = req_parse_json(body, len, &lim, &root, detail)) != SBX_OK)
-		return rc;
-	rc = SBX_EINVAL;
-	errs = json_object_new_array();
-
-	if (!json_object_object_get_ex(root, "name", &v) || v == NULL)
-		json_object_array_add(errs, req_error_item("name", NULL, "Field required", "missing", root, NULL));
-	else if (!json_object_is_type(v, json_type_string))
-		json_object_array_add(errs, req_error_item("name", NULL, "Input should be a valid string", "string_type", v,
-		    NULL));
-	else if (!env_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
-		json_object_array_add(errs, req_error_item("name", NULL,
-		    "String should match pattern '" REQ_ENV_NAME_PATTERN "'", "string_pattern_mismatch", v,
-		    req_ctx_string("pattern", REQ_ENV_NAME_PATTERN)));
-	else
-		snprintf(out->name, sizeof(out->name), "%s", json_object_get_string(v));
-
-	if (json_object_object_get_ex(root, "description", &v) && v != NULL) {
-		if (!short_text(errs, v, "description", 200))
-			;	/* its 422 item is added */
-		else if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
-			json_object_array_add(errs, req_error_item("description", NULL,
-			    "Value error, the description contains NUL", "value_error", v,
-			    req_ctx_string("error", "the description contains NUL")));
-		else
-			snprintf(out->description, sizeof(out->description), "%s", json_object_get_string(v));
-	}
-
-	if (!json_object_object_get_ex(root, "setup_script", &v) || v == NULL)
-		json_object_array_add(errs, req_error_item("setup_script", NULL, "Field required", "missing", root, NULL));
-	else if (!json_object_is_type(v, json_type_string))
-		json_object_array_add(errs, req_error_item("setup_script", NULL, "Input should be a valid string",
-		    "string_type", v, NULL));
-	else if ((n = (size_t)json_object_get_string_len(v)) > ENV_SCRIPT_MAX)
-		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "String should have at most 65536 bytes", "string_too_long", v,
-		    req_ctx_number("max_length", ENV_SCRIPT_MAX)));
-	else if (n != strlen(json_object_get_string(v)))
-		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "Value error, the setup script contains NUL", "value_error", v,
-		    req_ctx_string("error", "the setup script contains NUL")));
-	else if (strspn(json_object_get_string(v), " \t\r\n\f\v") == n)
-		json_object_array_add(errs, req_error_item("setup_script", NULL,
-		    "Value error, the setup script is blank", "value_error", v,
-		    req_ctx_string("error", "the setup script is blank")));
-	else if ((out->setup_script = strdup(json_object_get_string(v))) == NULL) {
-		rc = SBX_ENOMEM;
-		goto out;
-	}
-
-	/* base_image: the original's Docker image; taken (its clients may send it) and not used: environments
-	 * here are built on the host's interpreter, which the environment object's base_image names. */
-	if (json_object_object_get_ex(root, "base_image", &v) && v != NULL)
-		(void)short_text(errs, v, "base_image", 200);
-
-	out->interp = NULL;
-	v = NULL;
-	json_object_object_get_ex(root, "python_version", &v);
-	if (v != NULL && !json_object_is_type(v, json_type_string)) {
-		json_object_array_add(errs, req_error_item("python_version", NULL, "Input should be a valid string",
-		    "string_type", v, NULL));
-	} else {
-		const char *want = v ? json_object_get_string(v) : NULL;
-		if ((in = interp_find(interps, ninterps, want)) == NULL) {
-			struct buf avail = { 0 };
-			for (int i = 0; i < ninterps; i++)
-				buf_printf(&avail, "%s%s", i ? ", " : "", interps[i].version);
-			const char *shown = want ? want : "(default)";
-			snprintf(msg, sizeof(msg), "Value error, python_version '%.*s' is not available on this server; "
-			    "available: %s", utf8_clip(shown, 20), shown, avail.data ? avail.data : "none");
-			buf_free(&avail);
-			json_object_array_add(errs, req_error_item("python_version", NULL, msg, "value_error", v,
-			    req_ctx_string("error", msg + strlen("Value error, "))));
-		} else
-			out->interp = in;
-	}
-
-	if (json_object_array_length(errs) == 0)
-		rc = SBX_OK;
-out:
-	req_detail_finish(rc, &errs, detail);
-	json_object_put(root);
-	if (rc != SBX_OK) {
-		free(out->setup_script);
-		out->setup_script = NULL;
-	}
-	return rc;
-}
-
-/* "offset=N&limit=M" (pure). Unknown keys are ignored; bad numbers are -1. */
-void
-env_parse_query(const char *q, int64_t *offset, int64_t *limit)
-{
-	*offset = 0;
-	*limit = 1000;
-	while (q && *q) {
-		size_t seg = strcspn(q, "&");
-		int64_t *dst = strncmp(q, "offset=", 7) == 0 ? offset : strncmp(q, "limit=", 6) == 0 ? limit : NULL;
-
-		if (dst) {
-			const char *p = strchr(q, '=') + 1;
-			int64_t v = 0;
-			bool ok = p < q + seg;
-			for (; p < q + seg; p++) {
-				if (*p < '0' || *p > '9' || v > 100000000) {
-					ok = false;
-					break;
-				}
-				v = v * 10 + (*p - '0');
-			}
-			*dst = ok ? v : -1;
-		}
-		q += seg;
-		if (*q == '&')
-			q++;
-	}
-}
-
 static void
 not_found(struct reply *r, const char *name)
 {
@@ -251,8 +75,7 @@ env_trash(const struct conf *c, const char *name, int64_t id)
 	snprintf(to, sizeof(to), "%s/envs/.trash-%lld", c->state_dir, (long long)id);
 	if (rename(from, to) == -1 && errno != ENOENT)
 		log_warn("move %s out of the way", from);
-	if (scoreboard->builder_pid > 0)
-		kill(scoreboard->builder_pid, SIGUSR1);
+	sb_wake_builder();
 }
 
 void
@@ -303,12 +126,11 @@ env_handle(const struct conf *c, enum route route, const char *method, const cha
 			return;
 		}
 		/* The build happens in the builder, never in this request. */
-		if (scoreboard->builder_pid > 0)
-			kill(scoreboard->builder_pid, SIGUSR1);
+		sb_wake_builder();
 		reply_json(r, 200, out);
 		return;
 	}
-	if (!http_env_name(path, name, sizeof(name)) || !env_name_valid(name, strlen(name))) {
+	if (!http_env_name(path, name, sizeof(name)) || !limit_env_name_ok(name, strlen(name))) {
 		reply_msg(r, SBX_ENOTFOUND, "Environment not found");
 		return;
 	}
@@ -354,8 +176,8 @@ env_handle(const struct conf *c, enum route route, const char *method, const cha
 		}
 		if (was_ready)
 			env_trash(c, name, id);
-		else if (scoreboard->builder_pid > 0)
-			kill(scoreboard->builder_pid, SIGUSR1);
+		else
+			sb_wake_builder();
 		out = json_object_new_object();
 		snprintf(msg, sizeof(msg), "Environment '%s' deleted", name);
 		json_object_object_add(out, "message", json_object_new_string(msg));

@@ -1,4 +1,4 @@
-/* env.h: the /environments API in a worker, and its pure request parsers. */
+/* env.h: the /environments API in a worker (env.c), and its pure request parsers (envreq.c). */
 #ifndef SBX_ENV_H
 #define SBX_ENV_H
 
@@ -13,7 +13,9 @@
 #include "http.h"
 #include "interp.h"
 
-#define ENV_NAME_MAX	50
+#include "limit.h"
+#include "reply.h"
+
 #define ENV_SCRIPT_MAX	(64 * 1024)
 
 struct env_create {
@@ -23,9 +25,7 @@ struct env_create {
 	const struct interp	*interp;
 };
 
-/* Names exactly ^[A-Za-z0-9_-]{1,50}$. */
-bool env_name_valid(const char *s, size_t n);
-/* Parse and validate a POST /environments body (pure); detail as req_parse's. */
+/* envreq.c (pure). Parse and validate a POST /environments body (pure); detail as req_parse's. */
 enum sbx_err env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
     struct env_create *out, json_object **detail);
 /* Parse "offset=N&limit=M" (pure); a malformed number gives -1. */

@@ -1,33 +1,15 @@
-/* http.h: routing and FastCGI parameter handling of a worker (pure parts exposed for tests and fuzzing). */
+/* http.h: a worker's requests: the routes and FastCGI parameters (pure parts, tested and fuzzed), serving one. */
 #ifndef SBX_HTTP_H
 #define SBX_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#include <json-c/json.h>
-
-#include "err.h"
+#include "conf.h"
 
 enum route {
 	ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTH, ROUTE_EXECUTE, ROUTE_EXECUTE_ENV,
 	ROUTE_ENVS, ROUTE_ENV, ROUTE_ENV_LOGS, ROUTE_METRICS,
-};
-
-/* A response being built: status, JSON body, extra headers, what to log. */
-struct reply {
-	int	 status;
-	char	*body;		/* malloc'ed JSON (or content_type's text) */
-	const char *content_type;	/* NULL: JSON */
-	char	 headers[400];	/* extra header lines, each ending in \r\n */
-	const char *run_status;
-	int	 exit_code;
-	/* for the run record */
-	bool	 is_run;
-	long	 bytes_in;
-	int64_t	 env_id;
-	char	 environment[64];
 };
 
 /* Match a request line; *method_ok tells 404 from 405, *allow names the method the path takes. */
@@ -40,10 +22,10 @@ bool http_redirect_location(const char *path, const char *query, char *out, size
 /* The {name} of /environments/{name}[/logs]; false if there is none or it is too long. */
 bool http_env_name(const char *path, char *out, size_t outlen);
 
-void reply_detail(struct reply *r, enum sbx_err e, json_object *detail);
-void reply_msg(struct reply *r, enum sbx_err e, const char *msg);
-/* {"detail": msg, "reason": reason}: a refusal a client can tell apart (capacity, client_share). */
-void reply_refusal(struct reply *r, enum sbx_err e, const char *msg, const char *reason);
-void reply_json(struct reply *r, int status, json_object *o);
+/* Serve one request in worker slot wslot: route, read, answer, log. */
+struct FCGX_Request;
+void http_serve(const struct conf *c, int wslot, struct FCGX_Request *fr);
+/* Once the answer has gone: write the run record it left (SQLite, off the client's time). */
+void http_after_answer(const struct conf *c);
 
 #endif

@@ -222,19 +222,6 @@ is_blank(const char *s, size_t n)
 	return true;
 }
 
-static bool
-env_name_valid(const char *s, size_t n)
-{
-	if (n < 1 || n > 50)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static char *
 dup_bytes(const char *s, size_t n)
 {
@@ -368,7 +355,7 @@ detail_string(const char *fmt, ...)
 }
 
 enum sbx_err
-req_parse_json(const char *body, size_t len, const struct req_limits *lim, json_object **rootp, json_object **detail)
+req_parse_json(const char *body, size_t len, const struct limits *lim, json_object **rootp, json_object **detail)
 {
 	json_tokener *tok = NULL;
 	json_object *root = NULL, *errs;
@@ -517,7 +504,7 @@ shown_name(const char *name, char *out, size_t outlen)
 /* The input files: type errors are 422 and sizes 413, as before; what the original found only when it
  * wrote them (an unsafe name, content that is not base64) fails the run instead: *why says which. */
 static enum sbx_err
-parse_files(json_object *v, const struct req_limits *lim, struct exec_req *req, json_object *errs,
+parse_files(json_object *v, const struct limits *lim, struct exec_req *req, json_object *errs,
     char *why, size_t whylen, json_object **detail)
 {
 	char shown[104];
@@ -538,7 +525,7 @@ parse_files(json_object *v, const struct req_limits *lim, struct exec_req *req, 
 	json_object_object_foreach(v, key, val) {
 		size_t klen = strlen(key), elen;
 		const char *enc;
-		struct req_file *f;
+		struct run_file *f;
 
 		if (!json_object_is_type(val, json_type_string)) {
 			add_err(errs, "files", key, "Input should be a valid string", "string_type", val, NULL);
@@ -658,7 +645,7 @@ string_field(json_object *errs, json_object *v, const char *field, char **out, s
 }
 
 enum sbx_err
-req_parse(const char *body, size_t len, const struct req_limits *lim,
+req_parse(const char *body, size_t len, const struct limits *lim, bool environment_required,
     struct exec_req *req, json_object **detail)
 {
 	json_object *root = NULL, *errs = NULL, *v;
@@ -692,14 +679,14 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	    number_field(errs, v, "timeout", false, 0, true, lim->max_timeout, &n))
 		req->timeout = n;
 
-	/* memory_mb: integer, REQ_MIN_MEMORY_MB <= m <= max_memory_mb */
+	/* memory_mb: integer, LIMIT_MIN_MEMORY_MB <= m <= max_memory_mb */
 	if (json_object_object_get_ex(root, "memory_mb", &v) && v != NULL &&
-	    number_field(errs, v, "memory_mb", true, REQ_MIN_MEMORY_MB, false, lim->max_memory_mb, &n))
+	    number_field(errs, v, "memory_mb", true, LIMIT_MIN_MEMORY_MB, false, lim->max_memory_mb, &n))
 		req->memory_mb = (int)n;
 
 	/* cpus: number, 0.01 <= cpus <= max_cpus (the original's limits table: 1 core, max 2) */
 	if (json_object_object_get_ex(root, "cpus", &v) && v != NULL &&
-	    number_field(errs, v, "cpus", false, 0.01, false, lim->max_cpus, &n))
+	    number_field(errs, v, "cpus", false, LIMIT_MIN_CPUS, false, lim->max_cpus, &n))
 		req->cpus = n;
 
 	/* network: boolean (lax); true only where the operator allows it */
@@ -718,13 +705,13 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	if (json_object_object_get_ex(root, "environment", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_string)) {
 			add_err(errs, "environment", NULL, "Input should be a valid string", "string_type", v, NULL);
-		} else if (!env_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
-			add_err(errs, "environment", NULL, "String should match pattern '" REQ_ENV_NAME_PATTERN "'",
-			    "string_pattern_mismatch", v, req_ctx_string("pattern", REQ_ENV_NAME_PATTERN));
+		} else if (!limit_env_name_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+			add_err(errs, "environment", NULL, "String should match pattern '" ENV_NAME_PATTERN "'",
+			    "string_pattern_mismatch", v, req_ctx_string("pattern", ENV_NAME_PATTERN));
 		} else if ((req->environment = strdup(json_object_get_string(v))) == NULL)
 			goto nomem;
 	}
-	if (lim->environment_required && req->environment == NULL &&
+	if (environment_required && req->environment == NULL &&
 	    !(json_object_object_get_ex(root, "environment", &v) && v != NULL))
 		add_err(errs, "environment", NULL, "Field required", "missing", root, NULL);
 

@@ -8,44 +8,24 @@
 #include <json-c/json.h>
 
 #include "err.h"
+#include "limit.h"
+#include "run.h"
 
 #define REQ_MAX_NAME	255	/* bytes in one input file name */
 #define REQ_MAX_DEPTH	16	/* directory levels in an input file name */
-#define REQ_MAX_ARGS	256
+#define REQ_MAX_ARGS	LIMIT_MAX_ARGS
 #define REQ_MAX_ARGLEN	4096
 #define REQ_MAX_ARGS_BYTES (64 * 1024)	/* all args together, well under ARG_MAX */
 #define REQ_JSON_DEPTH	32
 #define REQ_ERROR_INPUT_MAX 4096	/* a 422 item echoes its input only up to about this many bytes */
 #define REQ_MAX_JSON_VALUES 100000	/* arrays, objects and their members in one body */
-#define REQ_MIN_MEMORY_MB 32	/* below this not even the interpreter starts */
-#define REQ_ENV_NAME_PATTERN "^[A-Za-z0-9_-]{1,50}$"
 
-struct req_limits {
-	long	max_code_length;
-	double	default_timeout;
-	double	max_timeout;
-	long	max_file_size;
-	int	max_input_files;
-	long	max_input_bytes;	/* all decoded files together: they must fit the working directory */
-	int	default_memory_mb;
-	int	max_memory_mb;
-	double	default_cpus;
-	double	max_cpus;
-	bool	allow_network;
-	bool	environment_required;	/* /execute-with-environment */
-};
-
-struct req_file {
-	char		*name;
-	unsigned char	*data;
-	size_t		 len;
-};
 
 struct exec_req {
 	char		*code;
 	size_t		 code_len;
 	double		 timeout;
-	struct req_file	*files;
+	struct run_file	*files;
 	size_t		 nfiles;
 	char		*environment;	/* NULL when none */
 	char		*stdin_data;
@@ -65,12 +45,12 @@ struct exec_req {
  * Otherwise returns the error and sets *detail to the value of the response's
  * "detail" member (a FastAPI-shaped list for SBX_EINVAL, a string otherwise);
  * the caller owns it. Never reads outside the buffer; never does I/O. */
-enum sbx_err req_parse(const char *body, size_t len, const struct req_limits *lim,
+enum sbx_err req_parse(const char *body, size_t len, const struct limits *lim, bool environment_required,
     struct exec_req *req, json_object **detail);
 void req_free(struct exec_req *req);
 /* The strict JSON front end alone (RFC 8259: grammar, UTF-8, no NaN, no raw
  * control characters, no NUL in keys): on SBX_OK *root is an object the caller owns. */
-enum sbx_err req_parse_json(const char *body, size_t len, const struct req_limits *lim,
+enum sbx_err req_parse_json(const char *body, size_t len, const struct limits *lim,
     json_object **root, json_object **detail);
 
 /* True iff name is a safe relative path: 1..REQ_MAX_NAME bytes of valid UTF-8,

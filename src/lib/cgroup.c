@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/sched.h>	/* struct clone_args, CLONE_INTO_CGROUP */
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -329,4 +332,199 @@ cg_sweep(void)
 		if (cg_self_dir(controllers[i], dir, sizeof(dir)))
 			removed += sweep_dir(dir);
 	return removed;
+}
+
+/* ---- a run's cgroups (the jail) ------------------------------------------ */
+
+static const char *const cg_controller[CGC_N] = { "memory", "pids", "cpu" };
+
+/* A run's share of a busy CPU beside the service's own processes (the API's workers, the jails' init),
+ * which sit in the pool's cgroup: a quarter of theirs, so that /health and the deadlines keep their time
+ * however many runs spin. (Defaults: cpu.weight 100, cpu.shares 1024.) */
+#define RUN_CPU_WEIGHT_V2	"25"
+#define RUN_CPU_WEIGHT_V1	"256"
+
+/* A number from a cgroup file: the first, or the one after key at a line's start. */
+static long
+read_key_at(int dirfd, const char *file, const char *key)
+{
+	char text[1024], *p;
+
+	if (cg_read_at(dirfd, file, text, sizeof(text)) == -1)
+		return 0;
+	if (key == NULL)
+		return strtol(text, NULL, 10);
+	if ((p = strstr(text, key)) != NULL && (p == text || p[-1] == '\n'))
+		return strtol(p + strlen(key), NULL, 10);
+	return 0;
+}
+
+/* mkdir name under parent and open it; -1 where the controller is not ours to use. */
+static int
+make_run_dir(const char *parent, const char *name, int *parent_fd_out)
+{
+	int pfd, dfd;
+
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	/* One left by an earlier jail with our pid would carry its counters (and another jail's sweep may be
+	 * removing it at the same moment). */
+	if (mkdirat(pfd, name, 0755) == -1 && (errno != EEXIST ||
+	    (unlinkat(pfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT) || mkdirat(pfd, name, 0755) == -1)) {
+		close(pfd);
+		return -1;
+	}
+	if ((dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		unlinkat(pfd, name, AT_REMOVEDIR);
+		close(pfd);
+		return -1;
+	}
+	*parent_fd_out = pfd;
+	return dfd;
+}
+
+int
+cg_run_create(struct cg_run *r, long id, char *why, size_t whylen)
+{
+	char dir[900];
+
+	cg_sweep();
+	snprintf(r->name, sizeof(r->name), CG_PREFIX "%ld", id);
+	if (cg_v2_runs_dir(dir, sizeof(dir))) {
+		/* The pool prepared v2 for its runs: nothing less will do. */
+		if ((r->dir[0] = make_run_dir(dir, r->name, &r->parent[0])) == -1) {
+			snprintf(why, whylen, "make the run's cgroup in %s", dir);
+			return -1;
+		}
+		r->kind = CG_V2;
+		return 0;
+	}
+	for (int i = 0; i < CGC_N; i++)
+		if (cg_self_dir(cg_controller[i], dir, sizeof(dir)) &&
+		    (r->dir[i] = make_run_dir(dir, r->name, &r->parent[i])) != -1)
+			r->kind = CG_V1;
+	return 0;
+}
+
+int
+cg_run_limit(struct cg_run *r, const struct cg_run_limits *l, char *why, size_t whylen)
+{
+	char mem[32], pids[32], cpu[48];
+	bool v2 = r->kind == CG_V2;
+
+	if (l->memory_bytes >= 0)
+		snprintf(mem, sizeof(mem), "%ld", l->memory_bytes);
+	else
+		snprintf(mem, sizeof(mem), v2 ? "max" : "-1");
+	if (l->pids >= 0)
+		snprintf(pids, sizeof(pids), "%ld", l->pids);
+	else
+		snprintf(pids, sizeof(pids), "max");
+	/* CFS quota: cpus cores' worth of every 100 ms period. */
+	if (l->cpu_milli > 0)
+		snprintf(cpu, sizeof(cpu), v2 ? "%ld 100000" : "%ld", l->cpu_milli * 100);
+	else
+		snprintf(cpu, sizeof(cpu), v2 ? "max 100000" : "-1");
+	if (v2) {
+		if (cg_write_at(r->dir[0], "memory.max", mem) == -1 || cg_write_at(r->dir[0], "pids.max", pids) == -1)
+			goto fail;
+		cg_write_at(r->dir[0], "memory.swap.max", "0");	/* absent without swap accounting */
+		cg_write_at(r->dir[0], "cpu.max", cpu);		/* absent when cpu is not delegated */
+		cg_write_at(r->dir[0], "cpu.weight", RUN_CPU_WEIGHT_V2);
+		return 0;
+	}
+	if (r->dir[CGC_MEMORY] != -1) {
+		/* memsw may never be below the memory limit; both are unlimited in a new cgroup. */
+		if (cg_write_at(r->dir[CGC_MEMORY], "memory.limit_in_bytes", mem) == -1)
+			goto fail;
+		cg_write_at(r->dir[CGC_MEMORY], "memory.memsw.limit_in_bytes", mem);	/* absent without swap accounting */
+	}
+	if (r->dir[CGC_PIDS] != -1 && cg_write_at(r->dir[CGC_PIDS], "pids.max", pids) == -1)
+		goto fail;
+	if (r->dir[CGC_CPU] != -1 && (cg_write_at(r->dir[CGC_CPU], "cpu.cfs_period_us", "100000") == -1 ||
+	    cg_write_at(r->dir[CGC_CPU], "cpu.cfs_quota_us", cpu) == -1))
+		goto fail;
+	if (r->dir[CGC_CPU] != -1)
+		cg_write_at(r->dir[CGC_CPU], "cpu.shares", RUN_CPU_WEIGHT_V1);
+	return 0;
+fail:
+	snprintf(why, whylen, "cgroup limits");
+	return -1;
+}
+
+bool
+cg_run_has_memory(const struct cg_run *r)
+{
+	return r->dir[CGC_MEMORY] != -1;
+}
+
+pid_t
+cg_run_fork(struct cg_run *r, int *join_errno)
+{
+	pid_t pid;
+
+	*join_errno = 0;
+	if (r->kind == CG_V2) {
+#ifdef SYS_clone3
+		struct clone_args ca;
+
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_INTO_CGROUP;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)r->dir[0];
+		if ((pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca))) != -1 || (errno != ENOSYS && errno != EINVAL))
+			return pid;
+#endif
+		/* A kernel before 5.7: fork, and the child moves itself (one grace period) before it can fork
+		 * anything that would stay outside. */
+		if ((pid = fork()) == 0 && cg_write_at(r->dir[0], "cgroup.procs", "0") == -1)
+			*join_errno = errno;
+		return pid;
+	}
+	if ((pid = fork()) == 0)
+		for (int i = 0; i < CGC_N && *join_errno == 0; i++)
+			if (r->dir[i] != -1 && cg_write_at(r->dir[i], "cgroup.procs", "0") == -1)
+				*join_errno = errno;
+	return pid;
+}
+
+void
+cg_run_unthrottle(struct cg_run *r)
+{
+	if (r->kind == CG_V2)
+		cg_write_at(r->dir[0], "cpu.max", "max 100000");
+	else if (r->dir[CGC_CPU] != -1)
+		cg_write_at(r->dir[CGC_CPU], "cpu.cfs_quota_us", "-1");
+}
+
+bool
+cg_run_report(const struct cg_run *r, long *oom_kills, long *peak_bytes)
+{
+	if (r->kind == CG_V2) {
+		*oom_kills = read_key_at(r->dir[0], "memory.events", "oom_kill ");
+		*peak_bytes = read_key_at(r->dir[0], "memory.peak", NULL);	/* Linux 5.19 and later */
+		return true;
+	}
+	if (!cg_run_has_memory(r))
+		return false;
+	*oom_kills = read_key_at(r->dir[CGC_MEMORY], "memory.oom_control", "oom_kill ");
+	*peak_bytes = read_key_at(r->dir[CGC_MEMORY], "memory.max_usage_in_bytes", NULL);
+	return true;
+}
+
+void
+cg_run_remove(struct cg_run *r)
+{
+	for (int c = 0; c < CGC_N; c++) {
+		if (r->dir[c] != -1)
+			close(r->dir[c]);
+		r->dir[c] = -1;
+		if (r->parent[c] == -1)
+			continue;
+		/* A dead task leaves its css_set a moment after its parent reaped it. */
+		for (int i = 0; i < 100 && unlinkat(r->parent[c], r->name, AT_REMOVEDIR) == -1 && errno == EBUSY; i++)
+			usleep(1000);
+		close(r->parent[c]);
+		r->parent[c] = -1;
+	}
 }

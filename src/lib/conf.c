@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "slots.h"
 
 #ifndef PYSANDBOX_JAIL_PATH
 #define PYSANDBOX_JAIL_PATH "/usr/libexec/pysandbox/pysandbox-jail"
@@ -68,10 +69,10 @@ static const struct conf_directive directives[] = {
 	D("service", "retention_days",	CT_INT,    retention_days,	0, 36500),
 	D("limits", "default_timeout",	CT_DOUBLE, default_timeout,	0.001, HARD_MAX_TIMEOUT),
 	D("limits", "max_timeout",	CT_DOUBLE, max_timeout,		0.001, HARD_MAX_TIMEOUT),
-	D("limits", "default_memory_mb", CT_INT,   default_memory_mb,	16, HARD_MAX_MEMORY_MB),
-	D("limits", "max_memory_mb",	CT_INT,    max_memory_mb,	16, HARD_MAX_MEMORY_MB),
-	D("limits", "default_cpus",	CT_DOUBLE, default_cpus,	0.01, HARD_MAX_CPUS),
-	D("limits", "max_cpus",		CT_DOUBLE, max_cpus,		0.01, HARD_MAX_CPUS),
+	D("limits", "default_memory_mb", CT_INT,   default_memory_mb,	LIMIT_MIN_MEMORY_MB, HARD_MAX_MEMORY_MB),
+	D("limits", "max_memory_mb",	CT_INT,    max_memory_mb,	LIMIT_MIN_MEMORY_MB, HARD_MAX_MEMORY_MB),
+	D("limits", "default_cpus",	CT_DOUBLE, default_cpus,	LIMIT_MIN_CPUS, HARD_MAX_CPUS),
+	D("limits", "max_cpus",		CT_DOUBLE, max_cpus,		LIMIT_MIN_CPUS, HARD_MAX_CPUS),
 	D("limits", "max_file_size",	CT_SIZE,   max_file_size,	1, HARD_MAX_FILE_SIZE),
 	D("limits", "max_code_length",	CT_SIZE,   max_code_length,	1, HARD_MAX_CODE_LENGTH),
 	D("limits", "max_output",	CT_SIZE,   max_output,		1024, 256.0 * 1024 * 1024),
@@ -549,9 +550,9 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "default_memory_mb (%d) exceeds max_memory_mb (%d)", c->default_memory_mb, c->max_memory_mb);
 		return -1;
 	}
-	if (c->uid_count < conf_workers(c) + 1 + c->max_builds) {
+	if (c->uid_count < slots_needed(c)) {
 		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 + max_builds (%d): "
-		    "each concurrent run and build needs its own uid", c->uid_count, conf_workers(c) + 1 + c->max_builds);
+		    "each concurrent run and build needs its own uid", c->uid_count, slots_needed(c));
 		return -1;
 	}
 	if (strcmp(c->socket, c->api_socket) == 0) {

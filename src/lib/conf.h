@@ -6,12 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Hard maxima from the original's limits table; no configuration can exceed them. */
-#define HARD_MAX_MEMORY_MB	2048
-#define HARD_MAX_TIMEOUT	300
-#define HARD_MAX_FILE_SIZE	(100L * 1024 * 1024)
-#define HARD_MAX_CODE_LENGTH	(500L * 1024)
-#define HARD_MAX_CPUS		2.0
+#include "limit.h"
+
 #define CONF_PATH_MAX		512
 #define CONF_MAX_PROCESSES	256
 #define CONF_NET_MAX_DNS	4

@@ -20,6 +20,9 @@
 #include "log.h"
 #include "pool.h"
 #include "run.h"
+#include "scoreboard.h"
+#include "signals.h"
+#include "slots.h"
 
 #define BUILD_LOG_LINE_MAX	4096	/* a longer line is split */
 #define BUILD_LOG_MAX_BYTES	(4L * 1024 * 1024)	/* stored per build; the rest is counted */
@@ -82,7 +85,7 @@ collect_garbage(const struct conf *c, const char *envs, bool include_builds)
 		}
 		if (slot != -1 && mono_now() < gc_failed[slot].next_try)
 			continue;
-		if (run_jail_command(c, "remove", de->d_name) == 0) {
+		if (run_jail_command(c, JAIL_VERB_REMOVE, de->d_name) == 0) {
 			if (slot != -1)
 				gc_failed[slot].name[0] = '\0';
 			continue;
@@ -182,8 +185,10 @@ static void __attribute__((noreturn))
 build_one(const struct conf *c, int slot, int64_t id, const char *name, const char *python, char *script)
 {
 	struct build_ctx b = { 0 };
-	struct exec_req req = { 0 };
-	struct run_spec spec = { 0 };
+	struct run_input in = { .code = script, .code_len = strlen(script), .main_name = "setup.sh" };
+	struct run_spec spec = { .on_output = on_output, .keep_going = keep_going, .ctx = &b };
+	struct limits lim;
+	struct jail_args a;
 	struct run_result res = { 0 };
 	char envs[CONF_PATH_MAX + 16], tmpname[64], tmp[CONF_PATH_MAX + 96], final[CONF_PATH_MAX + 96];
 	char trash[CONF_PATH_MAX + 96], trashname[64], why[300], error[400] = "";
@@ -202,26 +207,18 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	log_info("building environment %s with %s", name, python);
 	system_line(&b, "build started: python %s, timeout %g s%s", python, c->build_timeout,
 	    c->build_network ? "" : ", no network");
-	run_jail_command(c, "remove", tmpname);
+	run_jail_command(c, JAIL_VERB_REMOVE, tmpname);
 	if (mkdir(tmp, 0755) == -1) {
 		snprintf(error, sizeof(error), "could not create the build directory: %s", strerror(errno));
 		goto done;
 	}
 
-	req.code = script;
-	req.code_len = strlen(script);
-	req.timeout = c->build_timeout;
-	req.memory_mb = c->build_memory_mb;
-	req.cpus = c->max_cpus;
-	req.network = c->build_network;
-	spec.env_dir = tmpname;
-	spec.build = true;
-	spec.python = python;
-	spec.main_name = "setup.sh";
-	spec.on_output = on_output;
-	spec.keep_going = keep_going;
-	spec.ctx = &b;
-	e = run_exec(c, slot, &req, &spec, &res, why, sizeof(why));
+	limit_from_conf(c, LIMIT_BUILD, &lim);
+	run_args(c, slot, lim.max_timeout, lim.max_memory_mb, lim.max_cpus, lim.allow_network, &a);
+	snprintf(a.env, sizeof(a.env), "%s", tmpname);
+	a.build = true;
+	snprintf(a.python, sizeof(a.python), "%s", python);
+	e = run_exec(c, &a, &in, &spec, &res, why, sizeof(why));
 	for (int s = 0; s < 2; s++)
 		if (b.partial[s].len)
 			log_line(&b, s ? "stderr" : "stdout", b.partial[s].data, b.partial[s].len);
@@ -240,8 +237,8 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		goto done;
 	}
 	/* The jail measured the environment, with privilege, while the build ran and after it. */
-	if (res.env_limit[0]) {
-		snprintf(error, sizeof(error), "%.250s; the build was stopped", res.env_limit);
+	if (res.jail.env_limit[0]) {
+		snprintf(error, sizeof(error), "%.250s; the build was stopped", res.jail.env_limit);
 		goto done;
 	}
 	switch (res.status) {
@@ -254,20 +251,20 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		snprintf(error, sizeof(error), "the setup script ran out of memory (%d MB)", c->build_memory_mb);
 		goto done;
 	default:
-		if (res.exit_code == 121)
+		if (res.jail.exit_code == 121)
 			snprintf(error, sizeof(error), "creating the virtual environment with %.200s failed", python);
-		else if (res.exit_code > 0)
-			snprintf(error, sizeof(error), "the setup script exited with status %d", res.exit_code);
+		else if (res.jail.exit_code > 0)
+			snprintf(error, sizeof(error), "the setup script exited with status %d", res.jail.exit_code);
 		else
 			snprintf(error, sizeof(error), "the setup script was stopped: %s", res.error);
 		goto done;
 	}
-	size = res.env_bytes;
+	size = res.jail.env_bytes;
 	/* A leftover of an environment of the same name deleted earlier goes first. */
 	snprintf(trashname, sizeof(trashname), ".trash-old-%lld", (long long)id);
 	snprintf(trash, sizeof(trash), "%s/%s", envs, trashname);
 	if (rename(final, trash) == 0)
-		run_jail_command(c, "remove", trashname);
+		run_jail_command(c, JAIL_VERB_REMOVE, trashname);
 	if (rename(tmp, final) == -1) {
 		snprintf(error, sizeof(error), "could not move the environment into place: %s", strerror(errno));
 		goto done;
@@ -278,19 +275,19 @@ done:
 	seconds = mono_now() - t0;
 	if (b.gone || (builder_stop && !ok)) {
 		/* Deleted while building (or the service is stopping): leave no trace. */
-		run_jail_command(c, "remove", tmpname);
+		run_jail_command(c, JAIL_VERB_REMOVE, tmpname);
 		if (builder_stop && !b.gone) {
 			system_line(&b, "build interrupted: the service is stopping");
 			db_build_finish(b.db, id, false, "interrupted: the service stopped during the build; "
 			    "delete and create the environment again to retry", seconds, -1);
 		}
 		log_info("build of %s %s", name, b.gone ? "cancelled: the environment was deleted" : "interrupted");
-		metrics_count_build(&scoreboard->metrics, b.gone ? "cancelled" : "interrupted");
+		metrics_count_build(sb_metrics(), b.gone ? "cancelled" : "interrupted");
 		db_close(b.db);
 		_exit(0);
 	}
 	if (!ok)
-		run_jail_command(c, "remove", tmpname);
+		run_jail_command(c, JAIL_VERB_REMOVE, tmpname);
 	system_line(&b, ok ? "build succeeded in %.1f s" : "build failed after %.1f s: %s", seconds, error);
 	db_build_finish(b.db, id, ok, error, seconds, size);
 	/* Deleted during the last moments: do not leave a directory behind. */
@@ -298,10 +295,10 @@ done:
 		snprintf(trashname, sizeof(trashname), ".trash-%lld", (long long)id);
 		snprintf(trash, sizeof(trash), "%s/%s", envs, trashname);
 		if (rename(final, trash) == 0)
-			run_jail_command(c, "remove", trashname);
+			run_jail_command(c, JAIL_VERB_REMOVE, trashname);
 	}
 	log_info("build of %s %s (%.1f s)%s%s", name, ok ? "succeeded" : "failed", seconds, ok ? "" : ": ", error);
-	metrics_count_build(&scoreboard->metrics, ok ? "succeeded" : "failed");
+	metrics_count_build(sb_metrics(), ok ? "succeeded" : "failed");
 	buf_free(&b.partial[0]);
 	buf_free(&b.partial[1]);
 	db_close(b.db);
@@ -315,22 +312,14 @@ build_main(const struct conf *c)
 {
 	pid_t running[16] = { 0 };
 	char envs[CONF_PATH_MAX + 16], why[300];
-	struct sigaction sa;
-	sigset_t none, wake, unblocked;
+	static const int handled[] = { SIGUSR1, SIGCHLD, SIGTERM, SIGQUIT, SIGINT, SIGHUP, 0 };
+	sigset_t wake, unblocked;
 	sqlite3 *db;
 	int nslots = c->max_builds < 16 ? c->max_builds : 16;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_builder_signal;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	signals_handle(handled, on_builder_signal, 0);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signals_unblock_all();
 	/* Wake-ups stay blocked except inside ppoll, so none is lost between
 	 * looking for work and going to sleep. */
 	sigemptyset(&wake);
@@ -387,7 +376,7 @@ build_main(const struct conf *c)
 
 			if (db_build_claim(db, &id, name, sizeof(name), python, sizeof(python), &script) == SBX_OK) {
 				/* Build uids come from the top of the pool, below the self-test's. */
-				int slot = c->uid_count - 2 - free_slot;
+				int slot = slot_build(c, free_slot);
 				pid_t child = fork();
 
 				if (child == 0) {

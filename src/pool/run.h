@@ -1,4 +1,5 @@
-/* run.h: one run of user code through pysandbox-jail, and its result. */
+/* run.h: the jail's client: one run through pysandbox-jail (a worker's standby, or one spawned), its output
+ * and report, and the run's outcome in the API's words. */
 #ifndef SBX_RUN_H
 #define SBX_RUN_H
 
@@ -8,41 +9,39 @@
 #include "buf.h"
 #include "conf.h"
 #include "err.h"
-#include "request.h"
+#include "jailproto.h"
 
 enum run_status { RUN_OK, RUN_ERROR, RUN_TIMEOUT, RUN_MEMORY, RUN_OUTPUT, RUN_KILLED };
 
+/* An input file, as the run is handed it. */
 struct run_file {
-	char		*name;		/* as the jail reported it: any bytes but NUL and '/' abuse */
-	size_t		 name_len;
+	char		*name;		/* a safe relative path (req_safe_name) */
 	unsigned char	*data;
 	size_t		 len;
 };
 
+/* What the program is given. */
+struct run_input {
+	const char		*code;
+	size_t			 code_len;
+	const char		*main_name;	/* what the code is written as (default main.py) */
+	const struct run_file	*files;
+	size_t			 nfiles;
+	const char		*stdin_data;
+	size_t			 stdin_len;
+};
+
 struct run_result {
 	enum run_status	 status;
-	int		 exit_code;	/* -1 when the program did not exit normally */
-	int		 signal;	/* 0 when not killed by a signal */
+	struct jail_report jail;	/* what the jail reported of the run */
 	struct buf	 out, err;
-	bool		 trunc_out, trunc_err, trunc_files;
-	double		 wall_time, cpu_time;
-	long		 max_rss_kb;
-	long		 oom_kills;	/* from the memory cgroup; 0 without one */
-	long		 mem_peak;	/* bytes, from the memory cgroup */
-	int		 start_errno;	/* the exec error when the interpreter could not start */
-	char		 env_limit[200];	/* a build the jail stopped: which limit its environment passed */
-	long long	 env_bytes, env_inodes;	/* a build's environment as the jail measured it; -1: not */
-	struct run_file	*files;
-	size_t		 nfiles;
+	bool		 trunc_out, trunc_err;
+	enum jail_failure failure;	/* why run_exec did not return SBX_OK, when it was the jail's report */
 	char		 error[256];	/* empty on success */
 };
 
 /* How a run differs from a plain /execute (all optional). */
 struct run_spec {
-	const char	*env_dir;	/* directory under STATE/envs mounted at /env */
-	bool		 build;		/* build mode: env_dir writable, setup.sh run by bash */
-	const char	*python;	/* build mode: the interpreter creating the venv */
-	const char	*main_name;	/* name the code is written as (default main.py) */
 	/* Output handed over as it comes (then not kept in the result). */
 	void		(*on_output)(void *ctx, int stream, const char *data, size_t n);
 	/* Asked about once a second; false stops the run (cancelled). */
@@ -50,36 +49,35 @@ struct run_spec {
 	void		*ctx;
 };
 
-/* Run req in the jail as uid slot `slot` (0-based index into the uid pool).
- * On a sandbox failure returns SBX_EJAIL and puts the reason in why; when
- * the input (files, environment) could not be put in place, SBX_EBADREQ;
- * when the jail refused limits its configuration file no longer allows
- * (changed on disk, not yet reloaded), SBX_ERELOAD; when the interpreter
- * could not be started, SBX_ESTART with res->start_errno set. */
-enum sbx_err run_exec(const struct conf *c, int slot, const struct exec_req *req, const struct run_spec *spec,
-    struct run_result *res, char *why, size_t whylen);
+/* The jail's arguments for a run in uid slot `slot` with these limits (seconds and cores, as requests
+ * give them), the configuration file and the caps on returned files from c. The program's arguments, an
+ * environment and a build's options the caller adds. */
+void run_args(const struct conf *c, int slot, double timeout_s, int memory_mb, double cpus, bool network,
+    struct jail_args *a);
+
+/* Run in the jail. SBX_OK with res filled (res->status, res->error); otherwise what failed, with why:
+ * SBX_EJAIL the sandbox (its setup, or a malformed report), SBX_EBADREQ the input (files that could not be
+ * written, an environment deleted under the run: res->failure tells), SBX_ERELOAD limits the configuration
+ * file no longer allows (edited, not yet reloaded), SBX_ESTART the interpreter (res->jail.start_errno). */
+enum sbx_err run_exec(const struct conf *c, const struct jail_args *a, const struct run_input *in,
+    const struct run_spec *spec, struct run_result *res, char *why, size_t whylen);
 void run_result_free(struct run_result *res);
 const char *run_status_name(enum run_status s);
 
+/* Pure: the run's status and error message from its report and output (res->jail, out, err, trunc_*), in
+ * the API's words; timeout and memory_mb as asked, max_output the cap that stopped it. */
+void run_describe(struct run_result *res, double timeout_s, int memory_mb, long max_output, bool killed_for_output);
+
 /* Wait for a jail that was still exiting when its run's answer was ready. */
 void run_reap(void);
-/* A worker, once its answer has gone: spawn the jail for its next run now,
- * so that what the jail does before it needs the request (its cgroups) is
- * off the request's path. run_standby_drop ends it (at the worker's exit). */
+/* A worker, once its answer has gone: spawn the jail for its next run now, so that what the jail does
+ * before it needs the request (its cgroups) is off the request's path. run_standby_drop ends it (at the
+ * worker's exit). */
 void run_standby(const struct conf *c);
 void run_standby_drop(void);
 
-/* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL):
- * the privileged clean-ups an unprivileged pool cannot do itself. 0 on success. */
-int run_jail_command(const struct conf *c, const char *verb, const char *arg);
-
-/* Parse the jail's status stream (pure; fuzzable). Returns 0; -1 with why set when the
- * sandbox failed; -2 when the input files could not be written (the client's fault);
- * -3 when the run is beyond the configuration file's limits (edited, not reloaded);
- * -4 when the interpreter could not be started (res->start_errno). */
-int run_parse_status(const char *p, size_t n, struct run_result *res, char *why, size_t whylen);
-
-/* The response body (API.md "POST /execute" response) for a finished run. */
-char *run_result_json(const struct run_result *res, const char *environment, bool output_base64);
+/* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL): the privileged
+ * clean-ups an unprivileged pool cannot do itself. 0 on success. */
+int run_jail_command(const struct conf *c, enum jail_verb verb, const char *target);
 
 #endif

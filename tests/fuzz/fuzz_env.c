@@ -44,7 +44,7 @@ parse_one(const char *body, size_t len, const struct interp *list, int n, struct
 		return rc;
 	}
 	FUZZ_CHECK(detail == NULL);
-	FUZZ_CHECK(env_name_valid(out->name, strlen(out->name)));
+	FUZZ_CHECK(limit_env_name_ok(out->name, strlen(out->name)));
 	FUZZ_CHECK(out->setup_script != NULL);
 	FUZZ_CHECK(strlen(out->setup_script) <= ENV_SCRIPT_MAX);
 	FUZZ_CHECK(strspn(out->setup_script, " \t\r\n\f\v") < strlen(out->setup_script));

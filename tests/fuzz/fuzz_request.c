@@ -14,14 +14,14 @@
 #include "fuzz.h"
 
 /* The service defaults, as http.c derives them from conf_defaults (workdir_mb 64). */
-static const struct req_limits deflim = {
+static const struct limits deflim = {
 	.max_code_length = 51200, .default_timeout = 30, .max_timeout = 300,
 	.max_file_size = 10485760, .max_input_files = 100, .max_input_bytes = 63L * 1024 * 1024,
 	.default_memory_mb = 512, .max_memory_mb = 2048, .default_cpus = 1, .max_cpus = 2,
 };
 
 /* Small limits, so that short inputs reach every "too large" branch; each is at most deflim's. */
-static const struct req_limits tightlim = {
+static const struct limits tightlim = {
 	.max_code_length = 64, .default_timeout = 0.5, .max_timeout = 2,
 	.max_file_size = 16, .max_input_files = 3, .max_input_bytes = 40,
 	.default_memory_mb = 32, .max_memory_mb = 64, .default_cpus = 0.5, .max_cpus = 1,
@@ -43,7 +43,7 @@ env_name_ok(const char *s)
 
 /* What a request that passed validation guarantees to run.c and the jail. */
 static void
-check_accepted(const struct exec_req *req, const struct req_limits *lim)
+check_accepted(const struct exec_req *req, const struct limits *lim, bool env_required)
 {
 	size_t total = 0;
 	bool blank = true;
@@ -60,12 +60,12 @@ check_accepted(const struct exec_req *req, const struct req_limits *lim)
 	FUZZ_CHECK(req->cpus == lim->default_cpus || (isfinite(req->cpus) && req->cpus >= 0.01 &&
 	    req->cpus <= lim->max_cpus));
 	FUZZ_CHECK(!req->network || lim->allow_network);
-	FUZZ_CHECK(!lim->environment_required || req->environment != NULL);
+	FUZZ_CHECK(!env_required || req->environment != NULL);
 	FUZZ_CHECK(req->environment == NULL || env_name_ok(req->environment));
 	FUZZ_CHECK(req->nfiles <= (size_t)lim->max_input_files);
 	FUZZ_CHECK(req->nfiles == 0 || req->files != NULL);
 	for (size_t i = 0; i < req->nfiles; i++) {
-		const struct req_file *f = &req->files[i];
+		const struct run_file *f = &req->files[i];
 
 		FUZZ_CHECK(f->name != NULL && f->data != NULL);
 		FUZZ_CHECK(req_safe_name(f->name, strlen(f->name)));
@@ -98,19 +98,18 @@ check_accepted(const struct exec_req *req, const struct req_limits *lim)
 
 /* One req_parse; returns its result, with *req filled (and to be freed) only on SBX_OK. */
 static enum sbx_err
-parse_one(const char *body, size_t len, const struct req_limits *base, bool env_required, bool allow_net,
+parse_one(const char *body, size_t len, const struct limits *base, bool env_required, bool allow_net,
     struct exec_req *req)
 {
-	struct req_limits lim = *base;
+	struct limits lim = *base;
 	json_object *detail = NULL;
 	enum sbx_err rc;
 
-	lim.environment_required = env_required;
 	lim.allow_network = allow_net;
-	rc = req_parse(body, len, &lim, req, &detail);
+	rc = req_parse(body, len, &lim, env_required, req, &detail);
 	if (rc == SBX_OK) {
 		FUZZ_CHECK(detail == NULL);
-		check_accepted(req, &lim);
+		check_accepted(req, &lim, env_required);
 	} else {
 		/* A refused request leaves nothing behind to free. */
 		FUZZ_CHECK(req->code == NULL && req->files == NULL && req->args == NULL && req->environment == NULL &&
@@ -138,7 +137,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *body = (const char *)data;
-	const struct req_limits *sets[] = { &deflim, &tightlim };
+	const struct limits *sets[] = { &deflim, &tightlim };
 	enum sbx_err rc[2][2][2], jrc;
 	struct exec_req req[2][2][2];
 	json_object *root = NULL, *detail = NULL;

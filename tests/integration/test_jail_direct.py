@@ -100,7 +100,7 @@ REFUSED = {
     "an interpreter that is not one": ({"--env": ".build-1", "--build": True, "--python": "/bin/sh"},
                                        b"E", b"/bin/sh is not one of the host's interpreters"),
     "a build interpreter for a run": ({"--python": "/usr/bin/python3"}, b"E", b"--python is for builds only"),
-    "memory under the floor": ({"--memory-mb": "1"}, b"E", b"argument memory-mb=1 outside [16, 65536]"),
+    "memory under the floor": ({"--memory-mb": "1"}, b"E", b"argument memory-mb=1 outside [32, 65536]"),
     "a slot that is no number": ({"--slot": "1e3"}, b"E", b"argument slot=1e3 outside"),
 }
 

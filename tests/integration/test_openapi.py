@@ -267,11 +267,11 @@ def test_the_document_has_every_operation_and_no_other():
 
 
 def test_every_c_route_is_documented():
-    """The route table of src/api/http.c (http_route) and the document's paths and methods are the same."""
-    with open(os.path.join(SRC, "src", "api", "http.c")) as f:
+    """The route table of src/api/route.c (http_route) and the document's paths and methods are the same."""
+    with open(os.path.join(SRC, "src", "api", "route.c")) as f:
         text = f.read()
     table = re.search(r"http_route\(.*?table\[\]\s*=\s*\{(.*?)\n\t\};", text, re.S)
-    assert table, "the route table of http_route was not found in src/api/http.c"
+    assert table, "the route table of http_route was not found in src/api/route.c"
     routes = re.findall(r'\{\s*"([^"]*)",\s*"([^"]*)",\s*ROUTE_[A-Z_]+\s*\}', table.group(1))
     assert len(routes) >= 8, routes
     c_ops = set()
@@ -282,7 +282,7 @@ def test_every_c_route_is_documented():
                 c_ops.add(("HEAD", path))
     # '*' in the table stands for one path segment, a {parameter} in the document.
     doc_ops = {(m, re.sub(r"\{[^}/]+\}", "*", p)) for m, p in operations()}
-    assert c_ops == doc_ops, f"only in src/api/http.c: {sorted(c_ops - doc_ops)}; only in the document: " \
+    assert c_ops == doc_ops, f"only in src/api/route.c: {sorted(c_ops - doc_ops)}; only in the document: " \
                              f"{sorted(doc_ops - c_ops)}"
 
 

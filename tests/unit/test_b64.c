@@ -11,18 +11,7 @@
 #include "b64.h"
 #include "buf.h"
 #include "tap.h"
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (p == NULL) {
-		perror("malloc");
-		exit(99);
-	}
-	return p;
-}
+#include "testutil.h"
 
 /* Deterministic bytes (xorshift64), so a failure reproduces. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;

@@ -13,20 +13,9 @@
 #include "conf.h"
 #include "log.h"
 #include "tap.h"
+#include "testutil.h"
 
 static const char *env_vars[] = { "MAX_EXECUTION_TIME", "MAX_CODE_LENGTH", "MAX_FILE_SIZE", "LOG_LEVEL" };
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (p == NULL) {
-		perror("malloc");
-		exit(99);
-	}
-	return p;
-}
 
 /* A TAP skip: counted as a pass by the driver, with the reason shown. */
 static void
@@ -319,14 +308,17 @@ test_errors(void)
 	}
 
 	/* Out of range: nothing may exceed the hard maxima. */
-	parse_fails("[limits]\nmax_memory_mb = 2049\n", 2, "max_memory_mb = 2049 is out of range [16, 2048]",
+	parse_fails("[limits]\nmax_memory_mb = 2049\n", 2, "max_memory_mb = 2049 is out of range [32, 2048]",
 	    "max_memory_mb above 2048");
-	parse_fails("[limits]\n\ndefault_memory_mb = 4096\n", 3, "default_memory_mb = 4096 is out of range [16, 2048]",
+	parse_fails("[limits]\n\ndefault_memory_mb = 4096\n", 3, "default_memory_mb = 4096 is out of range [32, 2048]",
 	    "default_memory_mb above 2048");
 	parse_fails("[limits]\nmax_timeout = 301\n", 2, "max_timeout = 301 is out of range [0.001, 300]",
 	    "max_timeout above 300");
 	parse_fails("[limits]\ndefault_timeout = 300.5\n", 2, "default_timeout = 300.5 is out of range [0.001, 300]",
 	    "default_timeout above 300");
+	/* The floor is the one a request and the jail have (limit.h): below it not even the interpreter starts. */
+	parse_fails("[limits]\nmax_memory_mb = 31\n", 2, "max_memory_mb = 31 is out of range [32, 2048]",
+	    "max_memory_mb under the floor a request has");
 	parse_fails("[limits]\nmax_timeout = 0\n", 2, "max_timeout = 0 is out of range [0.001, 300]", "max_timeout 0");
 	directive_fails("limits", "max_file_size = 101M", "max_file_size = 101M is out of range", "max_file_size above 100M");
 	directive_fails("limits", "max_file_size = 104857601", "out of range", "max_file_size 100M + 1 byte");

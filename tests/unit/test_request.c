@@ -12,39 +12,30 @@
 #include "b64.h"
 #include "request.h"
 #include "tap.h"
+#include "testutil.h"
 
 #define JFLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* The service defaults (conf_defaults; max_input_bytes as http.c derives it from workdir_mb 64). */
-static const struct req_limits deflim = {
+static const struct limits deflim = {
 	.max_code_length = 51200, .default_timeout = 30, .max_timeout = 300,
 	.max_file_size = 10485760, .max_input_files = 100,
 	.max_input_bytes = 63L * 1024 * 1024,
 	.default_memory_mb = 512, .max_memory_mb = 2048, .allow_network = false,
-	.environment_required = false,
 };
 
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (p == NULL) {
-		perror("malloc");
-		exit(99);
-	}
-	return p;
-}
+/* Whether the route parsed for requires an environment (/execute-with-environment). */
+static bool env_required;
 
 /* req_parse over an exact-size heap copy, so that ASan catches any read past the body. */
 static enum sbx_err
-parse_n(const char *body, size_t len, const struct req_limits *lim, struct exec_req *req, json_object **detail)
+parse_n(const char *body, size_t len, const struct limits *lim, struct exec_req *req, json_object **detail)
 {
 	char *copy = xmalloc(len);
 	enum sbx_err rc;
 
 	memcpy(copy, body, len);
-	rc = req_parse(copy, len, lim, req, detail);
+	rc = req_parse(copy, len, lim, env_required, req, detail);
 	free(copy);
 	return rc;
 }
@@ -90,7 +81,7 @@ item_is(json_object *item, const char *type, const char *loc)
 
 /* A 422 whose detail list holds exactly one item of this type and loc. */
 static void
-expect_422_lim(const char *body, size_t len, const struct req_limits *lim, const char *type, const char *loc,
+expect_422_lim(const char *body, size_t len, const struct limits *lim, const char *type, const char *loc,
     const char *what)
 {
 	struct exec_req req;
@@ -162,7 +153,7 @@ expect_json_invalid(const char *body, size_t len, long pos, const char *what)
 
 /* A non-422 error whose detail is a plain string containing want. */
 static void
-expect_detail_str(const char *body, size_t len, const struct req_limits *lim, enum sbx_err want_rc,
+expect_detail_str(const char *body, size_t len, const struct limits *lim, enum sbx_err want_rc,
     const char *want, const char *what)
 {
 	struct exec_req req;
@@ -182,7 +173,7 @@ expect_detail_str(const char *body, size_t len, const struct req_limits *lim, en
 
 /* Parse what must be accepted; the caller inspects and frees req. */
 static bool
-accept_lim(const char *body, size_t len, const struct req_limits *lim, struct exec_req *req, const char *what)
+accept_lim(const char *body, size_t len, const struct limits *lim, struct exec_req *req, const char *what)
 {
 	json_object *d = NULL;
 	enum sbx_err rc = parse_n(body, len, lim, req, &d);
@@ -198,7 +189,7 @@ accept_lim(const char *body, size_t len, const struct req_limits *lim, struct ex
 #define accept(body, req, what) accept_lim(body, strlen(body), &deflim, req, what)
 #define accept_l(body, lim, req, what) accept_lim(body, strlen(body), lim, req, what)
 
-static const struct req_file *
+static const struct run_file *
 find_file(const struct exec_req *req, const char *name, size_t namelen)
 {
 	for (size_t i = 0; i < req->nfiles; i++)
@@ -247,7 +238,7 @@ static void
 test_valid(void)
 {
 	struct exec_req r;
-	const struct req_file *f;
+	const struct run_file *f;
 	static const char full[] =
 	    "{\"code\":\"import sys\\nprint(sys.argv)\","
 	    "\"timeout\":12.5,"
@@ -564,7 +555,7 @@ test_timeout(void)
 		ok(r.timeout == 10, "timeout 1E1 is 10");
 	req_free(&r);
 	{
-		struct req_limits lim = deflim;
+		struct limits lim = deflim;
 		lim.max_timeout = 60;
 		lim.default_timeout = 20;
 		expect_422_l("{\"code\":\"x\",\"timeout\":61}", &lim, "less_than_equal", "[\"body\",\"timeout\"]",
@@ -615,7 +606,7 @@ test_memory(void)
 		ok(r.memory_mb == 2048, "memory_mb 2048 kept");
 	req_free(&r);
 	{
-		struct req_limits lim = deflim;
+		struct limits lim = deflim;
 		lim.max_memory_mb = 256;
 		expect_422_l("{\"code\":\"x\",\"memory_mb\":257}", &lim, "less_than_equal", "[\"body\",\"memory_mb\"]",
 		    "memory_mb above a configured max of 256");
@@ -626,7 +617,7 @@ static void
 test_network(void)
 {
 	struct exec_req r;
-	struct req_limits lim = deflim;
+	struct limits lim = deflim;
 
 	expect_422("{\"code\":\"x\",\"network\":true}", "value_error", "[\"body\",\"network\"]",
 	    "network true when the operator did not allow it");
@@ -663,7 +654,7 @@ static void
 test_environment(void)
 {
 	struct exec_req r;
-	struct req_limits lim = deflim;
+	struct limits lim = deflim;
 	char body[256], *name;
 
 	if (accept("{\"code\":\"x\",\"environment\":\"data-science\"}", &r, "environment data-science"))
@@ -698,7 +689,7 @@ test_environment(void)
 	    "environment with a trailing newline");
 	expect_422("{\"code\":\"x\",\"environment\":5}", "string_type", "[\"body\",\"environment\"]", "environment a number");
 
-	lim.environment_required = true;
+	env_required = true;
 	expect_422_l("{\"code\":\"x\"}", &lim, "missing", "[\"body\",\"environment\"]",
 	    "environment_required and absent");
 	expect_422_l("{\"code\":\"x\",\"environment\":null}", &lim, "missing|string_type",
@@ -706,6 +697,7 @@ test_environment(void)
 	if (accept_l("{\"code\":\"x\",\"environment\":\"ds\"}", &lim, &r, "environment_required and given"))
 		is_str(r.environment, "ds", "required environment kept");
 	req_free(&r);
+	env_required = false;
 }
 
 /* loc of args[i], as FastAPI's integer or (tolerated here) a string index. */
@@ -801,7 +793,7 @@ static void
 test_files(void)
 {
 	struct exec_req r;
-	const struct req_file *f;
+	const struct run_file *f;
 	char *body, *name, *key, *loc, *enc, *data, *p;
 	size_t enclen, cap;
 	static const struct { const char *json; const char *raw; size_t rawlen; const char *why; } unsafe[] = {
@@ -1002,7 +994,7 @@ test_files(void)
 	free(data);
 	{
 		/* Both paths of the size check: before decoding (by encoded length) and after. */
-		struct req_limits lim = deflim;
+		struct limits lim = deflim;
 		lim.max_file_size = 10;
 		body = files_body("\"f\"", "\"MDEyMzQ1Njc4OQ==\"");	/* 10 bytes */
 		if (accept_lim(body, strlen(body), &lim, &r, "10-byte file with max_file_size 10"))
@@ -1018,7 +1010,7 @@ test_files(void)
 	}
 	{
 		/* All input (files + code) must fit the working directory. */
-		struct req_limits lim = deflim;
+		struct limits lim = deflim;
 		lim.max_input_bytes = 100;
 		data = repeat('A', 120);	/* "AAAA" decodes to 3 zero bytes */
 		body = xmalloc(256);

@@ -1,4 +1,5 @@
-/* pool.c: the master process: listening socket, prefork workers, restarts, reload, graceful stop. */
+/* master.c: the master process: listening sockets, prefork workers, the builder, restarts, reload, graceful
+ * stop, and the self-test that alone decides the service's health. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,12 +25,14 @@
 #include "log.h"
 #include "pool.h"
 #include "run.h"
+#include "scoreboard.h"
+#include "signals.h"
+#include "slots.h"
 
 #define RECHECK_S	10	/* how often an unhealthy master re-runs the self-test */
 #define FAST_DEATH_S	1.0	/* a worker dying sooner than this counts towards the crash-loop guard */
 #define SUSPECT_GAP_S	1.0	/* a worker's report of a jail failure re-runs the self-test at most this often */
 
-struct scoreboard *scoreboard;
 static int sig_pipe[2] = { -1, -1 };
 
 static void
@@ -105,7 +108,7 @@ sweep_cgroups(const struct conf *c)
 	if (geteuid() == 0)
 		cg_sweep();
 	else
-		run_jail_command(c, "sweep", NULL);
+		run_jail_command(c, JAIL_VERB_SWEEP, NULL);
 }
 
 /* The run socket's workers: one per run slot and queue place, and spare ones that
@@ -121,15 +124,11 @@ static pid_t
 spawn_worker(const struct conf *c, int run_fd, int api_fd, int slot)
 {
 	int listen_fd = is_run_worker(c, slot) ? run_fd : api_fd;
-
-	sigset_t all, old;
+	sigset_t old;
 	pid_t pid;
 
-	/* Block signals across fork: the child must not run the master's
-	 * handlers, and a stop sent to it early stays pending until it has
-	 * its own (http_worker unblocks them). */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	/* Signals stay blocked across fork until the child has its own handlers (worker_main unblocks). */
+	signals_block_all(&old);
 	if ((pid = fork()) == -1) {
 		log_warn("fork worker");
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -138,19 +137,13 @@ spawn_worker(const struct conf *c, int run_fd, int api_fd, int slot)
 	if (pid == 0) {
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
-		for (int s = 1; s < NSIG; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
+		signals_default_all();
 		close(listen_fd == run_fd ? api_fd : run_fd);
-		http_worker(c, listen_fd, slot, listen_fd == run_fd);
+		worker_main(c, listen_fd, slot, listen_fd == run_fd);
 		_exit(0);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	scoreboard->slot[slot].pid = pid;
-	scoreboard->slot[slot].busy = 0;
-	scoreboard->slot[slot].takes_runs = listen_fd == run_fd;
-	scoreboard->slot[slot].served = 0;
-	scoreboard->slot[slot].started = wall_now();
+	sb_worker_started(slot, pid, listen_fd == run_fd);
 	log_debug("worker %d started as pid %ld", slot, (long)pid);
 	return pid;
 }
@@ -158,11 +151,10 @@ spawn_worker(const struct conf *c, int run_fd, int api_fd, int slot)
 static pid_t
 spawn_builder(const struct conf *c, int run_fd, int api_fd)
 {
-	sigset_t all, old;
+	sigset_t old;
 	pid_t pid;
 
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	signals_block_all(&old);
 	if ((pid = fork()) == -1) {
 		log_warn("fork builder");
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -175,16 +167,14 @@ spawn_builder(const struct conf *c, int run_fd, int api_fd)
 			close(run_fd);
 		if (api_fd != -1)
 			close(api_fd);
-		for (int s = 1; s < NSIG; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
+		signals_default_all();
 		log_init("pysandboxd-builder", (enum log_level)c->log_level);
 		log_set_format((enum log_format)c->log_format);
 		build_main(c);
 		_exit(0);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	scoreboard->builder_pid = pid;
+	sb_set_builder(pid);
 	return pid;
 }
 
@@ -371,224 +361,225 @@ drop_privileges(const struct conf *c)
 	return 0;
 }
 
-int
-pool_main(struct conf *c, const char *conf_path)
+/* The master's state between its steps. */
+struct master {
+	struct conf	*c;
+	const char	*conf_path;
+	int		 listen_fd, api_fd;
+	int		 fast_deaths, stopping, killed;
+	double		 stop_deadline, last_check, respawn_after, last_suspect_test;
+};
+
+/* Runs' cgroups: v2 where it hands us the controllers, else v1, else the rlimits alone (/health says
+ * which); and what jails that died left. */
+static void
+prepare_cgroups(void)
 {
-	struct sigaction sa;
-	struct conf newc;
-	double stop_deadline = 0, last_check, respawn_after = 0, last_suspect_test = 0;
-	int listen_fd, api_fd, fast_deaths = 0, stopping = 0, killed = 0, n_swept;
-	char err[600];
+	char why[300] = "not root at start-up", desc[64];
+	int n_swept;
 
-	scoreboard = mmap(NULL, sizeof(*scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (scoreboard == MAP_FAILED)
-		fatal("mmap scoreboard");
-	memset(scoreboard, 0, sizeof(*scoreboard));
-	scoreboard->started = wall_now();
-	if (admit_init(&scoreboard->admit, conf_workers(c), c->queue_size, c->max_runs_per_client) == -1)
-		fatalx("cannot set up the shared admission state");
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
-		fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	scoreboard->master_pid = getpid();
-	/* A jail whose worker was killed becomes ours to reap (not the host's
-	 * init's), so that the last sweep can wait until it is gone. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
-		log_warn("cannot become a subreaper: the last sweep may find jails of killed workers still exiting");
-
-	/* Runs' cgroups: v2 where it hands us the controllers, else v1, else
-	 * the rlimits alone (/health says which). */
-	{
-		char why[300] = "not root at start-up", desc[64];
-
-		if (geteuid() != 0 || cg_v2_prepare(why, sizeof(why)) == -1)
-			log_debug("cgroup v2 not used: %s", why);
-		cg_describe(desc, sizeof(desc));
-		if (desc[0])
-			log_info("cgroups for runs: %s", desc);
-		else
-			log_warnx("no cgroups for runs, rlimits only (cgroup v2: %s; no v1 memory and pids)", why);
-	}
+	if (geteuid() != 0 || cg_v2_prepare(why, sizeof(why)) == -1)
+		log_debug("cgroup v2 not used: %s", why);
+	cg_describe(desc, sizeof(desc));
+	if (desc[0])
+		log_info("cgroups for runs: %s", desc);
+	else
+		log_warnx("no cgroups for runs, rlimits only (cgroup v2: %s; no v1 memory and pids)", why);
 	if ((n_swept = cg_sweep()) > 0)
 		log_info("removed %d cgroups left by jails that died", n_swept);
-	if ((listen_fd = open_listener(c, c->socket)) == -1)
-		return 1;
-	if ((api_fd = open_listener(c, c->api_socket)) == -1) {
-		close(listen_fd);
-		unlink(c->socket);
-		return 1;
-	}
-	if (drop_privileges(c) == -1) {
-		close(listen_fd);
-		close(api_fd);
-		unlink(c->socket);
-		unlink(c->api_socket);
-		return 1;
-	}
-	/* Check the database opens (and migrate it) before serving; the master
-	 * then closes it and leaves SQLite to the processes that use it. */
-	{
-		sqlite3 *db = db_open(c->state_dir, err, sizeof(err));
+}
 
-		if (db == NULL) {
-			log_warnx("database: %s", err);
-			close(listen_fd);
-			close(api_fd);
-			unlink(c->socket);
+/* Check the database opens (and migrate it) before serving; the master then closes it and leaves SQLite
+ * to the processes that use it. */
+static int
+check_database(const struct conf *c)
+{
+	char err[600];
+	sqlite3 *db = db_open(c->state_dir, err, sizeof(err));
+	int n_recovered;
+
+	if (db == NULL) {
+		log_warnx("database: %s", err);
+		return -1;
+	}
+	/* Builds that were running when the service stopped will never finish: say so before the first
+	 * request can ask. */
+	if ((n_recovered = db_recover(db)) > 0)
+		log_warnx("%d interrupted environment build(s) marked failed", n_recovered);
+	db_close(db);
+	return 0;
+}
+
+/* Everything before the first worker: shared state, signals, cgroups, sockets, the drop, the database. */
+static int
+master_start(struct master *m)
+{
+	static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, 0 };
+	const struct conf *c = m->c;
+
+	if (sb_create(c) == -1)
+		fatalx("cannot set up the shared scoreboard");
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	signals_handle(handled, on_signal, SA_RESTART);
+	signal(SIGPIPE, SIG_IGN);
+	/* A jail whose worker was killed becomes ours to reap (not the host's init's), so that the last sweep
+	 * can wait until it is gone. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("cannot become a subreaper: the last sweep may find jails of killed workers still exiting");
+	prepare_cgroups();
+	if ((m->listen_fd = open_listener(c, c->socket)) == -1)
+		return -1;
+	if ((m->api_fd = open_listener(c, c->api_socket)) == -1 || drop_privileges(c) == -1 ||
+	    check_database(c) == -1) {
+		close(m->listen_fd);
+		unlink(c->socket);
+		if (m->api_fd != -1) {
+			close(m->api_fd);
 			unlink(c->api_socket);
-			return 1;
 		}
-		/* Builds that were running when the service stopped will never
-		 * finish: say so before the first request can ask. */
-		int n_recovered = db_recover(db);
-
-		if (n_recovered > 0)
-			log_warnx("%d interrupted environment build(s) marked failed", n_recovered);
-		db_close(db);
+		return -1;
 	}
-	/* libfcgi in the workers needs it across fork, never across exec. */
-	health_selftest(c, c->uid_count - 1);
-	last_check = wall_now();
-	scoreboard->nworkers = conf_processes(c);
+	selftest_run(c);
+	m->last_check = wall_now();
+	sb_set_workers(conf_processes(c));
 	for (int i = 0; i < scoreboard->nworkers; i++)
-		spawn_worker(c, listen_fd, api_fd, i);
-	spawn_builder(c, listen_fd, api_fd);
+		spawn_worker(c, m->listen_fd, m->api_fd, i);
+	spawn_builder(c, m->listen_fd, m->api_fd);
 	log_info("listening on %s: %d runs at once, %d queued for up to %g s, %d worker processes", c->socket,
 	    conf_workers(c), c->queue_size, c->queue_timeout, scoreboard->nworkers);
+	return 0;
+}
 
-	for (;;) {
-		struct pollfd pfd = { sig_pipe[0], POLLIN, 0 };
-		unsigned char sigs[64];
-		ssize_t n;
-		int status;
-		pid_t pid;
+/* SIGTERM, SIGINT, SIGQUIT: stop taking requests; in-flight runs get shutdown_grace. */
+static void
+master_stop(struct master *m)
+{
+	if (m->stopping)
+		return;
+	log_info("stopping: waiting up to %d s for in-flight runs", m->c->shutdown_grace);
+	m->stopping = 1;
+	m->stop_deadline = wall_now() + m->c->shutdown_grace;
+	close(m->listen_fd);
+	close(m->api_fd);
+	m->listen_fd = m->api_fd = -1;
+	signal_workers(SIGQUIT);
+	if (scoreboard->builder_pid > 0)
+		kill(scoreboard->builder_pid, SIGTERM);
+}
 
-		if (stopping && live_workers() == 0)
-			break;
-		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
-			fatal("poll");
-		n = read(sig_pipe[0], sigs, sizeof(sigs));
-		for (ssize_t i = 0; i < n; i++) {
-			switch (sigs[i]) {
-			case SIGTERM: case SIGINT: case SIGQUIT:
-				if (!stopping) {
-					log_info("stopping: waiting up to %d s for in-flight runs", c->shutdown_grace);
-					stopping = 1;
-					stop_deadline = wall_now() + c->shutdown_grace;
-					close(listen_fd);
-					close(api_fd);
-					listen_fd = api_fd = -1;
-					signal_workers(SIGQUIT);
-					if (scoreboard->builder_pid > 0)
-						kill(scoreboard->builder_pid, SIGTERM);
-				}
-				break;
-			case SIGHUP:
-				if (stopping)
-					break;
-				if (conf_load(conf_path, &newc, true, err, sizeof(err)) == -1) {
-					log_warnx("reload refused, keeping the running configuration: %s", err);
-					break;
-				}
-				if (strcmp(newc.socket, c->socket) != 0 || strcmp(newc.api_socket, c->api_socket) != 0)
-					log_warnx("reload: new socket paths take a restart; keeping %s and %s", c->socket,
-					    c->api_socket);
-				snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
-				snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
-				*c = newc;
-				log_set_level((enum log_level)c->log_level);
-				log_set_format((enum log_format)c->log_format);
-				log_info("configuration reloaded; recycling workers");
-				health_selftest(c, c->uid_count - 1);
-				last_check = wall_now();
-				scoreboard->nworkers = conf_processes(c);
-				admit_resize(&scoreboard->admit, conf_workers(c), c->queue_size, c->max_runs_per_client);
-				signal_workers(SIGQUIT);
-				/* The builder finishes its running builds, then a new one takes over. */
-				if (scoreboard->builder_pid > 0)
-					kill(scoreboard->builder_pid, SIGHUP);
-				break;
-			default:
-				break;
-			}
+/* SIGHUP: the file again; workers and the builder are recycled onto it. */
+static void
+master_reload(struct master *m)
+{
+	struct conf newc, *c = m->c;
+	char err[600];
+
+	if (m->stopping)
+		return;
+	if (conf_load(m->conf_path, &newc, true, err, sizeof(err)) == -1) {
+		log_warnx("reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	if (strcmp(newc.socket, c->socket) != 0 || strcmp(newc.api_socket, c->api_socket) != 0)
+		log_warnx("reload: new socket paths take a restart; keeping %s and %s", c->socket, c->api_socket);
+	snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
+	snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
+	*c = newc;
+	log_set_level((enum log_level)c->log_level);
+	log_set_format((enum log_format)c->log_format);
+	log_info("configuration reloaded; recycling workers");
+	selftest_run(c);
+	m->last_check = wall_now();
+	sb_set_workers(conf_processes(c));
+	admit_resize(sb_admit(), conf_workers(c), c->queue_size, c->max_runs_per_client);
+	signal_workers(SIGQUIT);
+	/* The builder finishes its running builds, then a new one takes over. */
+	if (scoreboard->builder_pid > 0)
+		kill(scoreboard->builder_pid, SIGHUP);
+}
+
+/* Reap; a worker's death is counted towards the crash-loop guard when it came soon after its start. */
+static void
+reap_children(struct master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == scoreboard->builder_pid) {
+			if (!m->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				log_warnx("builder (pid %ld) died; restarting it", (long)pid);
+			sb_set_builder(0);
+			continue;
 		}
-		/* Reap; replace what died unless stopping. */
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (pid == scoreboard->builder_pid) {
-				if (!stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-					log_warnx("builder (pid %ld) died; restarting it", (long)pid);
-				scoreboard->builder_pid = 0;
+		/* A worker killed in a run or in the queue leaves its place to others. */
+		admit_reclaim(sb_admit(), pid);
+		for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+			if (scoreboard->slot[i].pid != pid)
 				continue;
-			}
-			/* A worker killed in a run or in the queue leaves its place to others. */
-			admit_reclaim(&scoreboard->admit, pid);
-			for (int i = 0; i < POOL_MAX_WORKERS; i++) {
-				if (scoreboard->slot[i].pid != pid)
-					continue;
-				if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
-					log_warnx("worker %d (pid %ld) died (%s %d)", i, (long)pid,
-					    WIFSIGNALED(status) ? "signal" : "exit",
-					    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-					if (wall_now() - scoreboard->slot[i].started < FAST_DEATH_S)
-						fast_deaths++;
-				} else
-					fast_deaths = 0;
-				scoreboard->slot[i].pid = 0;
-				scoreboard->slot[i].busy = 0;
-				break;
-			}
-		}
-		if (!stopping && fast_deaths >= 5 && respawn_after == 0) {
-			log_warnx("workers keep dying at start; pausing restarts for 5 s");
-			respawn_after = wall_now() + 5;
-		}
-		if (!stopping && (respawn_after == 0 || wall_now() >= respawn_after)) {
-			if (respawn_after)
-				fast_deaths = 0;
-			respawn_after = 0;
-			for (int i = 0; i < scoreboard->nworkers; i++)
-				if (scoreboard->slot[i].pid == 0)
-					spawn_worker(c, listen_fd, api_fd, i);
-			if (scoreboard->builder_pid == 0)
-				spawn_builder(c, listen_fd, api_fd);
-		}
-		if (stopping && !killed && wall_now() >= stop_deadline) {
-			log_warnx("grace period over: killing %d busy workers", live_workers());
-			signal_workers(SIGKILL);
-			killed = 1;
-		}
-		/* A worker saw the jail fail: only a failing self-test makes it everyone's problem. */
-		if (!stopping && __atomic_load_n(&scoreboard->selftest_wanted, __ATOMIC_ACQUIRE) &&
-		    wall_now() - last_suspect_test >= SUSPECT_GAP_S) {
-			__atomic_store_n(&scoreboard->selftest_wanted, 0, __ATOMIC_RELEASE);
-			log_info("a worker reported a jail failure: running the self-test");
-			health_selftest(c, c->uid_count - 1);
-			last_suspect_test = wall_now();
-		}
-		if (!stopping && wall_now() - last_check >= RECHECK_S) {
-			/* A jail killed outright leaves its (empty) cgroups behind. */
-			sweep_cgroups(c);
-			if (!scoreboard->healthy)
-				health_selftest(c, c->uid_count - 1);
-			last_check = wall_now();
+			if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+				log_warnx("worker %d (pid %ld) died (%s %d)", i, (long)pid,
+				    WIFSIGNALED(status) ? "signal" : "exit",
+				    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+				if (wall_now() - scoreboard->slot[i].started < FAST_DEATH_S)
+					m->fast_deaths++;
+			} else
+				m->fast_deaths = 0;
+			sb_worker_gone(i);
+			break;
 		}
 	}
-	if (listen_fd != -1)
-		close(listen_fd);
-	if (api_fd != -1)
-		close(api_fd);
-	/* The builder and the jails of killed workers, each killed already: wait
-	 * (boundedly) for them, so that the sweep finds their cgroups free. */
+}
+
+/* Replace what died, unless workers keep dying at start (then pause a while). */
+static void
+respawn(struct master *m)
+{
+	if (m->fast_deaths >= 5 && m->respawn_after == 0) {
+		log_warnx("workers keep dying at start; pausing restarts for 5 s");
+		m->respawn_after = wall_now() + 5;
+	}
+	if (m->respawn_after != 0 && wall_now() < m->respawn_after)
+		return;
+	if (m->respawn_after)
+		m->fast_deaths = 0;
+	m->respawn_after = 0;
+	for (int i = 0; i < scoreboard->nworkers; i++)
+		if (scoreboard->slot[i].pid == 0)
+			spawn_worker(m->c, m->listen_fd, m->api_fd, i);
+	if (scoreboard->builder_pid == 0)
+		spawn_builder(m->c, m->listen_fd, m->api_fd);
+}
+
+/* The self-test when a worker saw the jail fail (only a failing one makes it everyone's problem), and
+ * every RECHECK_S the sweep, and the self-test again while unhealthy. */
+static void
+periodic(struct master *m)
+{
+	if (wall_now() - m->last_suspect_test >= SUSPECT_GAP_S && sb_take_selftest_request()) {
+		log_info("a worker reported a jail failure: running the self-test");
+		selftest_run(m->c);
+		m->last_suspect_test = wall_now();
+	}
+	if (wall_now() - m->last_check >= RECHECK_S) {
+		/* A jail killed outright leaves its (empty) cgroups behind. */
+		sweep_cgroups(m->c);
+		if (!scoreboard->healthy)
+			selftest_run(m->c);
+		m->last_check = wall_now();
+	}
+}
+
+/* After the last worker: the builder and the jails of killed workers, each killed already: wait
+ * (boundedly) for them, so that the sweep finds their cgroups free. */
+static void
+master_finish(struct master *m)
+{
+	if (m->listen_fd != -1)
+		close(m->listen_fd);
+	if (m->api_fd != -1)
+		close(m->api_fd);
 	for (double until = wall_now() + 2; wall_now() < until; ) {
 		pid_t p = waitpid(-1, NULL, WNOHANG);
 
@@ -597,10 +588,44 @@ pool_main(struct conf *c, const char *conf_path)
 		if (p == 0)
 			usleep(10000);
 	}
-	sweep_cgroups(c);
-	unlink(c->socket);
-	unlink(c->api_socket);
+	sweep_cgroups(m->c);
+	unlink(m->c->socket);
+	unlink(m->c->api_socket);
 	log_info("stopped");
-	munmap(scoreboard, sizeof(*scoreboard));
+	sb_destroy();
+}
+
+int
+pool_main(struct conf *c, const char *conf_path)
+{
+	struct master m = { .c = c, .conf_path = conf_path, .listen_fd = -1, .api_fd = -1 };
+
+	if (master_start(&m) == -1)
+		return 1;
+	while (!m.stopping || live_workers() > 0) {
+		struct pollfd pfd = { sig_pipe[0], POLLIN, 0 };
+		unsigned char sigs[64];
+		ssize_t n;
+
+		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
+			fatal("poll");
+		n = read(sig_pipe[0], sigs, sizeof(sigs));
+		for (ssize_t i = 0; i < n; i++) {
+			if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)
+				master_stop(&m);
+			else if (sigs[i] == SIGHUP)
+				master_reload(&m);
+		}
+		reap_children(&m);
+		if (!m.stopping) {
+			respawn(&m);
+			periodic(&m);
+		} else if (!m.killed && wall_now() >= m.stop_deadline) {
+			log_warnx("grace period over: killing %d busy workers", live_workers());
+			signal_workers(SIGKILL);
+			m.killed = 1;
+		}
+	}
+	master_finish(&m);
 	return 0;
 }

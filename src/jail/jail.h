@@ -1,0 +1,90 @@
+/* jail.h: the parts of pysandbox-jail and the state they share (one run's, set once by args.c). */
+#ifndef SBX_JAIL_H
+#define SBX_JAIL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "conf.h"
+#include "jailproto.h"
+#include "limit.h"
+
+/*
+ * Process tree: outer (main.c: in the host's namespaces and the pool's cgroup; starts slirp4netns for a
+ * sandbox with network, removes the run's cgroups) -> init (init.c: pid 1 of a new pid namespace, root in
+ * new mount, net, ipc and uts namespaces, still in the pool's cgroup: builds the root (root.c), writes the
+ * input files and collects the output ones (files.c), reaps, enforces the deadline, measures a build's
+ * environment (envtree.c)) -> the program (program.c: pid 2, alone in the run's cgroups, unprivileged).
+ * When init exits the kernel kills every process left in the namespace, so nothing outlives a run.
+ * The fds and records are jailproto.h's.
+ */
+
+#define NEWROOT		"/tmp"	/* mount point of the new root inside our private mount namespace */
+#define INIT_EXIT_NO_RUN 3	/* init of a standby whose worker closed without a run */
+
+/* ---- the run (args.c): its arguments, checked against the configuration, and what they give it ---- */
+extern struct conf conf;	/* root's configuration file */
+extern struct jail_args args;
+extern struct limits lim;	/* the run's kind's, from conf */
+extern uid_t run_uid;
+extern gid_t run_gid;
+extern pid_t outer_pid;		/* the outer helper (cgroups are its to remove) */
+extern struct cg_run run_cgroups;
+
+/* Parse and check argv (run_only: a standby's, which may only be a run); the housekeeping verbs are
+ * carried out and exit. Refuses (and exits) on anything the root-owned configuration does not allow. */
+void args_take(int argc, char **argv, bool run_only);
+/* A standby's run: its argv from JAIL_FD_ARGS up to EOF. Returns argc, 0 when the worker closed without one. */
+int args_read_standby(char ***argvp);
+
+/* ---- failing (fail.c): one failure record, then exit; nothing has run ---- */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));	/* E, with strerror(errno) */
+void refuse(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));	/* L */
+void fail_record(enum jail_failure kind, int errnum, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+/* A record after the run could not be written: the worker is gone. */
+void status_write_check(int rc);
+#ifdef PYSANDBOX_SABOTAGE
+bool sabotaged(const char *mech);
+#else
+#define sabotaged(mech) false
+#endif
+
+/* ---- the root (root.c), as init ---- */
+void root_open_env(void);
+void root_build(void);
+void root_enter(void);
+void root_loopback_up(void);
+
+/* ---- files (files.c), as init ---- */
+void files_write_inputs(void);
+void files_collect(void);
+
+/* ---- the program (program.c) ---- */
+/* Fork the program's process into the run's cgroups; it waits until program_go. Returns its pid. */
+pid_t program_fork(const sigset_t *oldmask, int *go_w);
+/* Hand it the run's arguments (once init has them), then let it go. */
+void program_configure(void);
+void program_go(int go_w);
+/* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
+void seccomp_policy_load(void);
+
+/* ---- a build's environment and leftovers (envtree.c) ---- */
+struct tree {
+	long long	bytes, inodes;
+	bool		too_deep, too_big;
+};
+#define ENV_MEASURE_MS	1000
+/* Measure (and with seal, seal) /env; false when it is past a limit, with why. */
+bool env_check(bool seal, struct tree *t, char *why, size_t whylen);
+/* Stop every process of the run but init, as far as they will within a short wait. */
+void freeze_all(void);
+/* remove .build-N|.trash-N under STATE/envs, as root (the builder cannot: a build uid wrote it). Exits. */
+void remove_env_dir(const char *name) __attribute__((noreturn));
+
+/* ---- init (init.c) ---- */
+void run_init(int alive_fd, int ctl_fd, bool standby) __attribute__((noreturn));
+
+#endif

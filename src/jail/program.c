@@ -1,0 +1,284 @@
+/* program.c: the program's process: forked into the run's cgroups early, it waits for its run, then drops
+ * every privilege, takes its limits and seccomp policy, and becomes the interpreter. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <unistd.h>
+
+#include "jail.h"
+
+static void
+set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)
+{
+	struct rlimit rl = { soft, hard };
+
+	if (setrlimit(resource, &rl) == -1)
+		die("setrlimit %s", what);
+}
+
+/*
+ * What the program's process needs of the run's arguments to become the
+ * program. It is forked (and, in v1, joins its cgroups) before a standby's
+ * arguments have come, so init hands them over in memory shared with it, and
+ * then a byte on a pipe says go.
+ */
+struct launch {
+	uid_t	uid;
+	gid_t	gid;
+	int	build;
+	int	mem_cgroup;	/* RLIMIT_AS is then only a backstop */
+	long	timeout_ms, memory_mb, fsize, nproc, nofile;
+	char	prog[CONF_PATH_MAX];	/* the interpreter (a run) */
+	char	python[CONF_PATH_MAX];	/* a build: the interpreter creating the venv */
+	size_t	args_len;
+	char	args[JAIL_ARGS_MAX];	/* the program's arguments, each NUL-terminated */
+};
+static struct launch *launch;
+
+void
+program_configure(void)
+{
+	size_t used = 0;
+
+	launch->uid = run_uid;
+	launch->gid = run_gid;
+	launch->build = args.build;
+	launch->mem_cgroup = cg_run_has_memory(&run_cgroups);
+	launch->timeout_ms = args.timeout_ms;
+	launch->memory_mb = args.memory_mb;
+	launch->fsize = lim.file_size;
+	launch->nproc = lim.processes;
+	launch->nofile = lim.open_files;
+	snprintf(launch->prog, sizeof(launch->prog), "%s", args.env[0] ? "/env/bin/python" : conf.python);
+	snprintf(launch->python, sizeof(launch->python), "%s", args.python);
+	for (int k = 0; k < args.nprog_args; k++) {
+		size_t n = strlen(args.prog_args[k]) + 1;
+
+		if (n > sizeof(launch->args) - used) {
+			errno = E2BIG;
+			die("the program's arguments");
+		}
+		memcpy(launch->args + used, args.prog_args[k], n);
+		used += n;
+	}
+	launch->args_len = used;
+}
+
+/* Empty the bounding set, then drop groups, gid and uid in that order, clear every capability set, and
+ * prove that nothing can be regained. */
+static void
+drop_privileges(const struct launch *l)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	/* Nothing exec'd can ever hold a capability. */
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			die("drop capability %d", cap);
+	if (setgroups(0, NULL) == -1)
+		die("setgroups");
+	if (setresgid(l->gid, l->gid, l->gid) == -1)
+		die("setresgid");
+	if (setresuid(l->uid, l->uid, l->uid) == -1)
+		die("setresuid");
+	/* From a non-root caller with file capabilities the uid change keeps them. */
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		die("clear capabilities");
+	if (!sabotaged("uid") && (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != l->uid ||
+	    getegid() != l->gid)) {
+		errno = EPERM;
+		die("privileges could be regained");
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		die("no_new_privs");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+}
+
+/* What is exec'd: a build's venv and setup script under bash, or the interpreter on main.py. */
+static char **
+program_argv(struct launch *l, char **prog, char ***envp)
+{
+	static char *build_envp[] = {
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
+		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"PIP_NO_INPUT=1", "PYTHONUNBUFFERED=1", "MAKEFLAGS=-j2", NULL,
+	};
+	static char *run_envp[] = {
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
+		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg", "OPENBLAS_NUM_THREADS=1",
+		"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
+		"VECLIB_MAXIMUM_THREADS=1", NULL,
+	};
+	size_t nargs = 0, i = 0;
+	char **argv;
+
+	for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
+		nargs++;
+	if ((argv = calloc(nargs + 8, sizeof(char *))) == NULL)
+		die("allocate");
+	if (l->build) {
+		/* The venv goes to /env, the path runs mount it at, so the paths it records (shebangs,
+		 * pyvenv.cfg) hold in both. */
+		argv[i++] = *prog = "/bin/bash";
+		argv[i++] = "-c";
+		argv[i++] = "echo \"pysandbox: creating the virtual environment with $1\"; "
+		    "\"$1\" -m venv /env || exit 121; "
+		    "export VIRTUAL_ENV=/env PATH=\"/env/bin:$PATH\"; "
+		    "echo 'pysandbox: running the setup script'; exec bash -e /work/setup.sh";
+		argv[i++] = "pysandbox-build";
+		argv[i++] = l->python;
+		*envp = build_envp;
+		return argv;
+	}
+	argv[i++] = *prog = l->prog;
+	/* -I without its -P: no PYTHON* variables, no user site, but the script's directory (/work) first on
+	 * sys.path, as for `python main.py`, so that uploaded modules import (the original's behaviour). */
+	argv[i++] = "-E";
+	argv[i++] = "-s";
+	argv[i++] = "-u";	/* unbuffered: output written before a timeout is kept */
+	argv[i++] = "main.py";
+	for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
+		argv[i++] = l->args + off;
+	*envp = run_envp;
+	return argv;
+}
+
+/* Limits last: nothing of ours allocates after them (an address-space limit would starve a sanitizer's or
+ * libseccomp's allocator). */
+static void
+set_limits(const struct launch *l)
+{
+	rlim_t cpu = (rlim_t)((l->timeout_ms + 999) / 1000 + 1), as;
+
+	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
+	/* With a memory cgroup the address space only stops absurd reservations (RLIMIT_AS at the real limit
+	 * breaks numpy's and OpenBLAS's imports). */
+	as = sabotaged("memory") ? RLIM_INFINITY : (rlim_t)l->memory_mb << (l->mem_cgroup ? 22 : 20);
+	set_limit(RLIMIT_AS, as, as, "as");
+	set_limit(RLIMIT_FSIZE, (rlim_t)l->fsize, (rlim_t)l->fsize, "fsize");
+	set_limit(RLIMIT_NOFILE, (rlim_t)l->nofile, (rlim_t)l->nofile, "nofile");
+	set_limit(RLIMIT_NPROC, (rlim_t)l->nproc, (rlim_t)l->nproc, "nproc");
+	set_limit(RLIMIT_CORE, 0, 0, "core");
+	set_limit(RLIMIT_STACK, 8 << 20, 8 << 20, "stack");
+	set_limit(RLIMIT_MEMLOCK, 0, 0, "memlock");
+	set_limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
+}
+
+static void __attribute__((noreturn))
+exec_program(const sigset_t *oldmask)
+{
+	struct launch *l = launch;
+	char **argv, **envp, *prog;
+	int saved;
+
+	/* Signals back to defaults, unblocked, for the program. */
+	for (int i = 1; i < NSIG; i++)
+		signal(i, SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	if (setsid() == -1)
+		die("setsid");
+	if (chdir("/work") == -1)
+		die("chdir /work");
+	drop_privileges(l);
+	umask(022);
+	if (!sabotaged("seccomp"))
+		seccomp_policy_load();
+	argv = program_argv(l, &prog, &envp);
+	set_limits(l);
+	/* Only 0-2 and the status stream (closed on exec) stay open. */
+	if (fcntl(JAIL_FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
+		die("cloexec");
+#ifdef HAVE_CLOSE_RANGE
+	close_range(JAIL_FD_STATUS + 1, ~0U, 0);
+#endif
+	execve(prog, argv, envp);
+	/* What the run or its environment holds (a removed or broken interpreter), not the jail ("X"). */
+	saved = errno;
+	fail_record(JAIL_FAIL_START, saved, "exec %s", prog);
+}
+
+/* The program's process, from its fork until init says go: it holds only 0-2, the status stream and the
+ * go pipe, and its cgroups are joined. */
+static void __attribute__((noreturn))
+program_wait(int go_fd, const sigset_t *oldmask)
+{
+	struct stat st;
+	ssize_t n;
+	char go;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	prctl(PR_SET_NAME, "pysandbox-prog", 0, 0, 0);
+	/* Init's pivot_root moves a root and working directory that are the old root's. */
+	if (chdir("/") == -1)
+		die("chdir /");
+	if (dup2(go_fd, JAIL_FD_INPUT) == -1)
+		die("dup go");
+#ifdef HAVE_CLOSE_RANGE
+	close_range(JAIL_FD_INPUT + 1, ~0U, 0);
+#endif
+	while ((n = read(JAIL_FD_INPUT, &go, 1)) == -1 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(0);	/* init ended without a run */
+	close(JAIL_FD_INPUT);
+	/* No stdin (the worker's memfd is empty): the program reads /dev/null,
+	 * as it would started from a shell. */
+	if (fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (devnull == -1 || dup2(devnull, 0) == -1)
+			die("stdin from /dev/null");
+		close(devnull);
+	}
+	exec_program(oldmask);
+}
+
+pid_t
+program_fork(const sigset_t *oldmask, int *go_w)
+{
+	int go[2], join_errno;
+	pid_t pid;
+
+	launch = mmap(NULL, sizeof(*launch), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (launch == MAP_FAILED)
+		die("map the launch record");
+	if (pipe2(go, O_CLOEXEC) == -1)
+		die("pipe");
+	if ((pid = cg_run_fork(&run_cgroups, &join_errno)) == -1)
+		die("fork program");
+	if (pid == 0) {
+		if (join_errno != 0) {
+			errno = join_errno;
+			die("join the run's cgroup");
+		}
+		close(go[1]);
+		program_wait(go[0], oldmask);
+	}
+	close(go[0]);
+	*go_w = go[1];
+	return pid;
+}
+
+void
+program_go(int go_w)
+{
+	if (write(go_w, "G", 1) != 1)
+		die("start the program");
+	close(go_w);
+}
