@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "db.h"
+#include "limit.h"
 #include "log.h"
 #include "pool.h"
 
@@ -18,15 +20,26 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: pysandboxd [-t] [-c FILE]\n"
-	    "       pysandboxd --help | --version\n"
+	    "       pysandboxd --help | --version | --print-rules\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
 	    "  -t, --test         check the configuration (and, as root, that the service user can reach\n"
 	    "                     the state directory), then exit\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
+	    "      --print-rules  the rules other tools must share (pysandbox-admin reads them), as KEY=VALUE\n"
 	    "Runs in the foreground; SIGTERM/SIGQUIT stop gracefully, SIGHUP reloads. See pysandboxd(8).\n",
 	    PYSANDBOX_CONF_PATH);
 	exit(code);
+}
+
+/* The one place a shell tool learns the rules that live in C (limit.h, db.h): KEY=VALUE lines. */
+static void
+print_rules(void)
+{
+	printf("env_name_pattern=%s\n", ENV_NAME_PATTERN);
+	printf("env_name_max=%d\n", ENV_NAME_MAX);
+	printf("schema_version=%d\n", DB_SCHEMA_VERSION);
+	printf("memory_mb_min=%d\n", LIMIT_MIN_MEMORY_MB);
 }
 
 int
@@ -51,6 +64,7 @@ main(int argc, char **argv)
 		{ "test", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "print-rules", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
@@ -60,6 +74,9 @@ main(int argc, char **argv)
 		case 'h': usage(0);
 		case 'V':
 			printf("pysandboxd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
+		case 'R':
+			print_rules();
 			return 0;
 		default: usage(2);
 		}

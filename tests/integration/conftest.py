@@ -13,6 +13,8 @@ import pytest
 
 SRC = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("top_builddir") or os.path.join(SRC, "build")
+# pysandbox-admin asks pysandboxd for its rules (--print-rules); the one under test, not an installed one.
+os.environ.setdefault("PYSANDBOXD", os.path.join(BUILD, "src", "pysandboxd"))
 
 
 def free_port():
