@@ -121,7 +121,7 @@ execute_run(const struct conf *c, int slot, const struct exec_req *req, struct r
 
 /* A run that did not finish for a reason that is not its program's: the answer, by whose fault it was. */
 static void
-reply_run_failure(const struct conf *c, const struct exec_req *req, bool env_route, enum sbx_err e,
+reply_run_failure(const struct exec_req *req, bool env_route, enum sbx_err e,
     const struct run_result *res, const char *why, struct reply *r)
 {
 	char msg[400];
@@ -159,7 +159,6 @@ reply_run_failure(const struct conf *c, const struct exec_req *req, bool env_rou
 		reply_msg(r, e, "Internal error while running the code");
 		return;
 	}
-	(void)c;
 }
 
 /* What the environment holds (its setup script removed or broke its interpreter) fails this run and marks
@@ -231,7 +230,7 @@ execute_handle(const struct conf *c, int wslot, const char *client, const char *
 		e = SBX_OK;
 	}
 	if (e != SBX_OK) {
-		reply_run_failure(c, &req, env_route, e, &res, why, r);
+		reply_run_failure(&req, env_route, e, &res, why, r);
 		goto out;
 	}
 	r->status = 200;

@@ -20,6 +20,7 @@ struct limits lim;
 uid_t run_uid;
 gid_t run_gid;
 pid_t outer_pid;
+bool caller_is_root;
 struct cg_run run_cgroups = CG_RUN_NONE;
 
 /* Every component of path is root's and writable by no one else (a sticky
@@ -66,7 +67,7 @@ usage(void)
 
 /* The configuration: the built-in file, or one root chose (or root alone can change). */
 static void
-load_conf(bool caller_is_root)
+load_conf(void)
 {
 	char err[600];
 
@@ -147,7 +148,7 @@ args_take(int argc, char **argv, bool run_only)
 	}
 	if (args.verb == JAIL_VERB_STANDBY || (run_only && args.verb != JAIL_VERB_RUN))
 		usage();
-	load_conf(getuid() == 0);
+	load_conf();
 	switch (args.verb) {
 	case JAIL_VERB_SWEEP:
 		cg_sweep();

@@ -31,6 +31,9 @@ extern struct limits lim;	/* the run's kind's, from conf */
 extern uid_t run_uid;
 extern gid_t run_gid;
 extern pid_t outer_pid;		/* the outer helper (cgroups are its to remove) */
+/* Whether whoever started the jail was root, as main saw it before becoming root: init (a standby's
+ * arguments) is root by then, and must still judge --config by its caller. */
+extern bool caller_is_root;
 extern struct cg_run run_cgroups;
 
 /* Parse and check argv (run_only: a standby's, which may only be a run); the housekeeping verbs are

@@ -113,6 +113,7 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();
+	caller_is_root = getuid() == 0;
 	/* What the jail creates has the modes it names, whatever the caller's umask. */
 	umask(022);
 	/* A standby makes what costs time ahead of the request (its cgroups,

@@ -225,13 +225,17 @@ write_full(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* A formatted line of size bytes at most (n: what snprintf said it wanted). */
 static int
-write_line(int fd, const char *line, int n)
+write_line_n(int fd, const char *line, int n, size_t size)
 {
 	if (n < 0)
 		return -1;
+	if ((size_t)n >= size)
+		n = (int)size - 1;	/* (truncated: never past the buffer) */
 	return write_full(fd, line, (size_t)n);
 }
+#define write_line(fd, line, n) write_line_n(fd, line, n, sizeof(line))
 
 void
 jail_write_failure(int fd, enum jail_failure kind, int errnum, const char *msg)

@@ -227,7 +227,7 @@ run_standby_drop(void)
 
 	if (standby.pid <= 0)
 		return;
-	jail_proc_close(&standby);	/* EOF on its arguments: it exits (cgroups: see jail.c) */
+	jail_proc_close(&standby);	/* EOF on its arguments: it exits (its cgroups go with it: lib/cgroup.c) */
 	while (waitpid(standby.pid, &st, 0) == -1 && errno == EINTR)
 		;
 	standby.pid = -1;
@@ -493,6 +493,8 @@ run_jail_command(const struct conf *c, enum jail_verb verb, const char *target)
 	jail_args_init(&a);
 	a.verb = verb;
 	snprintf(a.config, sizeof(a.config), "%s", c->file);
+	if (target && strlen(target) >= sizeof(a.target))
+		return -1;	/* no directory of ours has such a name: never remove a truncated one */
 	snprintf(a.target, sizeof(a.target), "%s", target ? target : "");
 	if (jail_args_to_argv(&a, &bytes, argv, 8) == -1)
 		goto out;

@@ -119,14 +119,20 @@ def test_arguments_outside_the_configuration_are_refused(service, case, how):
     assert b"\nR " not in status and not status.startswith(b"R ")
 
 
-def test_a_configuration_the_pool_user_wrote_is_refused(service):
-    # The directory is root's; the file in it the pool user's: root alone could not have meant it.
+@pytest.mark.parametrize("how", ["argv", "standby"])
+def test_a_configuration_the_pool_user_wrote_is_refused(service, how):
+    # The directory is root's; the file in it the pool user's: root alone could not have meant it. A standby's
+    # init is root by the time it reads its arguments: it must still judge the file by its caller.
     with tempfile.TemporaryDirectory(prefix="pysandbox-test-conf.") as d:
         evil = os.path.join(d, "evil.conf")
         with open(evil, "w") as f:
             f.write("[limits]\nmax_memory_mb = 65536\n")
         os.chown(evil, pwd.getpwnam(POOL_USER).pw_uid, 0)
-        rc, _, _, status = run_jail(service, base_args(service, **{"--config": evil}) + ["run"])
+        argv = base_args(service, **{"--config": evil}) + ["run"]
+        if how == "argv":
+            rc, _, _, status = run_jail(service, argv)
+        else:
+            rc, _, _, status = run_jail(service, ["standby"], standby_blob=blob(["pysandbox-jail"] + argv))
     assert rc == EXIT_SETUP and b"only root or a file root alone can change is accepted" in status, status
 
 
