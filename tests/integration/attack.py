@@ -1,7 +1,24 @@
-"""attack.py: what the hostile-program tests share: a prelude for the programs, running them, reading what they print."""
+"""attack.py: what the test_hostile_*.py files share: the programs' prelude, running them, reading their output, leftovers."""
+import base64
+import concurrent.futures
 import json
+import os
+import secrets
 import textwrap
 import time
+
+import pytest
+
+import hostinspect
+
+MiB = 1 << 20
+
+# The program's whole environment (jail.c, exec_program: run_envp), values included.
+RUN_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "USER": "sandbox", "LOGNAME": "sandbox",
+    "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+}
 
 # attempt(f, ...) names the outcome of one call ("ok" or "ExcType:ERRNO"); sc(nr, ...) makes a raw system call and
 # returns its result or the errno name it failed with.
@@ -57,3 +74,80 @@ def assert_serving(service):
     assert status == 200 and h["status"] == "healthy", h
     r = service.execute("print('still serving')", timeout=5)
     assert (r["status"], r["stdout"]) == ("ok", "still serving\n"), brief(r)
+
+
+def decoded(r):
+    """The response's returned files, decoded: name -> bytes."""
+    return {k: base64.b64decode(v, validate=True) for k, v in r["files"].items()}
+
+
+def token():
+    """A fresh token to put on the command lines of what a program starts, to find them from the host."""
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+def concurrently(*calls):
+    """Run the calls (functions of no argument) at once; return their results in order."""
+    with concurrent.futures.ThreadPoolExecutor(len(calls)) as ex:
+        futures = [ex.submit(c) for c in calls]
+        return [f.result(timeout=90) for f in futures]
+
+
+# A test module takes this fixture with `pool_uids = attack.pool_uids` (pytest finds fixtures by module attribute).
+@pytest.fixture(scope="module")
+def pool_uids(service):
+    """The stack's uid pool plus the default 60000..60063."""
+    return set(hostinspect.uid_range(service)) | set(hostinspect.UID_RANGE)
+
+
+def carriers(token):
+    """Every process (but this one) with token in an argument of its command line."""
+    procs = hostinspect.processes()
+    return [hostinspect.describe(pid, procs) for pid, p in procs.items()
+            if pid != os.getpid() and any(token in a for a in p["cmdline"])]
+
+
+# Two checks for leftover processes of a uid pool, kept apart because they judge a process under a jail that no
+# pysandboxd started (a direct invocation, as test_jail_direct.py makes) differently:
+#   assert_no_run_processes (hostinspect.run_leftovers): such a process counts as escaped: every process of the
+#     pool must run under a jail that a live pysandboxd worker or builder started.
+#   assert_no_leftovers (leftovers below): any pysandbox-jail ancestor will do; only processes under no jail at
+#     all, or still under one of our stacks, count.
+
+def assert_no_run_processes(service, uids, token=None):
+    """No process of the uid pool escaped a pysandboxd's jail or outlived a run of this stack; nothing carries
+    token."""
+    assert hostinspect.wait_no_run_leftovers(uids, [service.proc.pid]) == []
+    if token:
+        assert carriers(token) == []
+
+
+def leftovers(uids, owners):
+    """Processes of the uid pool that either run under no jail at all (escaped) or still run under one of
+    owners (stacks of ours with nothing in flight). Like hostinspect.run_leftovers, except that a jail some
+    other session started outside a pysandboxd (a direct invocation) is not taken for an escape: the uid pool
+    is shared by every stack on the host."""
+    procs = hostinspect.processes()
+    bad = []
+    for pid, p in procs.items():
+        if not any(u in uids for u in p["uids"]):
+            continue
+        jailed = hostinspect.JAIL_NAME in [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
+        if not jailed or any(hostinspect.descends_from(pid, o, procs) for o in owners):
+            bad.append(hostinspect.describe(pid, procs))
+    return bad
+
+
+def wait_no_leftovers(uids, owners, timeout=2.0):
+    """leftovers(), polled briefly; what is left at the end."""
+    deadline = time.monotonic() + timeout
+    while (bad := leftovers(uids, owners)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bad
+
+
+def assert_no_leftovers(service, uids, token=None):
+    """No process of the uid pool escaped every jail or outlived a run of this stack; nothing carries token."""
+    assert wait_no_leftovers(uids, [service.proc.pid]) == []
+    if token:
+        assert carriers(token) == []

@@ -11,6 +11,10 @@ import urllib.request
 
 import pytest
 
+# The leftover checks' assertions explained as in a test file (they run from the session-finish hook below).
+pytest.register_assert_rewrite("leftovers")
+import leftovers  # noqa: E402
+
 SRC = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("top_builddir") or os.path.join(SRC, "build")
 # pysandbox-admin asks pysandboxd for its rules (--print-rules); the one under test, not an installed one.
@@ -152,8 +156,15 @@ def make_module_service():
     stop_all()
 
 
+_leftover = {"before": None}	# leftovers.snapshot() of the host when this pytest run started
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    # Before any stack of the session starts (xdist starts its workers at session start, after this): what the
+    # host already holds is not ours to judge. Only the controller checks (see pytest_sessionfinish).
+    if not hasattr(config, "workerinput"):
+        _leftover["before"] = leftovers.snapshot()
 
 
 # ---- TAP output for automake's tap-driver (one line per test) --------------
@@ -204,8 +215,67 @@ def _sweep_killed_jail_cgroups():
                     pass
 
 
+# ---- the leftover checks, once every stack of the run has stopped ----------
+
+
+def _leftover_checks(session):
+    """Runs leftovers.CHECKS with a probe stack of their own, each reported like a test (its TAP line, pytest's
+    counts, its failure in the report); returns how many failed."""
+    config, hook = session.config, session.config.hook
+    rel = os.path.relpath(leftovers.__file__, str(config.rootpath))
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        if getattr(terminal, "_width_of_current_line", 0):
+            terminal.write("\n")	# after the progress dots of -q
+        terminal.write_sep("-", f"leftover checks ({rel}), every stack of the run stopped")
+        session.testscollected += len(leftovers.CHECKS)	# their progress ([NN%]) on its own line
+    probe, probe_error = None, None
+    try:
+        probe = Service()
+    except Exception as e:	# reported by each check that needs it
+        probe_error = f"the probe stack did not start: {e}"
+    failed = 0
+    try:
+        for check in leftovers.CHECKS:
+            nodeid = f"{rel}::{check.__name__}"
+            location = (rel, check.__code__.co_firstlineno - 1, check.__name__)
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+            start = time.monotonic()
+            try:
+                if probe is None and check not in leftovers.STACKLESS:
+                    raise AssertionError(probe_error)
+                check(_leftover["before"], probe)
+                outcome, longrepr = "passed", None
+            except Exception:
+                excinfo = pytest.ExceptionInfo.from_current()
+                excinfo.traceback = excinfo.traceback.cut(path=leftovers.__file__)	# from the check on
+                outcome, longrepr = "failed", excinfo.getrepr(style="short")
+                failed += 1
+            report = pytest.TestReport(nodeid, location, {check.__name__: 1}, outcome, longrepr, "call",
+                                       duration=time.monotonic() - start)
+            hook.pytest_runtest_logreport(report=report)
+            hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+    finally:
+        if probe is not None:
+            probe.stop()
+    return failed
+
+
+# A wrapper, innermost: its part after the yield runs once every plain pytest_sessionfinish has returned (pytest's
+# teardown of what is left of the session's fixtures, pytest-xdist's shutdown of its workers, which waits for their
+# processes to exit) and before the terminal reporter's summary (which then counts and shows the checks).
+@pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_sessionfinish(session, exitstatus):
+    yield
     _sweep_killed_jail_cgroups()
+    # Once per pytest run: in the controller (pytest-xdist's workers have workerinput), not for --collect-only or
+    # a run that was interrupted or misused, nor against a sabotaged build (tests/sabotage: what its switch lets
+    # through is expected to stay behind; sabotage.py removes it and judges only the tests that cover the switch).
+    if (not hasattr(session.config, "workerinput") and _leftover["before"] is not None
+            and not session.config.option.collectonly and not os.environ.get("PYSANDBOX_SABOTAGE")
+            and exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR)):
+        if _leftover_checks(session) and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     f = _tap["file"]
     if f is not None:
         f.write(f"1..{_tap['n']}\n")

@@ -10,18 +10,18 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import hostinspect  # noqa: E402
 
-# Each switch (jail.c, sabotaged()) and the tests that must notice it.
+# Each switch (src/jail/fail.c, sabotaged()) and the tests that must notice it.
 COVER = {
-    "root": ["test_hostile.py::test_host_secrets_unreadable"],
-    "pid": ["test_hostile.py::test_daemonised_children_die_with_the_run",
-            "test_hostile.py::test_kill_attempts_stay_inside"],
-    "ipc": ["test_hostile.py::test_tmp_shm_and_ipc_do_not_persist"],
-    "uts": ["test_hostile2.py::test_proc_sys_and_trigger_writes_fail"],
-    "net": ["test_hostile.py::test_network_isolated_but_loopback_works",
+    "root": ["test_hostile_files.py::test_host_secrets_unreadable"],
+    "pid": ["test_hostile_processes.py::test_daemonised_children_die_with_the_run",
+            "test_hostile_processes.py::test_kill_attempts_stay_inside"],
+    "ipc": ["test_hostile_files.py::test_tmp_shm_and_ipc_do_not_persist"],
+    "uts": ["test_hostile_files.py::test_proc_sys_and_trigger_writes_fail"],
+    "net": ["test_hostile_network.py::test_network_isolated_but_loopback_works",
             "test_network.py::test_a_run_without_network_reaches_only_its_own_loopback"],
-    "uid": ["test_hostile.py::test_concurrent_runs_isolated", "test_hostile.py::test_kill_attempts_stay_inside"],
-    "seccomp": ["test_hostile.py::test_no_user_namespaces", "test_side_channels.py"],
-    "memory": ["test_hostile.py::test_huge_allocation_hits_memory_limit",
+    "uid": ["test_hostile_processes.py::test_concurrent_runs_isolated", "test_hostile_processes.py::test_kill_attempts_stay_inside"],
+    "seccomp": ["test_hostile_processes.py::test_no_user_namespaces", "test_side_channels.py"],
+    "memory": ["test_hostile_limits.py::test_huge_allocation_hits_memory_limit",
                "test_supervisor.py::test_the_runs_cgroups_carry_its_limits"],
     "pids": ["test_supervisor.py::test_the_runs_cgroups_carry_its_limits"],
     "cpu": ["test_supervisor.py::test_the_runs_cgroups_carry_its_limits"],

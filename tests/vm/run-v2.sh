@@ -65,7 +65,7 @@ shift 2
 files=("$@")
 if [[ ${#files[@]} == 0 ]]; then
 	# What depends on cgroups (v2 differs from v1): runs' cgroups and limits, the jail's own processes outside
-	# them, standbys and their cgroups, killed jails' cleanup; the memory and CPU tests of test_hostile.py.
+	# them, standbys and their cgroups, killed jails' cleanup; the memory and CPU tests of test_hostile_limits.py.
 	files=(test_supervisor.py
 		test_pool.py::test_killed_busy_worker_ends_its_run test_pool.py::test_sigterm_kills_a_run_past_grace
 		test_pool.py::test_each_run_worker_keeps_one_standby_jail
@@ -74,9 +74,9 @@ if [[ ${#files[@]} == 0 ]]; then
 		test_jail_direct.py::test_the_pool_user_can_run_what_the_configuration_allows
 		test_jail_direct.py::test_a_standby_runs_what_the_configuration_allows
 		test_jail_direct.py::test_a_standby_closed_unused_leaves_no_cgroup
-		test_hostile.py::test_huge_allocation_hits_memory_limit test_hostile.py::test_memfd_cannot_bypass_memory_limit
-		test_hostile.py::test_memory_limit_covers_all_processes test_hostile.py::test_fork_bomb_ends
-		test_hostile.py::test_cpu_loop_times_out test_hostile.py::test_cpu_loop_in_four_threads_times_out)
+		test_hostile_limits.py::test_huge_allocation_hits_memory_limit test_hostile_limits.py::test_memfd_cannot_bypass_memory_limit
+		test_hostile_limits.py::test_memory_limit_covers_all_processes test_hostile_limits.py::test_fork_bomb_ends
+		test_hostile_limits.py::test_cpu_loop_times_out test_hostile_limits.py::test_cpu_loop_in_four_threads_times_out)
 fi
 
 work=$(mktemp -d /tmp/pysandbox-vm.XXXXXX)

@@ -1,4 +1,8 @@
-"""test_zz_leftovers.py: runs last (by name): the session left no process, mount or directory on the host."""
+"""leftovers.py: the session left no process, mount, cgroup or directory on the host.
+
+conftest.py takes snapshot() when pytest starts (before any stack of the session) and, once every test and every
+fixture's stack has stopped (with pytest-xdist: in the controller, after all its workers have exited), runs each
+of CHECKS with a probe stack of its own started (`stack`), reporting each as a test of this file."""
 import glob
 import os
 import time
@@ -18,7 +22,9 @@ def _mount_lines(table):
         return {line for line in f if "pysandbox" in line}
 
 
-def _snapshot():
+def snapshot():
+    """What the host holds before any stack of this session starts: what other sessions had already left is not
+    ours to judge."""
     return {
         "run": set(glob.glob(RUN_DIRS)),
         "state": set(glob.glob(STATE_DIRS)),
@@ -31,19 +37,14 @@ def _snapshot():
     }
 
 
-# Taken at collection, before any stack of this session starts: what other sessions had already left is
-# not ours to judge.
-BEFORE = _snapshot()
-
-
-def _new(pid):
+def _new(before, pid):
     """pid was started during this session (not the same process as one that ran before it)."""
     ident = hostinspect.identity(pid)
-    return ident is not None and ident not in BEFORE["procs"]
+    return ident is not None and ident not in before["procs"]
 
 
 def _session_pids(procs):
-    """Every live descendant of this pytest process."""
+    """Every live descendant of this pytest process (the controller under pytest-xdist)."""
     me = os.getpid()
     return {pid for pid in procs if hostinspect.descends_from(pid, me, procs)}
 
@@ -71,24 +72,28 @@ def _state_dir_of(runtime):
     return None
 
 
-def test_no_run_process_left(service):
-    uids = set(hostinspect.uid_range(service)) | set(hostinspect.UID_RANGE)
+def _left(what, items):
+    return f"{what}:\n  " + "\n  ".join(items)
+
+
+def no_run_process_left(before, stack):
+    uids = set(hostinspect.uid_range(stack)) | set(hostinspect.UID_RANGE)
     # Nothing of the pool's uids may have escaped a jail, and no run of this session may still be running.
     def leftovers():
         procs = hostinspect.processes()
-        return [d for d in hostinspect.run_leftovers(uids, [os.getpid()], procs) if _new(int(d.split()[1]))]
+        return [d for d in hostinspect.run_leftovers(uids, [os.getpid()], procs) if _new(before, int(d.split()[1]))]
     deadline = time.monotonic() + 2
     while (bad := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert bad == []
+    assert bad == [], _left("processes of the pool's uids left (escaped a jail, or a run still running)", bad)
 
 
-def _jail_leftovers():
+def _jail_leftovers(before):
     procs = hostinspect.processes()
     mine = _session_pids(procs)
     bad = []
     for pid, p in procs.items():
-        if p["name"] not in hostinspect.JAIL_NAMES or not _new(pid):
+        if p["name"] not in hostinspect.JAIL_NAMES or not _new(before, pid):
             continue
         chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
         while chain and chain[0] in hostinspect.JAIL_NAMES:
@@ -100,18 +105,18 @@ def _jail_leftovers():
     return bad
 
 
-def test_no_jail_process_left(service):
+def no_jail_process_left(before, stack):
     deadline = time.monotonic() + 2
-    while (bad := _jail_leftovers()) and time.monotonic() < deadline:
+    while (bad := _jail_leftovers(before)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert bad == []
+    assert bad == [], _left("jail processes left (not a waiting standby, or owned by no worker or builder)", bad)
 
 
-def test_no_cgroup_left(service):
+def no_cgroup_left(before, stack):
     """Every cgroup the service makes is named pysandbox-*: once one more jail has started (it removes those of
     every jail gone, e.g. of stacks the tests SIGKILLed), what may exist is the cgroups of the live standby jails
     (made ahead of their run) and, with v2, the pool's leaf of a live stack."""
-    assert service.execute("print('last')")["stdout"] == "last\n"
+    assert stack.execute("print('last')")["stdout"] == "last\n"
     def leftovers():
         procs = hostinspect.processes()
         mine = _session_pids(procs)
@@ -129,19 +134,20 @@ def test_no_cgroup_left(service):
                     pass
         # v2: the pool's leaf and what holds it (devserver.sh's).
         allowed |= {os.path.dirname(d) for d in allowed}
-        return sorted(d for d in hostinspect.cgroup_dirs() - allowed - BEFORE["cgroups"]
+        return sorted(d for d in hostinspect.cgroup_dirs() - allowed - before["cgroups"]
                       if os.path.basename(d) not in standbys | others)
     deadline = time.monotonic() + 2
     while (bad := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert bad == []
+    assert bad == [], _left("cgroups left (of no live standby or stack)", bad)
 
 
-def test_no_stray_stack_process(service):
+def no_stray_stack_process(before, stack):
     procs = hostinspect.processes()
-    stack = hostinspect.stack_pids(service, procs)
-    # Only the session's shared stack may still run under pytest: every make_service stack was stopped.
-    assert sorted(hostinspect.describe(pid, procs) for pid in _session_pids(procs) - stack) == []
+    probe = hostinspect.stack_pids(stack, procs)
+    # Only the probe stack may still run under pytest: every stack of the tests and their fixtures was stopped.
+    stray = sorted(hostinspect.describe(pid, procs) for pid in _session_pids(procs) - probe)
+    assert stray == [], _left("processes still running under pytest (a stack or a child not stopped)", stray)
     # No daemon or nginx anywhere still points at a runtime dir that is gone (a stack half stopped).
     orphans = []
     for pid, p in procs.items():
@@ -149,28 +155,37 @@ def test_no_stray_stack_process(service):
             for arg in p["cmdline"]:
                 if arg.startswith("/tmp/pysandbox-run.") and not os.path.exists(arg.split("/pysandbox.conf")[0]):
                     orphans.append(hostinspect.describe(pid, procs))
-    assert orphans == []
+    assert orphans == [], _left("pysandboxd or nginx processes of a runtime dir that is gone", orphans)
 
 
-def test_no_pysandbox_mount():
+def no_pysandbox_mount(before, stack):
     for table in MOUNT_TABLES:
-        assert sorted(_mount_lines(table) - BEFORE["mounts"][table]) == [], table
+        new = sorted(_mount_lines(table) - before["mounts"][table])
+        assert new == [], _left(f"pysandbox mounts left in {table}", [m.rstrip("\n") for m in new])
 
 
-def test_no_runtime_or_state_dir_left(service):
+def no_runtime_or_state_dir_left(before, stack):
     procs = hostinspect.processes()
-    ours = hostinspect.runtime_dir(service, procs)
-    assert ours and os.path.isdir(ours), "the session stack's runtime dir was not found"
-    assert os.path.isdir(service.state)
+    ours = hostinspect.runtime_dir(stack, procs)
+    assert ours and os.path.isdir(ours), "the probe stack's runtime dir was not found"
+    assert os.path.isdir(stack.state)
     live = _live_runtime_dirs(procs)
     assert ours in live
-    new_run = set(glob.glob(RUN_DIRS)) - BEFORE["run"] - live
-    assert sorted(new_run) == []
-    live_state = {_state_dir_of(d) for d in live} | {service.state}
-    new_state = set(glob.glob(STATE_DIRS)) - BEFORE["state"] - live_state
-    assert sorted(new_state) == []
+    new_run = sorted(set(glob.glob(RUN_DIRS)) - before["run"] - live)
+    assert new_run == [], _left("runtime dirs left (named by no live process)", new_run)
+    live_state = {_state_dir_of(d) for d in live} | {stack.state}
+    new_state = sorted(set(glob.glob(STATE_DIRS)) - before["state"] - live_state)
+    assert new_state == [], _left("test state dirs left (of no live stack)", new_state)
 
 
-def test_no_canary_left():
+def no_canary_left(before, stack):
     now = {p for pattern in CANARIES for p in glob.glob(pattern)}
-    assert sorted(now - BEFORE["canary"]) == []
+    new = sorted(now - before["canary"])
+    assert new == [], _left("canary files left", new)
+
+
+# In this order, each reported as its own test (tests/integration/leftovers.py::NAME).
+CHECKS = (no_run_process_left, no_jail_process_left, no_cgroup_left, no_stray_stack_process, no_pysandbox_mount,
+          no_runtime_or_state_dir_left, no_canary_left)
+# The checks that do not use the probe stack (they still run when it could not start).
+STACKLESS = (no_pysandbox_mount, no_canary_left)
