@@ -11,20 +11,12 @@
 #include "env.h"
 #include "execute.h"
 #include "log.h"
+#include "now.h"
+#include "reply.h"
 #include "request.h"
 #include "result.h"
 #include "run.h"
-#include "reply.h"
 #include "scoreboard.h"
-
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A run admission refused: 503 when the service is full, 429 when this client holds its share. */
 static void
@@ -216,12 +208,12 @@ execute_handle(const struct conf *c, int wslot, const char *client, const char *
 		goto out;
 	}
 	/* A slot (and so a uid of the pool) for this run, or a short wait in the queue, or a refusal. */
-	t_wait = mono_now();
+	t_wait = now_mono();
 	if ((admitted = admit_acquire(sb_admit(), wslot, client, c->queue_timeout, &slot)) != ADMIT_OK) {
 		refuse(c, r, admitted);
 		goto out;
 	}
-	metrics_count_queue_wait(sb_metrics(), mono_now() - t_wait);
+	metrics_count_queue_wait(sb_metrics(), now_mono() - t_wait);
 	r->is_run = true;
 	e = execute_run(c, slot, &req, &res, why, sizeof(why));
 	admit_release(sb_admit(), wslot, slot);

@@ -11,16 +11,8 @@
 #include "db.h"
 #include "health.h"
 #include "interp.h"
+#include "now.h"
 #include "scoreboard.h"
-
-static double
-wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A wall-clock time in seconds as the API's timestamps are written (db_format_time). */
 static void
@@ -62,7 +54,7 @@ health_metrics(const struct conf *c, struct sqlite3 *envs_db)
 	count_workers(&w);
 	admit_counts(sb_admit(), &st);
 	g.healthy = scoreboard->healthy;
-	g.uptime_s = wall_now() - scoreboard->started;
+	g.uptime_s = now_wall() - scoreboard->started;
 	g.workers_busy = w.run_busy;
 	g.workers_idle = w.total - w.api - w.run_busy;
 	g.api_workers = w.api;
@@ -89,12 +81,12 @@ health_json(const struct conf *c, int *status)
 	count_workers(&w);
 	*status = scoreboard->healthy ? 200 : 503;
 	json_object_object_add(o, "status", json_object_new_string(scoreboard->healthy ? "healthy" : "unhealthy"));
-	iso8601(wall_now(), ts, sizeof(ts));
+	iso8601(now_wall(), ts, sizeof(ts));
 	json_object_object_add(o, "timestamp", json_object_new_string(ts));
 	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
 	if (!scoreboard->healthy)
 		json_object_object_add(o, "reason", json_object_new_string(scoreboard->reason));
-	json_object_object_add(o, "uptime", json_object_new_int64((int64_t)(wall_now() - scoreboard->started)));
+	json_object_object_add(o, "uptime", json_object_new_int64((int64_t)(now_wall() - scoreboard->started)));
 	iso8601(scoreboard->checked_at, ts, sizeof(ts));
 	json_object_object_add(o, "self_test_at", json_object_new_string(ts));
 	iso = json_tokener_parse(scoreboard->isolation);
@@ -117,7 +109,7 @@ health_json(const struct conf *c, int *status)
 		json_object_object_add(pool, "process manager", json_object_new_string("static"));
 		iso8601(scoreboard->started, ts, sizeof(ts));
 		json_object_object_add(pool, "start time", json_object_new_string(ts));
-		json_object_object_add(pool, "start since", json_object_new_int64((int64_t)(wall_now() - scoreboard->started)));
+		json_object_object_add(pool, "start since", json_object_new_int64((int64_t)(now_wall() - scoreboard->started)));
 		json_object_object_add(pool, "accepted conn", json_object_new_int64((int64_t)scoreboard->requests));
 		json_object_object_add(pool, "listen queue", json_object_new_int(st.queued));
 		json_object_object_add(pool, "max listen queue", json_object_new_int(st.max_queued));

@@ -15,6 +15,7 @@
 #include "health.h"
 #include "http.h"
 #include "log.h"
+#include "now.h"
 #include "reply.h"
 #include "scoreboard.h"
 
@@ -27,15 +28,6 @@ static struct {
 	char			started[DB_TIME_LEN];
 	int64_t			env_id;
 } pending;
-
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 handle_root(struct reply *r)
@@ -225,7 +217,7 @@ http_serve(const struct conf *c, int wslot, struct FCGX_Request *fr)
 	const char *path = FCGX_GetParam("DOCUMENT_URI", fr->envp);
 	const char *rid = request_id_param(FCGX_GetParam("REQUEST_ID", fr->envp));
 	struct reply r = { .exit_code = -1 };
-	double t0 = mono_now();
+	double t0 = now_mono();
 	char started[DB_TIME_LEN], logged_path[220];
 	enum route route;
 	bool head;
@@ -250,9 +242,9 @@ http_serve(const struct conf *c, int wslot, struct FCGX_Request *fr)
 		FCGX_PutStr(r.body, (int)strlen(r.body), fr->out);
 	log_info("method=%s path=%s status=%d dur_ms=%.1f run=%s exit=%d",
 	    logged_method ? logged_method : "-", log_path(path, logged_path, sizeof(logged_path)), r.status,
-	    (mono_now() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
+	    (now_mono() - t0) * 1000, r.run_status ? r.run_status : "-", r.exit_code);
 	if (r.is_run || r.bytes_in)
-		keep_run_record(&r, started, mono_now() - t0);
+		keep_run_record(&r, started, now_mono() - t0);
 	free(r.body);
 	log_set_request_id(NULL);
 }

@@ -104,8 +104,6 @@ bool
 cg_self_dir(const char *controller, char *out, size_t outlen)
 {
 	char text[4096], path[CG_PATH_MAX], mount[256];
-	ssize_t n;
-	int fd;
 
 	if (controller == NULL) {
 		const char *m = v2_mount();
@@ -118,14 +116,8 @@ cg_self_dir(const char *controller, char *out, size_t outlen)
 		if (!fs_is(mount, CGROUP_SUPER_MAGIC))
 			return false;
 	}
-	if ((fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC)) == -1)
-		return false;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
-	if (!cg_parse_proc_cgroup(text, controller, path, sizeof(path)))
+	if (cg_read_at(AT_FDCWD, "/proc/self/cgroup", text, sizeof(text)) == -1 ||
+	    !cg_parse_proc_cgroup(text, controller, path, sizeof(path)))
 		return false;
 	return (size_t)snprintf(out, outlen, "%s%s", mount, strcmp(path, "/") ? path : "") < outlen;
 }
@@ -274,17 +266,10 @@ static bool
 is_zombie(pid_t pid)
 {
 	char path[64], text[512], *state;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (cg_read_at(AT_FDCWD, path, text, sizeof(text)) == -1)
 		return false;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
 	return (state = strrchr(text, ')')) != NULL && state[1] == ' ' && state[2] == 'Z';
 }
 

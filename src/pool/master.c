@@ -23,6 +23,7 @@
 #include "cgroup.h"
 #include "db.h"
 #include "log.h"
+#include "now.h"
 #include "pool.h"
 #include "run.h"
 #include "scoreboard.h"
@@ -45,15 +46,6 @@ on_signal(int sig)
 		/* pipe full: a signal of that kind is already pending */
 	}
 	errno = saved;
-}
-
-static double
-wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Bind a FastCGI socket; refuse to steal it from a live instance. */
@@ -441,7 +433,7 @@ master_start(struct master *m)
 		return -1;
 	}
 	selftest_run(c);
-	m->last_check = wall_now();
+	m->last_check = now_wall();
 	sb_set_workers(conf_processes(c));
 	for (int i = 0; i < scoreboard->nworkers; i++)
 		spawn_worker(c, m->listen_fd, m->api_fd, i);
@@ -459,7 +451,7 @@ master_stop(struct master *m)
 		return;
 	log_info("stopping: waiting up to %d s for in-flight runs", m->c->shutdown_grace);
 	m->stopping = 1;
-	m->stop_deadline = wall_now() + m->c->shutdown_grace;
+	m->stop_deadline = now_wall() + m->c->shutdown_grace;
 	close(m->listen_fd);
 	close(m->api_fd);
 	m->listen_fd = m->api_fd = -1;
@@ -490,7 +482,7 @@ master_reload(struct master *m)
 	log_set_format((enum log_format)c->log_format);
 	log_info("configuration reloaded; recycling workers");
 	selftest_run(c);
-	m->last_check = wall_now();
+	m->last_check = now_wall();
 	sb_set_workers(conf_processes(c));
 	admit_resize(sb_admit(), conf_workers(c), c->queue_size, c->max_runs_per_client);
 	signal_workers(SIGQUIT);
@@ -522,7 +514,7 @@ reap_children(struct master *m)
 				log_warnx("worker %d (pid %ld) died (%s %d)", i, (long)pid,
 				    WIFSIGNALED(status) ? "signal" : "exit",
 				    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-				if (wall_now() - scoreboard->slot[i].started < FAST_DEATH_S)
+				if (now_wall() - scoreboard->slot[i].started < FAST_DEATH_S)
 					m->fast_deaths++;
 			} else
 				m->fast_deaths = 0;
@@ -538,9 +530,9 @@ respawn(struct master *m)
 {
 	if (m->fast_deaths >= 5 && m->respawn_after == 0) {
 		log_warnx("workers keep dying at start; pausing restarts for 5 s");
-		m->respawn_after = wall_now() + 5;
+		m->respawn_after = now_wall() + 5;
 	}
-	if (m->respawn_after != 0 && wall_now() < m->respawn_after)
+	if (m->respawn_after != 0 && now_wall() < m->respawn_after)
 		return;
 	if (m->respawn_after)
 		m->fast_deaths = 0;
@@ -557,17 +549,17 @@ respawn(struct master *m)
 static void
 periodic(struct master *m)
 {
-	if (wall_now() - m->last_suspect_test >= SUSPECT_GAP_S && sb_take_selftest_request()) {
+	if (now_wall() - m->last_suspect_test >= SUSPECT_GAP_S && sb_take_selftest_request()) {
 		log_info("a worker reported a jail failure: running the self-test");
 		selftest_run(m->c);
-		m->last_suspect_test = wall_now();
+		m->last_suspect_test = now_wall();
 	}
-	if (wall_now() - m->last_check >= RECHECK_S) {
+	if (now_wall() - m->last_check >= RECHECK_S) {
 		/* A jail killed outright leaves its (empty) cgroups behind. */
 		sweep_cgroups(m->c);
 		if (!scoreboard->healthy)
 			selftest_run(m->c);
-		m->last_check = wall_now();
+		m->last_check = now_wall();
 	}
 }
 
@@ -580,7 +572,7 @@ master_finish(struct master *m)
 		close(m->listen_fd);
 	if (m->api_fd != -1)
 		close(m->api_fd);
-	for (double until = wall_now() + 2; wall_now() < until; ) {
+	for (double until = now_wall() + 2; now_wall() < until; ) {
 		pid_t p = waitpid(-1, NULL, WNOHANG);
 
 		if (p == -1 && errno != EINTR)
@@ -620,7 +612,7 @@ pool_main(struct conf *c, const char *conf_path)
 		if (!m.stopping) {
 			respawn(&m);
 			periodic(&m);
-		} else if (!m.killed && wall_now() >= m.stop_deadline) {
+		} else if (!m.killed && now_wall() >= m.stop_deadline) {
 			log_warnx("grace period over: killing %d busy workers", live_workers());
 			signal_workers(SIGKILL);
 			m.killed = 1;

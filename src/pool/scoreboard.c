@@ -9,19 +9,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "now.h"
 #include "scoreboard.h"
 
 static struct scoreboard *board;
 const struct scoreboard *scoreboard;
-
-static double
-wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int
 sb_create(const struct conf *c)
@@ -32,7 +24,7 @@ sb_create(const struct conf *c)
 		return -1;
 	}
 	memset(board, 0, sizeof(*board));
-	board->started = wall_now();
+	board->started = now_wall();
 	board->master_pid = getpid();
 	if (admit_init(&board->admit, conf_workers(c), c->queue_size, c->max_runs_per_client) == -1) {
 		sb_destroy();
@@ -70,7 +62,7 @@ sb_set_health(bool healthy, const char *reason, const char *isolation_json, cons
 	if (python_version)
 		snprintf(board->python_version, sizeof(board->python_version), "%s", python_version);
 	snprintf(board->reason, sizeof(board->reason), "%s", healthy ? "" : reason);
-	board->checked_at = wall_now();
+	board->checked_at = now_wall();
 	board->healthy = healthy;
 }
 
@@ -90,7 +82,7 @@ sb_worker_started(int slot, pid_t pid, bool takes_runs)
 	board->slot[slot].busy = 0;
 	board->slot[slot].takes_runs = takes_runs;
 	board->slot[slot].served = 0;
-	board->slot[slot].started = wall_now();
+	board->slot[slot].started = now_wall();
 }
 
 void

@@ -13,23 +13,7 @@
 #include "health.h"
 #include "scoreboard.h"
 #include "tap.h"
-
-static json_object *
-get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static bool
-str_is(json_object *o, const char *key, const char *want, size_t n)
-{
-	json_object *v = get(o, key);
-
-	return json_object_is_type(v, json_type_string) && (size_t)json_object_get_string_len(v) == n &&
-	    memcmp(json_object_get_string(v), want, n) == 0;
-}
+#include "testjson.h"
 
 static void
 test_health(void)
@@ -49,9 +33,9 @@ test_health(void)
 	sb_worker_busy(0, true);
 	txt = health_json(&c, &status);
 	o = txt ? json_tokener_parse(txt) : NULL;
-	ok(status == 200 && str_is(o, "status", "healthy", 7), "health: healthy -> 200");
+	ok(status == 200 && json_str_is(o, "status", "healthy", 7), "health: healthy -> 200");
 	{
-		json_object *ts = get(o, "timestamp");
+		json_object *ts = json_get(o, "timestamp");
 		const char *s = json_object_get_string(ts);
 		size_t n = s ? strlen(s) : 0;
 		/* Python's isoformat() of an aware UTC time: 2026-12-01T19:38:22[.548239]+00:00 */
@@ -59,11 +43,11 @@ test_health(void)
 		    (n == 25 || s[19] == '.'), "health: ISO 8601 UTC timestamp as the original wrote it (%s)",
 		    s ? s : "none");
 	}
-	ok(json_object_get_int(get(get(o, "pool"), "workers")) == 2 && json_object_get_int(get(get(o, "pool"), "busy")) == 1 &&
-	    json_object_get_int(get(get(o, "pool"), "idle")) == 1, "health: pool workers 2, busy 1, idle 1");
-	ok(json_object_get_int(get(get(o, "pool"), "api_workers")) == 1, "health: one of them the API socket's");
-	ok(json_object_is_type(get(o, "isolation"), json_type_object), "health: isolation object");
-	ok(get(o, "reason") == NULL, "health: no reason when healthy");
+	ok(json_object_get_int(json_get(json_get(o, "pool"), "workers")) == 2 && json_object_get_int(json_get(json_get(o, "pool"), "busy")) == 1 &&
+	    json_object_get_int(json_get(json_get(o, "pool"), "idle")) == 1, "health: pool workers 2, busy 1, idle 1");
+	ok(json_object_get_int(json_get(json_get(o, "pool"), "api_workers")) == 1, "health: one of them the API socket's");
+	ok(json_object_is_type(json_get(o, "isolation"), json_type_object), "health: isolation object");
+	ok(json_get(o, "reason") == NULL, "health: no reason when healthy");
 	json_object_put(o);
 	free(txt);
 	/* A worker's report alone changes nothing: the master's self-test decides. */
@@ -73,8 +57,8 @@ test_health(void)
 	sb_set_health(false, "self-test failed: spawn failed", "{}", NULL);
 	txt = health_json(&c, &status);
 	o = txt ? json_tokener_parse(txt) : NULL;
-	ok(status == 503 && str_is(o, "status", "unhealthy", 9) && json_object_get_string(get(o, "reason")) &&
-	    strstr(json_object_get_string(get(o, "reason")), "spawn failed"), "health: unhealthy -> 503 with the reason");
+	ok(status == 503 && json_str_is(o, "status", "unhealthy", 9) && json_object_get_string(json_get(o, "reason")) &&
+	    strstr(json_object_get_string(json_get(o, "reason")), "spawn failed"), "health: unhealthy -> 503 with the reason");
 	ok(strcmp(scoreboard->python_version, "3.11.2") == 0, "health: a failed self-test keeps the last version seen");
 	json_object_put(o);
 	free(txt);

@@ -16,45 +16,14 @@
 #include "result.h"
 #include "run.h"
 #include "tap.h"
+#include "testjson.h"
 #include "testutil.h"
-
-static bool
-near(double a, double b)
-{
-	return fabs(a - b) < 1e-9;
-}
-
-static json_object *
-get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static bool
-has_null(json_object *o, const char *key)
-{
-	static int sentinel;
-	json_object *v = (json_object *)&sentinel;
-
-	/* Present, and JSON null. */
-	return json_object_object_get_ex(o, key, &v) && v == NULL;
-}
-
-static bool
-is_type(json_object *o, const char *key, json_type t)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && v != NULL && json_object_is_type(v, t);
-}
 
 /* The string value of key is the base64 (no newlines) of want[0..n). */
 static bool
 b64_is(json_object *o, const char *key, const void *want, size_t n)
 {
-	json_object *v = get(o, key);
+	json_object *v = json_get(o, key);
 	unsigned char *dec = NULL;
 	size_t dlen = 0;
 	bool good;
@@ -66,15 +35,6 @@ b64_is(json_object *o, const char *key, const void *want, size_t n)
 	    dlen == n && (n == 0 || memcmp(dec, want, n) == 0);
 	free(dec);
 	return good;
-}
-
-static bool
-str_is(json_object *o, const char *key, const char *want, size_t n)
-{
-	json_object *v = get(o, key);
-
-	return json_object_is_type(v, json_type_string) && (size_t)json_object_get_string_len(v) == n &&
-	    memcmp(json_object_get_string(v), want, n) == 0;
 }
 
 static void
@@ -139,37 +99,37 @@ test_json_ok(void)
 	add_file(&r, "empty", 5, "", 0);
 
 	o = serialise(&r, NULL, false, "success result");
-	ok(is_type(o, "success", json_type_boolean) && json_object_get_boolean(get(o, "success")), "success: true");
+	ok(json_is(o, "success", json_type_boolean) && json_object_get_boolean(json_get(o, "success")), "success: true");
 	{
 		static const char want[] = "hello \xef\xbf\xbd world\n\xe6\x97\xa5";
-		ok(str_is(o, "stdout", want, sizeof(want) - 1), "stdout: 0xFF replaced by U+FFFD, rest kept");
+		ok(json_str_is(o, "stdout", want, sizeof(want) - 1), "stdout: 0xFF replaced by U+FFFD, rest kept");
 	}
-	ok(str_is(o, "stderr", "warn: \"quoted\" \\ </script>\n", 28), "stderr kept byte for byte");
-	ok(has_null(o, "error"), "error: null on success");
-	ok((is_type(o, "execution_time", json_type_double) || is_type(o, "execution_time", json_type_int)) &&
-	    near(json_object_get_double(get(o, "execution_time")), 1.234567), "execution_time: 1.234567");
-	files = get(o, "files");
+	ok(json_str_is(o, "stderr", "warn: \"quoted\" \\ </script>\n", 28), "stderr kept byte for byte");
+	ok(json_has_null(o, "error"), "error: null on success");
+	ok((json_is(o, "execution_time", json_type_double) || json_is(o, "execution_time", json_type_int)) &&
+	    near(json_object_get_double(json_get(o, "execution_time")), 1.234567), "execution_time: 1.234567");
+	files = json_get(o, "files");
 	ok(json_object_is_type(files, json_type_object) && json_object_object_length(files) == 3, "files: 3 entries");
 	ok(b64_is(files, "out.bin", data, sizeof(data)), "files: out.bin is its base64, no newline (200 bytes > 72 columns)");
 	ok(b64_is(files, "sub/r\xef\xbf\xbdsum\xef\xbf\xbd.txt", "x", 1), "files: a non-UTF-8 name is sanitised");
 	ok(b64_is(files, "empty", "", 0), "files: empty file is \"\"");
-	ok(is_type(o, "exit_code", json_type_int) && json_object_get_int(get(o, "exit_code")) == 0, "exit_code: 0");
-	ok(has_null(o, "signal"), "signal: null");
-	ok(str_is(o, "status", "ok", 2), "status: ok");
-	t = get(o, "truncated");
+	ok(json_is(o, "exit_code", json_type_int) && json_object_get_int(json_get(o, "exit_code")) == 0, "exit_code: 0");
+	ok(json_has_null(o, "signal"), "signal: null");
+	ok(json_str_is(o, "status", "ok", 2), "status: ok");
+	t = json_get(o, "truncated");
 	ok(json_object_is_type(t, json_type_object) && json_object_object_length(t) == 3 &&
-	    is_type(t, "stdout", json_type_boolean) && !json_object_get_boolean(get(t, "stdout")) &&
-	    is_type(t, "stderr", json_type_boolean) && !json_object_get_boolean(get(t, "stderr")) &&
-	    is_type(t, "files", json_type_boolean) && !json_object_get_boolean(get(t, "files")),
+	    json_is(t, "stdout", json_type_boolean) && !json_object_get_boolean(json_get(t, "stdout")) &&
+	    json_is(t, "stderr", json_type_boolean) && !json_object_get_boolean(json_get(t, "stderr")) &&
+	    json_is(t, "files", json_type_boolean) && !json_object_get_boolean(json_get(t, "files")),
 	    "truncated: {stdout, stderr, files} all false");
-	rs = get(o, "resources");
+	rs = json_get(o, "resources");
 	ok(json_object_is_type(rs, json_type_object) &&
-	    (is_type(rs, "cpu_time", json_type_double) || is_type(rs, "cpu_time", json_type_int)) &&
-	    near(json_object_get_double(get(rs, "cpu_time")), 0.5) &&
-	    is_type(rs, "max_rss_kb", json_type_int) && json_object_get_int64(get(rs, "max_rss_kb")) == 20480,
+	    (json_is(rs, "cpu_time", json_type_double) || json_is(rs, "cpu_time", json_type_int)) &&
+	    near(json_object_get_double(json_get(rs, "cpu_time")), 0.5) &&
+	    json_is(rs, "max_rss_kb", json_type_int) && json_object_get_int64(json_get(rs, "max_rss_kb")) == 20480,
 	    "resources: cpu_time 0.5, max_rss_kb 20480");
-	ok(has_null(o, "environment"), "environment: null");
-	ok(get(o, "stdout_base64") == NULL && get(o, "stderr_base64") == NULL && !has_null(o, "stdout_base64"),
+	ok(json_has_null(o, "environment"), "environment: null");
+	ok(json_get(o, "stdout_base64") == NULL && json_get(o, "stderr_base64") == NULL && !json_has_null(o, "stdout_base64"),
 	    "no *_base64 members unless asked");
 	json_object_put(o);
 	run_result_free(&r);
@@ -191,18 +151,18 @@ test_json_failures(void)
 	r.jail.wall_time = 300.5;
 
 	o = serialise(&r, "data-science", true, "killed result");
-	ok(is_type(o, "success", json_type_boolean) && !json_object_get_boolean(get(o, "success")), "success: false");
-	ok(str_is(o, "error", "Killed by signal SIGKILL", 24), "error: the sentence");
-	ok(has_null(o, "exit_code"), "exit_code: null when it did not exit");
-	ok(str_is(o, "signal", "SIGKILL", 7), "signal: SIGKILL");
-	ok(str_is(o, "status", "killed", 6), "status: killed");
-	ok(str_is(o, "environment", "data-science", 12), "environment: its name");
-	ok(near(json_object_get_double(get(o, "execution_time")), 300.5), "execution_time: 300.5");
-	t = get(o, "truncated");
-	ok(json_object_get_boolean(get(t, "stdout")) && json_object_get_boolean(get(t, "stderr")) &&
-	    json_object_get_boolean(get(t, "files")), "truncated: all true");
+	ok(json_is(o, "success", json_type_boolean) && !json_object_get_boolean(json_get(o, "success")), "success: false");
+	ok(json_str_is(o, "error", "Killed by signal SIGKILL", 24), "error: the sentence");
+	ok(json_has_null(o, "exit_code"), "exit_code: null when it did not exit");
+	ok(json_str_is(o, "signal", "SIGKILL", 7), "signal: SIGKILL");
+	ok(json_str_is(o, "status", "killed", 6), "status: killed");
+	ok(json_str_is(o, "environment", "data-science", 12), "environment: its name");
+	ok(near(json_object_get_double(json_get(o, "execution_time")), 300.5), "execution_time: 300.5");
+	t = json_get(o, "truncated");
+	ok(json_object_get_boolean(json_get(t, "stdout")) && json_object_get_boolean(json_get(t, "stderr")) &&
+	    json_object_get_boolean(json_get(t, "files")), "truncated: all true");
 	{
-		json_object *s = get(o, "stdout");
+		json_object *s = json_get(o, "stdout");
 		const char *p = json_object_get_string(s);
 		size_t n = (size_t)json_object_get_string_len(s);
 		/* FF, FE each one U+FFFD; NUL kept; the cut sequence at the end one more (at least one). */
@@ -211,7 +171,7 @@ test_json_failures(void)
 	}
 	ok(b64_is(o, "stdout_base64", raw, sizeof(raw) - 1), "stdout_base64: the raw bytes");
 	ok(b64_is(o, "stderr_base64", "", 0), "stderr_base64: \"\" for no output");
-	ok(json_object_is_type(get(o, "files"), json_type_object) && json_object_object_length(get(o, "files")) == 0,
+	ok(json_object_is_type(json_get(o, "files"), json_type_object) && json_object_object_length(json_get(o, "files")) == 0,
 	    "files: {}");
 	json_object_put(o);
 	run_result_free(&r);
@@ -232,11 +192,11 @@ test_json_failures(void)
 			snprintf(what, sizeof(what), "status %s", names[i].name);
 			is_str(run_status_name(names[i].s), names[i].name, "run_status_name(%d)", (int)names[i].s);
 			o = serialise(&e, NULL, true, what);
-			ok(str_is(o, "status", names[i].name, strlen(names[i].name)) &&
-			    json_object_get_boolean(get(o, "success")) == (names[i].s == RUN_OK) &&
-			    str_is(o, "stdout", "", 0) && str_is(o, "stderr", "", 0) && b64_is(o, "stdout_base64", "", 0) &&
-			    (names[i].s == RUN_OK ? has_null(o, "error") : is_type(o, "error", json_type_string)) &&
-			    json_object_get_int(get(o, "exit_code")) == e.jail.exit_code,
+			ok(json_str_is(o, "status", names[i].name, strlen(names[i].name)) &&
+			    json_object_get_boolean(json_get(o, "success")) == (names[i].s == RUN_OK) &&
+			    json_str_is(o, "stdout", "", 0) && json_str_is(o, "stderr", "", 0) && b64_is(o, "stdout_base64", "", 0) &&
+			    (names[i].s == RUN_OK ? json_has_null(o, "error") : json_is(o, "error", json_type_string)) &&
+			    json_object_get_int(json_get(o, "exit_code")) == e.jail.exit_code,
 			    "%s: status, success, error, exit_code and empty output", what);
 			json_object_put(o);
 		}
@@ -248,8 +208,8 @@ test_json_failures(void)
 		add_file(&e, "a\xff", 2, "1", 1);
 		add_file(&e, "a\xfe", 2, "2", 1);
 		o = serialise(&e, NULL, false, "colliding names");
-		f = get(o, "files");
-		ok(json_object_object_length(f) == 2 || json_object_get_boolean(get(get(o, "truncated"), "files")),
+		f = json_get(o, "files");
+		ok(json_object_object_length(f) == 2 || json_object_get_boolean(json_get(json_get(o, "truncated"), "files")),
 		    "files whose names sanitise alike: none silently lost (%d kept)", json_object_object_length(f));
 		json_object_put(o);
 		run_result_free(&e);

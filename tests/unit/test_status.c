@@ -71,12 +71,6 @@ refused_n(const char *s, size_t n, const char *frag, const char *what)
 
 #define REFUSED(lit, frag, what) refused_n(lit, sizeof(lit) - 1, frag, what)
 
-static bool
-near(double a, double b)
-{
-	return fabs(a - b) < 1e-9;
-}
-
 static void
 test_parse_ok(void)
 {

@@ -1,8 +1,11 @@
-/* testutil.h: what the C unit tests share besides TAP (tap.h): allocation that cannot fail quietly. */
+/* testutil.h: what the C unit tests share besides TAP (tap.h): allocation that cannot fail quietly, and a
+ * comparison of computed doubles. */
 #ifndef SBX_TESTUTIL_H
 #define SBX_TESTUTIL_H
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +20,13 @@ xmalloc(size_t n)
 		exit(99);
 	}
 	return p;
+}
+
+/* Equal but for rounding: the figures under test are sums and quotients of exact inputs. */
+static inline bool
+near(double a, double b)
+{
+	return fabs(a - b) < 1e-9;
 }
 
 #endif

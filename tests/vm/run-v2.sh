@@ -130,8 +130,22 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control
 ip link set lo up
 echo "vm: kernel \$(uname -r), cgroup2 subtree_control: \$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+# A watchdog: a guest whose tests stall (a task blocked in the kernel ignores timeout's signals) says what is
+# blocked, in which of the runs' cgroups, and powers off, well before qemu's own limit.
+( sleep 1200
+  echo "vm: stalled: the tests ran past 1200 s; the tasks, the runs' cgroups and the blocked tasks' stacks follow"
+  echo 8 >/proc/sys/kernel/printk
+  ps -eo pid,ppid,user,stat,wchan:32,etimes,args
+  for d in \$(find /sys/fs/cgroup -name 'pysandbox-*'); do
+	echo "\$d: procs \$(tr '\\n' ' ' <"\$d/cgroup.procs"), \$(tr '\\n' ' ' <"\$d/memory.events")"
+  done
+  echo w >/proc/sysrq-trigger
+  sleep 5
+  echo o >/proc/sysrq-trigger ) >/dev/console 2>&1 &
+# faulthandler_timeout: a test stuck in Python prints its traceback (the report reaches the console).
 top_srcdir=$src top_builddir=$build INTEGRATION_FILES="${files[*]}" \\
-	timeout 1800 bash $src/tests/integration/run-tests.sh 2>/dev/console | sed 's/^/vm-tap: /'
+	timeout -k 10 1100 bash $src/tests/integration/run-tests.sh -o faulthandler_timeout=300 2>/dev/console |
+	sed 's/^/vm-tap: /'
 echo "vm: cgroups left: \$(find /sys/fs/cgroup -name 'pysandbox-*' | wc -l)"
 echo o >/proc/sysrq-trigger
 sleep 30
@@ -140,9 +154,9 @@ chmod +x "$work/root/init" "$work/root/init2"
 (cd "$work/root" && find . -xdev | cpio -o -H newc --quiet >"$work/initrd.cpio")
 rm -rf "$work/root"
 
-# timeout(1) bounds the guest (40 minutes) and ends with it: a watchdog subshell would leave its sleep
-# behind when it is killed.
-timeout 2400 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
+# timeout(1) bounds the guest (25 minutes; its own watchdog ends it at 20) and ends with it: a watchdog
+# subshell here would leave its sleep behind when it is killed.
+timeout 1500 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initrd.cpio" -append "console=ttyS0 rdinit=/init panic=-1 quiet" \
 	</dev/null >"$work/console.log" 2>&1 &
 qemu_pid=$!
@@ -172,7 +186,7 @@ if [[ $failed != 0 ]]; then
 	if grep -q '= FAILURES =' "$work/console.txt"; then
 		grep -v '^vm-tap: ' "$work/console.txt" | sed -n '/= FAILURES =/,$p' | tail -n 150 >&2
 	else
-		grep -v '^vm-tap: ' "$work/console.txt" | tail -n 60 >&2
+		grep -v '^vm-tap: ' "$work/console.txt" | tail -n 200 >&2
 	fi
 fi
 echo "$passed passed, $failed failed"
