@@ -376,10 +376,18 @@ def _wait_standbys(service, what, n=None):
         pool = service.request("GET", "/health")[1]["pool"]
         n = pool["workers"] - pool["api_workers"]
 
+    seen = {}
+
     def ready():
-        m = {w: v for w, v in hostinspect.standby_jails(service).items() if v}
+        seen["workers"] = hostinspect.standby_jails(service)
+        m = {w: v for w, v in seen["workers"].items() if v}
         return m if len(m) == n and all(len(v) == 1 for v in m.values()) else None
-    return wait_for(what, ready)
+    try:
+        return wait_for(what, ready)
+    except AssertionError as e:
+        # What was there instead, and what the service said (its reasons for no standby are debug lines).
+        raise AssertionError(f"{e}: {n} run workers wanted, worker -> standbys seen last: {seen.get('workers')}\n"
+                             f"the service's log, its end:\n{service.read_log()[-3000:]}") from None
 
 
 def _standby_cgroups_ready(jail, service):
@@ -449,7 +457,7 @@ def test_a_killed_standby_is_replaced(make_service):
 
 
 def test_a_recycled_worker_ends_its_standby(make_service):
-    s = make_service(extra_conf=ONE + "max_requests = 2\n")
+    s = make_service(extra_conf=ONE + "max_requests = 2\nlog_level = debug\n")	# debug: why a standby is missing
     first = _wait_standbys(s, "the run workers' standbys")
     for i in range(4):
         hello(s, i)	# two run workers, four runs: one of them serves its second
