@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "buf.h"
 #include "interp.h"
@@ -55,6 +58,24 @@ root_owned_chain(const char *path)
 	return lstat("/", &st) == 0 && st.st_uid == 0;
 }
 
+/* A file root wrote to say something: not empty (an empty file is the built-in defaults, whatever root
+ * meant to set) and not one the kernel makes (procfs, sysfs, cgroups and the like are root's too). */
+static bool
+says_something(const char *path)
+{
+	static const long pseudo[] = { PROC_SUPER_MAGIC, SYSFS_MAGIC, 0x27e0eb /* cgroup v1 */, CGROUP2_SUPER_MAGIC,
+	    DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC, BPF_FS_MAGIC };
+	struct statfs fs;
+	struct stat st;
+
+	if (stat(path, &st) == -1 || st.st_size <= 0 || statfs(path, &fs) == -1)
+		return false;
+	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if ((long)fs.f_type == pseudo[i])
+			return false;
+	return true;
+}
+
 static void __attribute__((noreturn))
 usage(void)
 {
@@ -76,6 +97,10 @@ load_conf(void)
 	if (args.config[0] && !caller_is_root && !root_owned_chain(args.config)) {
 		errno = EPERM;
 		die("--config %s: only root or a file root alone can change is accepted", args.config);
+	}
+	if (args.config[0] && !caller_is_root && !says_something(args.config)) {
+		errno = EPERM;
+		die("--config %s: an empty file or one the kernel makes is no configuration", args.config);
 	}
 	if (conf_load(args.config[0] ? args.config : PYSANDBOX_CONF_PATH, &conf, caller_is_root, err,
 	    sizeof(err)) == -1) {
@@ -115,6 +140,9 @@ check_run(void)
 	if (args.build)
 		check_build_python();
 	limit_from_conf(&conf, args.build ? LIMIT_BUILD : LIMIT_RUN, &lim);
+	/* Not given: the configuration's default share, never no quota at all. */
+	if (args.cpus_milli < 0)
+		args.cpus_milli = (long)(lim.default_cpus * 1000 + 0.5);
 	if (args.cpus_milli > (long)(lim.max_cpus * 1000 + 0.5))
 		refuse("cpus above the configured maximum");
 	if (args.timeout_ms > (long)(lim.max_timeout * 1000 + 0.5))

@@ -71,6 +71,8 @@ pid_t program_fork(const sigset_t *oldmask, int *go_w);
 /* Hand it the run's arguments (once init has them), then let it go. */
 void program_configure(void);
 void program_go(int go_w);
+/* Close every descriptor from lowfd up (with or without close_range). */
+void close_from(int lowfd);
 /* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
 void seccomp_policy_load(void);
 

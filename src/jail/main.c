@@ -107,9 +107,7 @@ main(int argc, char **argv)
 	for (fd = 0; fd <= JAIL_FD_LAST(standby); fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			return JAIL_EXIT_SETUP;
-#ifdef HAVE_CLOSE_RANGE
-	close_range(JAIL_FD_LAST(standby) + 1, ~0U, 0);
-#endif
+	close_from(JAIL_FD_LAST(standby) + 1);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();

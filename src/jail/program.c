@@ -203,13 +203,24 @@ exec_program(const sigset_t *oldmask)
 	/* Only 0-2 and the status stream (closed on exec) stay open. */
 	if (fcntl(JAIL_FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
 		die("cloexec");
-#ifdef HAVE_CLOSE_RANGE
-	close_range(JAIL_FD_STATUS + 1, ~0U, 0);
-#endif
+	close_from(JAIL_FD_STATUS + 1);
 	execve(prog, argv, envp);
 	/* What the run or its environment holds (a removed or broken interpreter), not the jail ("X"). */
 	saved = errno;
 	fail_record(JAIL_FAIL_START, saved, "exec %s", prog);
+}
+
+/* Close every descriptor from lowfd up: close_range, or on a kernel without it (before 5.9) each one below
+ * a bound past any this process can hold (its limits are lowered only after the jail opened its own). */
+void
+close_from(int lowfd)
+{
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range((unsigned)lowfd, ~0U, 0) == 0)
+		return;
+#endif
+	for (int fd = lowfd; fd < 65536; fd++)
+		close(fd);
 }
 
 /* The program's process, from its fork until init says go: it holds only 0-2, the status stream and the
@@ -229,9 +240,7 @@ program_wait(int go_fd, const sigset_t *oldmask)
 		die("chdir /");
 	if (dup2(go_fd, JAIL_FD_INPUT) == -1)
 		die("dup go");
-#ifdef HAVE_CLOSE_RANGE
-	close_range(JAIL_FD_INPUT + 1, ~0U, 0);
-#endif
+	close_from(JAIL_FD_INPUT + 1);
 	while ((n = read(JAIL_FD_INPUT, &go, 1)) == -1 && errno == EINTR)
 		;
 	if (n != 1)

@@ -225,14 +225,17 @@ write_full(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* A formatted line of size bytes at most (n: what snprintf said it wanted). */
+/* A formatted line of size bytes at most (n: what snprintf said it wanted); one cut short still ends
+ * its record with a newline, so that it cannot run into the next. */
 static int
-write_line_n(int fd, const char *line, int n, size_t size)
+write_line_n(int fd, char *line, int n, size_t size)
 {
-	if (n < 0)
+	if (n < 0 || size < 2)
 		return -1;
-	if ((size_t)n >= size)
-		n = (int)size - 1;	/* (truncated: never past the buffer) */
+	if ((size_t)n >= size) {
+		n = (int)size - 1;
+		line[n - 1] = '\n';
+	}
 	return write_full(fd, line, (size_t)n);
 }
 #define write_line(fd, line, n) write_line_n(fd, line, n, sizeof(line))
@@ -240,7 +243,7 @@ write_line_n(int fd, const char *line, int n, size_t size)
 void
 jail_write_failure(int fd, enum jail_failure kind, int errnum, const char *msg)
 {
-	char line[640];
+	char line[JAIL_LINE_MAX];
 	int n;
 
 	if ((size_t)kind >= NFAILURES || failures[kind].letter == 0)
@@ -251,8 +254,6 @@ jail_write_failure(int fd, enum jail_failure kind, int errnum, const char *msg)
 		n = snprintf(line, sizeof(line), "%c %.500s: %s\n", failures[kind].letter, msg, strerror(errnum));
 	else
 		n = snprintf(line, sizeof(line), "%c %.500s\n", failures[kind].letter, msg);
-	if (n >= (int)sizeof(line))
-		n = (int)sizeof(line) - 1;
 	(void)write_line(fd, line, n);
 }
 
@@ -473,7 +474,7 @@ jail_parse_status(const char *p, size_t n, struct jail_report *rep, enum jail_fa
 	while (ps.p < ps.end && !ps.done && f == JAIL_FAIL_NONE) {
 		const char *nl = memchr(ps.p, '\n', (size_t)(ps.end - ps.p));
 		size_t linelen;
-		char line[256];
+		char line[JAIL_LINE_MAX];
 
 		if (nl == NULL)
 			break;

@@ -56,6 +56,7 @@ enum {
 
 #define JAIL_EXIT_SETUP	125		/* the helper itself failed */
 #define JAIL_ARGS_MAX	(2 << 20)	/* a standby's argument bytes */
+#define JAIL_LINE_MAX	640		/* a status record's line (F records' data excepted), newline included */
 #define JAIL_MAX_ARGV	(LIMIT_MAX_ARGS + 32)	/* the program's and the jail's own */
 
 enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP };

@@ -488,7 +488,7 @@ run_jail_command(const struct conf *c, enum jail_verb verb, const char *target)
 	char *argv[8];
 	int status, devnull, rc = -1;
 	posix_spawn_file_actions_t fa;
-	pid_t pid;
+	pid_t pid, w;
 
 	jail_args_init(&a);
 	a.verb = verb;
@@ -509,9 +509,9 @@ run_jail_command(const struct conf *c, enum jail_verb verb, const char *target)
 	close(devnull);
 	if (errno != 0)
 		goto out;
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+	while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
 		;
-	rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	rc = w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 out:
 	buf_free(&bytes);
 	return rc;

@@ -5,6 +5,7 @@ import os
 import pwd
 import subprocess
 import tempfile
+import threading
 
 import pytest
 
@@ -134,6 +135,53 @@ def test_a_configuration_the_pool_user_wrote_is_refused(service, how):
         else:
             rc, _, _, status = run_jail(service, ["standby"], standby_blob=blob(["pysandbox-jail"] + argv))
     assert rc == EXIT_SETUP and b"only root or a file root alone can change is accepted" in status, status
+
+
+@pytest.mark.parametrize("how", ["argv", "standby"])
+@pytest.mark.parametrize("kind", ["empty", "the kernel's"])
+def test_a_root_file_that_is_no_configuration_is_refused(service, kind, how):
+    # Root's files that root did not write as a configuration: an empty one (it would parse as the built-in
+    # defaults, undoing every limit the operator set) and the kernel's (procfs: root's, and reads as empty).
+    with tempfile.TemporaryDirectory(prefix="pysandbox-test-conf.") as d:
+        path = "/proc/1/cmdline"
+        if kind == "empty":
+            path = os.path.join(d, "empty.conf")
+            open(path, "w").close()
+        os.chmod(d, 0o755)
+        argv = base_args(service, **{"--config": path}) + ["run"]
+        if how == "argv":
+            rc, out, _, status = run_jail(service, argv)
+        else:
+            rc, out, _, status = run_jail(service, ["standby"], standby_blob=blob(["pysandbox-jail"] + argv))
+    assert rc == EXIT_SETUP and out == b"", status
+    assert b"an empty file or one the kernel makes is no configuration" in status, status
+
+
+def test_a_run_without_a_cpu_share_gets_the_configured_default(service):
+    # No --cpus-milli: the configuration's default_cpus (1: a quota of 100 ms each 100 ms), never no quota.
+    if "cpu" not in service.request("GET", "/health")[1]["isolation"]["cgroup"]:
+        pytest.skip("no cpu controller here")
+    done = {}
+    t = threading.Thread(target=lambda: done.update(r=run_jail(
+        service, base_args(service) + ["run"], code=b"import time; time.sleep(3); print('hello')")))
+    t.start()
+    try:
+        def quota():
+            procs = hostinspect.processes()
+            jails = [p for p in procs if procs[p]["name"] == hostinspect.JAIL_NAME and procs[p]["ppid"] == os.getpid()]
+            for d in (hostinspect.cgroups_named(f"pysandbox-{jails[0]}") if jails else ()):
+                for name in ("cpu.max", "cpu.cfs_quota_us"):
+                    try:
+                        with open(os.path.join(d, name)) as f:
+                            return f.read().split()[0]
+                    except OSError:
+                        pass
+            return None
+        found = hostinspect.wait_for("the run's CPU quota", quota, timeout=10)
+    finally:
+        t.join(timeout=30)
+    assert done["r"][:2] == (0, b"hello\n"), done["r"]
+    assert found == "100000", found
 
 
 def test_remove_takes_only_build_and_trash_directories(service):

@@ -395,6 +395,25 @@ test_writers(void)
 	run_result_free(&res);
 	free(text);
 	close(fd);
+	/* The longest a writer writes (a message cut at 500 bytes: a long interpreter path, say) is still a
+	 * record the parser takes for what it is, never a malformed stream (the sandbox's fault). */
+	{
+		char path[2000];
+
+		memset(path, 'p', sizeof(path) - 1);
+		path[sizeof(path) - 1] = '\0';
+		fd = memfd_create("status", 0);
+		jail_write_failure(fd, JAIL_FAIL_START, ENOENT, path);
+		jail_write_failure(fd, JAIL_FAIL_SETUP, 0, path);
+		n = lseek(fd, 0, SEEK_CUR);
+		text = xmalloc((size_t)n);
+		ok(pread(fd, text, (size_t)n, 0) == n && text[n - 1] == '\n' &&
+		    parse_n(text, (size_t)n, &res, why, sizeof(why)) == -4 && last_failure == JAIL_FAIL_START &&
+		    res.jail.start_errno == ENOENT, "a start failure with a 2000-byte path is still a start failure");
+		run_result_free(&res);
+		free(text);
+		close(fd);
+	}
 }
 
 /* jail_args_to_argv and jail_args_parse are one table read both ways. */
