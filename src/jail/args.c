@@ -184,12 +184,33 @@ args_take(int argc, char **argv, bool run_only)
 	case JAIL_VERB_REMOVE:
 		remove_env_dir(args.target);
 	case JAIL_VERB_RUN:
+	case JAIL_VERB_WARM:
 		check_run();
 		return;
 	case JAIL_VERB_STANDBY:
 		break;
 	}
 	usage();
+}
+
+void
+args_take_warm_run(int argc, char **argv)
+{
+	char why[300], config[sizeof(args.config)];
+
+	memcpy(config, args.config, sizeof(config));
+	if (jail_args_parse(argc, argv, &args, why, sizeof(why)) != SBX_OK) {
+		errno = EINVAL;
+		die("%s", why);
+	}
+	if (args.verb != JAIL_VERB_RUN)
+		usage();
+	/* The configuration is the profile's, read before the root was entered (its file is not in it). */
+	if (strcmp(args.config, config) != 0) {
+		errno = EINVAL;
+		die("a warm run names another configuration than its standby's");
+	}
+	check_run();
 }
 
 int

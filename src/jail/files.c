@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "jail.h"
+#include "warm_boot.h"	/* generated from warm_boot.py (Makefile.am) */
 
 #define MAX_INPUTS	10000
 
@@ -125,6 +126,28 @@ files_write_inputs(void)
 	munmap(map, (size_t)st.st_size);
 	close(JAIL_FD_INPUT);
 	close(workfd);
+}
+
+void
+files_write_warm_boot(void)
+{
+	size_t len = sizeof(warm_boot_py) - 1;
+	int fd = open("/work/main.py", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+	if (fd == -1)
+		die("create the warm start");
+	for (size_t off = 0; off < len; ) {
+		ssize_t w = write(fd, warm_boot_py + off, len - off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			die("write the warm start");
+		off += (size_t)w;
+	}
+	if (fchown(fd, run_uid, run_gid) == -1)
+		die("chown the warm start");
+	close(fd);
 }
 
 struct collect {

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,13 +151,15 @@ init_cgroup_limits(void)
 		die("%s", why);
 }
 
-/* Everything the program needs before it may start: its arguments, limits, network, root and input. */
+/* Everything the program needs before it may start: its arguments, limits, network, root and input (a warm
+ * standby's: its profile, and the interpreter's start in place of the input). */
 static void
-init_prepare(bool standby)
+init_prepare(bool standby, bool warm)
 {
-	init_take_args(standby);
+	if (!warm)
+		init_take_args(standby);
 	init_cgroup_limits();
-	program_configure();
+	program_configure(warm);
 	if (args.net && !sabotaged("net") && !sabotaged("buildnet"))
 		net_filter();	/* before the root: nft is the host's */
 	root_open_env();
@@ -169,7 +172,47 @@ init_prepare(bool standby)
 	if (args.net && !sabotaged("net"))
 		net_wait_ready();
 	close(ctl_fd);
+	if (warm)
+		files_write_warm_boot();
+	else
+		files_write_inputs();
+}
+
+/* A warm standby's run: its arguments (a plain run within the profile, as its own uid slot: the worker's),
+ * its limits in place of the profile's, its files over the interpreter's start, then the message that
+ * starts it. No run (EOF): the interpreter and init end. */
+static void
+init_warm_hand_over(int go_w, int ready_r, pid_t prog)
+{
+	struct jail_args profile = args;
+	struct stat st;
+	char **argv, c;
+	int argc;
+	ssize_t n;
+
+	if ((argc = args_read_standby(&argv)) == 0) {
+		close(go_w);
+		kill(-1, SIGKILL);
+		while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+			;
+		_exit(INIT_EXIT_NO_RUN);
+	}
+	args_take_warm_run(argc, argv);
+	prctl(PR_SET_NAME, "pysandbox-init", 0, 0, 0);
+	if (args.slot != profile.slot || args.env[0] || args.net || args.build || args.timeout_ms > profile.timeout_ms ||
+	    args.memory_mb > profile.memory_mb || args.cpus_milli > profile.cpus_milli ||
+	    args.max_files > profile.max_files || args.max_return_bytes > profile.max_return_bytes) {
+		errno = EINVAL;
+		die("a run beyond its warm standby's profile");
+	}
+	init_cgroup_limits();
+	/* Its own limits are set by now (EOF: its last close before exec); only then lower them to the run's. */
+	while ((n = read(ready_r, &c, 1)) > 0 || (n == -1 && errno == EINTR))
+		;
+	close(ready_r);
+	program_limit_warm(prog);
 	files_write_inputs();
+	program_hand_over(go_w, fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0));
 }
 
 /* init holds nothing the program's readers wait on. */
@@ -302,12 +345,12 @@ init_report(const struct timespec *start, struct ending *e)
 }
 
 void
-run_init(int alive_fd, int ctl, bool standby)
+run_init(int alive_fd, int ctl, bool standby, bool warm)
 {
 	struct ending e = { .status = -1 };
 	struct timespec start;
 	sigset_t mask, oldmask;
-	int go_w;
+	int go_w, ready_r = -1;
 	pid_t prog;
 
 	ctl_fd = ctl;
@@ -323,13 +366,18 @@ run_init(int alive_fd, int ctl, bool standby)
 	init_namespaces();
 	/* The program's process first: in v1 its cgroup joins wait out their grace period while a standby
 	 * waits for its request. */
-	prog = program_fork(&oldmask, &go_w);
+	prog = program_fork(&oldmask, &go_w, warm ? &ready_r : NULL);
 	/* ps tells a standby still waiting for its request from a run. */
-	if (standby)
+	if (standby || warm)
 		prctl(PR_SET_NAME, "pysandbox-idle", 0, 0, 0);
-	init_prepare(standby);
+	init_prepare(standby, warm);
+	if (warm) {
+		program_go(go_w);	/* the interpreter starts on the profile, and waits */
+		init_warm_hand_over(go_w, ready_r, prog);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	program_go(go_w);
+	if (!warm)
+		program_go(go_w);
 	init_drop_stdio();
 	init_wait(prog, &mask, &start, &e);
 	init_end_all(prog, &e);

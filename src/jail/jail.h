@@ -41,6 +41,8 @@ extern struct cg_run run_cgroups;
 void args_take(int argc, char **argv, bool run_only);
 /* A standby's run: its argv from JAIL_FD_ARGS up to EOF. Returns argc, 0 when the worker closed without one. */
 int args_read_standby(char ***argvp);
+/* A warm standby's run, read with the table and checked against the configuration its profile loaded. */
+void args_take_warm_run(int argc, char **argv);
 
 /* ---- failing (fail.c): one failure record, then exit; nothing has run ---- */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));	/* E, with strerror(errno) */
@@ -64,13 +66,19 @@ void root_loopback_up(void);
 /* ---- files (files.c), as init ---- */
 void files_write_inputs(void);
 void files_collect(void);
+/* A warm standby's /work/main.py until its run's replaces it: the interpreter's start (warm_boot.py). */
+void files_write_warm_boot(void);
 
 /* ---- the program (program.c) ---- */
-/* Fork the program's process into the run's cgroups; it waits until program_go. Returns its pid. */
-pid_t program_fork(const sigset_t *oldmask, int *go_w);
-/* Hand it the run's arguments (once init has them), then let it go. */
-void program_configure(void);
+/* Fork the program's process into the run's cgroups; it waits until program_go. Returns its pid. A warm
+ * standby's (ready_r not NULL) also gives the end of a pipe that reads EOF once its limits are set. */
+pid_t program_fork(const sigset_t *oldmask, int *go_w, int *ready_r);
+/* Hand it the run's arguments (once init has them), then let it go. A warm standby's goes at once, on its
+ * profile, to start the interpreter, which then waits on the same pipe for program_hand_over. */
+void program_configure(bool warm);
 void program_go(int go_w);
+void program_limit_warm(pid_t prog);
+void program_hand_over(int go_w, bool has_stdin);
 /* Close every descriptor from lowfd up (with or without close_range). */
 void close_from(int lowfd);
 /* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
@@ -90,6 +98,6 @@ void freeze_all(void);
 void remove_env_dir(const char *name) __attribute__((noreturn));
 
 /* ---- init (init.c) ---- */
-void run_init(int alive_fd, int ctl_fd, bool standby) __attribute__((noreturn));
+void run_init(int alive_fd, int ctl_fd, bool standby, bool warm) __attribute__((noreturn));
 
 #endif

@@ -101,13 +101,15 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	int status, fd, alive[2], ctl[2], slirp_exit = -1;
 	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0;
+	/* (The verb is the last word of a warm standby's command line; the parser below insists.) */
+	bool warm = argc > 1 && strcmp(argv[argc - 1], "warm") == 0, args_fd = standby || warm;
 	pid_t child, p, slirp = -1;
 
 	/* The worker must hand us exactly fds 0-4 (0-5 to a standby); refuse to run with fewer. */
-	for (fd = 0; fd <= JAIL_FD_LAST(standby); fd++)
+	for (fd = 0; fd <= JAIL_FD_LAST(args_fd); fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			return JAIL_EXIT_SETUP;
-	close_from(JAIL_FD_LAST(standby) + 1);
+	close_from(JAIL_FD_LAST(args_fd) + 1);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();
@@ -119,6 +121,10 @@ main(int argc, char **argv)
 	 * arguments. A direct invocation checks them first. */
 	if (!standby)
 		args_take(argc, argv, false);
+	if (warm != (args.verb == JAIL_VERB_WARM)) {
+		errno = EINVAL;
+		die("a warm standby's verb is its last word");
+	}
 	become_root();
 	{
 		char why[300];
@@ -140,7 +146,7 @@ main(int argc, char **argv)
 	if (child == 0) {
 		close(alive[1]);
 		close(ctl[0]);
-		run_init(alive[0], ctl[1], standby);
+		run_init(alive[0], ctl[1], standby, warm);
 	}
 	init_pid = child;
 	close(alive[0]);
@@ -148,7 +154,7 @@ main(int argc, char **argv)
 
 	/* Hold no end of the program's pipes, so the worker sees EOF when the run
 	 * ends; keep only the status stream for the last records. */
-	for (fd = 0; fd <= JAIL_FD_LAST(standby); fd++)
+	for (fd = 0; fd <= JAIL_FD_LAST(args_fd); fd++)
 		if (fd != JAIL_FD_STATUS)
 			close(fd);
 	serve_init(ctl[0], child, &slirp, &slirp_exit);

@@ -17,6 +17,7 @@
 #include <linux/capability.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "jail.h"
 
 static void
@@ -38,6 +39,7 @@ struct launch {
 	uid_t	uid;
 	gid_t	gid;
 	int	build;
+	int	warm;		/* the interpreter starts on its profile, then waits on fd 4 for its run */
 	int	mem_cgroup;	/* RLIMIT_AS is then only a backstop */
 	long	timeout_ms, memory_mb, fsize, nproc, nofile;
 	char	prog[CONF_PATH_MAX];	/* the interpreter (a run) */
@@ -46,15 +48,19 @@ struct launch {
 	char	args[JAIL_ARGS_MAX];	/* the program's arguments, each NUL-terminated */
 };
 static struct launch *launch;
+/* The program's process of a warm standby (set in it at the fork): it holds the ready pipe's write end as
+ * fd 5 until its last close before exec, after its limits (program_limit_warm must come after them). */
+static bool warm_child;
 
 void
-program_configure(void)
+program_configure(bool warm)
 {
 	size_t used = 0;
 
 	launch->uid = run_uid;
 	launch->gid = run_gid;
 	launch->build = args.build;
+	launch->warm = warm;
 	launch->mem_cgroup = cg_run_has_memory(&run_cgroups);
 	launch->timeout_ms = args.timeout_ms;
 	launch->memory_mb = args.memory_mb;
@@ -158,17 +164,29 @@ program_argv(struct launch *l, char **prog, char ***envp)
 	return argv;
 }
 
+/* The limits that follow the run's timeout and memory: CPU seconds, and the address space (with a memory
+ * cgroup only a stop for absurd reservations: RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's
+ * imports). */
+static rlim_t
+cpu_limit(long timeout_ms)
+{
+	return (rlim_t)((timeout_ms + 999) / 1000 + 1);
+}
+
+static rlim_t
+as_limit(long memory_mb, bool mem_cgroup)
+{
+	return sabotaged("memory") ? RLIM_INFINITY : (rlim_t)memory_mb << (mem_cgroup ? 22 : 20);
+}
+
 /* Limits last: nothing of ours allocates after them (an address-space limit would starve a sanitizer's or
  * libseccomp's allocator). */
 static void
 set_limits(const struct launch *l)
 {
-	rlim_t cpu = (rlim_t)((l->timeout_ms + 999) / 1000 + 1), as;
+	rlim_t cpu = cpu_limit(l->timeout_ms), as = as_limit(l->memory_mb, l->mem_cgroup);
 
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
-	/* With a memory cgroup the address space only stops absurd reservations (RLIMIT_AS at the real limit
-	 * breaks numpy's and OpenBLAS's imports). */
-	as = sabotaged("memory") ? RLIM_INFINITY : (rlim_t)l->memory_mb << (l->mem_cgroup ? 22 : 20);
 	set_limit(RLIMIT_AS, as, as, "as");
 	set_limit(RLIMIT_FSIZE, (rlim_t)l->fsize, (rlim_t)l->fsize, "fsize");
 	set_limit(RLIMIT_NOFILE, (rlim_t)l->nofile, (rlim_t)l->nofile, "nofile");
@@ -200,10 +218,10 @@ exec_program(const sigset_t *oldmask)
 		seccomp_policy_load();
 	argv = program_argv(l, &prog, &envp);
 	set_limits(l);
-	/* Only 0-2 and the status stream (closed on exec) stay open. */
+	/* Only 0-2 and the status stream (closed on exec) stay open, and a warm interpreter's go pipe. */
 	if (fcntl(JAIL_FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
 		die("cloexec");
-	close_from(JAIL_FD_STATUS + 1);
+	close_from(l->warm ? JAIL_FD_INPUT + 1 : JAIL_FD_STATUS + 1);
 	execve(prog, argv, envp);
 	/* What the run or its environment holds (a removed or broken interpreter), not the jail ("X"). */
 	saved = errno;
@@ -240,11 +258,14 @@ program_wait(int go_fd, const sigset_t *oldmask)
 		die("chdir /");
 	if (dup2(go_fd, JAIL_FD_INPUT) == -1)
 		die("dup go");
-	close_from(JAIL_FD_INPUT + 1);
+	close_from(warm_child ? JAIL_FD_ARGS + 1 : JAIL_FD_INPUT + 1);
 	while ((n = read(JAIL_FD_INPUT, &go, 1)) == -1 && errno == EINTR)
 		;
 	if (n != 1)
 		_exit(0);	/* init ended without a run */
+	/* A warm interpreter keeps the pipe: its run comes on it (warm_boot.py), /dev/null for stdin too. */
+	if (launch->warm)
+		exec_program(oldmask);
 	close(JAIL_FD_INPUT);
 	/* No stdin (the worker's memfd is empty): the program reads /dev/null,
 	 * as it would started from a shell. */
@@ -259,15 +280,15 @@ program_wait(int go_fd, const sigset_t *oldmask)
 }
 
 pid_t
-program_fork(const sigset_t *oldmask, int *go_w)
+program_fork(const sigset_t *oldmask, int *go_w, int *ready_r)
 {
-	int go[2], join_errno;
+	int go[2], ready[2] = { -1, -1 }, join_errno;
 	pid_t pid;
 
 	launch = mmap(NULL, sizeof(*launch), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (launch == MAP_FAILED)
 		die("map the launch record");
-	if (pipe2(go, O_CLOEXEC) == -1)
+	if (pipe2(go, O_CLOEXEC) == -1 || (ready_r && pipe2(ready, O_CLOEXEC) == -1))
 		die("pipe");
 	if ((pid = cg_run_fork(&run_cgroups, &join_errno)) == -1)
 		die("fork program");
@@ -277,9 +298,19 @@ program_fork(const sigset_t *oldmask, int *go_w)
 			die("join the run's cgroup");
 		}
 		close(go[1]);
+		if (ready_r) {
+			warm_child = true;
+			close(ready[0]);
+			if (dup2(ready[1], JAIL_FD_ARGS) == -1)
+				die("dup ready");
+		}
 		program_wait(go[0], oldmask);
 	}
 	close(go[0]);
+	if (ready_r) {
+		close(ready[1]);
+		*ready_r = ready[0];
+	}
 	*go_w = go[1];
 	return pid;
 }
@@ -289,5 +320,56 @@ program_go(int go_w)
 {
 	if (write(go_w, "G", 1) != 1)
 		die("start the program");
+	if (!launch->warm)
+		close(go_w);
+}
+
+/* A warm interpreter started under its profile's CPU and address-space limits: the run's own, from init,
+ * before the run starts. init holds no CAP_SYS_RESOURCE: it may lower the limits of a process whose uids and
+ * gids are its real ones, so it takes the run's as its real ids for the call (nothing of the run's runs yet:
+ * its message comes after). */
+void
+program_limit_warm(pid_t prog)
+{
+	rlim_t cpu = cpu_limit(args.timeout_ms), as = as_limit(args.memory_mb, cg_run_has_memory(&run_cgroups));
+	struct rlimit rl_cpu = { cpu, cpu + 1 }, rl_as = { as, as };
+	int rc, saved;
+
+	if (setresgid(run_gid, 0, 0) == -1 || setresuid(run_uid, 0, 0) == -1)
+		die("take the run's ids");
+	rc = prlimit(prog, RLIMIT_CPU, &rl_cpu, NULL) == -1 || prlimit(prog, RLIMIT_AS, &rl_as, NULL) == -1 ? -1 : 0;
+	saved = errno;
+	if (setresuid(0, 0, 0) == -1 || setresgid(0, 0, 0) == -1)
+		die("back to root");
+	errno = saved;
+	if (rc == -1)
+		die("the warm run's limits");
+}
+
+/* The warm interpreter's run: G (stdin holds the run's input) or N (it reads /dev/null), the program's
+ * arguments each NUL-terminated, then EOF (warm_boot.py). Its main.py and files are in /work already. */
+void
+program_hand_over(int go_w, bool has_stdin)
+{
+	struct buf msg = { 0 };
+	const char *p;
+	size_t left;
+
+	if (buf_append(&msg, has_stdin ? "G" : "N", 1) == -1)
+		die("the warm run's message");
+	for (int k = 0; k < args.nprog_args; k++)
+		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
+			die("the warm run's message");
+	for (p = msg.data, left = msg.len; left > 0; ) {
+		ssize_t w = write(go_w, p, left);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			break;	/* the interpreter is gone: its end is the run's outcome */
+		p += w;
+		left -= (size_t)w;
+	}
 	close(go_w);
+	buf_free(&msg);
 }

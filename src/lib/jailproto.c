@@ -41,7 +41,7 @@ static const struct jail_opt {
 
 static const char *const verb_names[] = {
 	[JAIL_VERB_RUN] = "run", [JAIL_VERB_STANDBY] = "standby", [JAIL_VERB_REMOVE] = "remove",
-	[JAIL_VERB_SWEEP] = "sweep",
+	[JAIL_VERB_SWEEP] = "sweep", [JAIL_VERB_WARM] = "warm",
 };
 
 void
@@ -162,7 +162,7 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 			return e;
 	}
 	if (i >= argc)
-		return bad(why, whylen, "%s", "no verb (run, remove or sweep)");
+		return bad(why, whylen, "%s", "no verb (run, warm, remove or sweep)");
 	if (strcmp(argv[i], "sweep") == 0 && i + 1 == argc) {
 		a->verb = JAIL_VERB_SWEEP;
 		return SBX_OK;
@@ -174,11 +174,19 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 		memcpy(a->target, argv[i + 1], strlen(argv[i + 1]) + 1);
 		return SBX_OK;
 	}
-	if (strcmp(argv[i], "run") != 0)
+	if (strcmp(argv[i], "warm") == 0) {
+		/* A plain run's profile: no program arguments (they come with the run), no environment, no
+		 * network, nothing of a build. */
+		a->verb = JAIL_VERB_WARM;
+		if (i + 1 != argc || a->env[0] || a->net || a->build || a->python[0])
+			return bad(why, whylen, "%s", "usage: pysandbox-jail [--config FILE] --slot N --timeout-ms N "
+			    "--memory-mb N [--cpus-milli N] [--max-files N] [--max-return-bytes N] warm");
+	} else if (strcmp(argv[i], "run") == 0) {
+		a->verb = JAIL_VERB_RUN;
+		a->prog_args = argv + i + 1;
+		a->nprog_args = argc - i - 1;
+	} else
 		return bad(why, whylen, "unknown verb %.40s", argv[i]);
-	a->verb = JAIL_VERB_RUN;
-	a->prog_args = argv + i + 1;
-	a->nprog_args = argc - i - 1;
 	if (a->slot < 0 || a->timeout_ms < 0 || a->memory_mb < 0)
 		return bad(why, whylen, "%s", "--slot, --timeout-ms and --memory-mb are required");
 	if (a->build && (a->env[0] == '\0' || a->python[0] == '\0'))

@@ -52,14 +52,17 @@ enum {
 	JAIL_FD_INPUT = 4,	/* a memfd of input records */
 	JAIL_FD_ARGS = 5,	/* a standby's: its run's arguments */
 };
-#define JAIL_FD_LAST(standby)	((standby) ? JAIL_FD_ARGS : JAIL_FD_INPUT)
+#define JAIL_FD_LAST(standby)	((standby) ? JAIL_FD_ARGS : JAIL_FD_INPUT)	/* standby: or warm */
 
 #define JAIL_EXIT_SETUP	125		/* the helper itself failed */
 #define JAIL_ARGS_MAX	(2 << 20)	/* a standby's argument bytes */
 #define JAIL_LINE_MAX	640		/* a status record's line (F records' data excepted), newline included */
 #define JAIL_MAX_ARGV	(LIMIT_MAX_ARGS + 32)	/* the program's and the jail's own */
 
-enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP };
+/* run: one run now; standby: one run whose arguments come on JAIL_FD_ARGS; warm: a standby whose interpreter
+ * starts ahead, its profile (the options a run may then ask for at most, its slot, no environment, no network)
+ * on the command line and its run's arguments on JAIL_FD_ARGS; remove, sweep: the pool's housekeeping. */
+enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP, JAIL_VERB_WARM };
 
 /* One invocation. Numbers are -1 when not given; strings "" when not given. */
 struct jail_args {

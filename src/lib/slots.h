@@ -6,8 +6,10 @@
 
 /*
  * Slots 0 .. workers-1 are the runs' (admit.c hands them out), the top one is the self-test's, and the
- * max_builds below it are the builds'. conf_check insists on enough of them (slots_needed), so that no two
- * processes of a run ever share a uid.
+ * max_builds below it are the builds'. With warm_interpreters, each run worker has one more of its own
+ * (workers + its place on the scoreboard), which its warm standby's interpreter runs as before any run is
+ * admitted: a worker serves one run at a time. conf_check insists on enough of them (slots_needed), so that
+ * no two processes of a run ever share a uid.
  */
 static inline int
 slot_selftest(const struct conf *c)
@@ -27,10 +29,24 @@ slot_uid(const struct conf *c, long slot)
 	return c->uid_base + slot;
 }
 
+/* The run workers: a worker per run slot and queue place, and the spare ones (the scoreboard's first). */
+static inline int
+slots_run_workers(const struct conf *c)
+{
+	return conf_workers(c) + c->queue_size + c->spare_workers;
+}
+
+/* The uid slot of run worker w's warm interpreter. */
+static inline int
+slot_warm(const struct conf *c, int w)
+{
+	return conf_workers(c) + w;
+}
+
 static inline int
 slots_needed(const struct conf *c)
 {
-	return conf_workers(c) + 1 + c->max_builds;
+	return conf_workers(c) + (c->warm_interpreters ? slots_run_workers(c) : 0) + 1 + c->max_builds;
 }
 
 #endif

@@ -109,7 +109,7 @@ sweep_cgroups(const struct conf *c)
 static bool
 is_run_worker(const struct conf *c, int slot)
 {
-	return slot < conf_workers(c) + c->queue_size + c->spare_workers;
+	return slot < slots_run_workers(c);
 }
 
 static pid_t

@@ -17,8 +17,11 @@
 #include <unistd.h>
 
 #include "jailproto.h"
+#include "limit.h"
 #include "log.h"
+#include "now.h"
 #include "run.h"
+#include "slots.h"
 
 /* Seconds the jail gets beyond the run's timeout to set up and hand back files. */
 #define RUN_SLACK_S	15
@@ -78,8 +81,11 @@ struct jail_proc {
 };
 #define JAIL_PROC_NONE { -1, -1, -1, -1, -1, -1, -1 }
 
-/* This worker's jail for its next request, spawned after the last answer. */
+/* This worker's jail for its next request, spawned after the last answer; a warm one's profile (the most
+ * a plain run it takes may ask for, and its uid slot). */
 static struct jail_proc standby = JAIL_PROC_NONE;
+static bool standby_is_warm;
+static struct jail_args warm_profile;
 
 static void
 jail_proc_close(struct jail_proc *j)
@@ -126,7 +132,13 @@ jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, co
 	posix_spawnattr_t attr;
 	char envstore[5][256], *envp[6];
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 }, argp[2] = { -1, -1 };
-	bool is_standby = argv[1] && strcmp(argv[1], "standby") == 0;
+	int argc = 0;
+	bool is_standby;
+
+	while (argv[argc])
+		argc++;
+	/* Its run's arguments come later, on JAIL_FD_ARGS: a standby's, and a warm one's (its verb last). */
+	is_standby = argc > 1 && (strcmp(argv[1], "standby") == 0 || strcmp(argv[argc - 1], "warm") == 0);
 	sigset_t none, def;
 	enum sbx_err rc = SBX_ESYS;
 
@@ -203,17 +215,28 @@ out:
 }
 
 void
-run_standby(const struct conf *c)
+run_standby(const struct conf *c, int wslot)
 {
 	struct jail_args a;
 	struct buf bytes = { 0 };
-	char *argv[4], why[256];
+	char *argv[32], why[256];
 
 	if (standby.pid > 0)
 		return;
-	jail_args_init(&a);
-	a.verb = JAIL_VERB_STANDBY;
-	if (jail_args_to_argv(&a, &bytes, argv, 4) == -1)
+	standby_is_warm = c->warm_interpreters && wslot < slots_run_workers(c);
+	if (standby_is_warm) {
+		struct limits lim;
+
+		/* Its profile: the configuration's maxima for a plain run, as this worker's own uid. */
+		limit_from_conf(c, LIMIT_RUN, &lim);
+		run_args(c, slot_warm(c, wslot), lim.max_timeout, lim.max_memory_mb, lim.max_cpus, false, &a);
+		a.verb = JAIL_VERB_WARM;
+		warm_profile = a;
+	} else {
+		jail_args_init(&a);
+		a.verb = JAIL_VERB_STANDBY;
+	}
+	if (jail_args_to_argv(&a, &bytes, argv, sizeof(argv) / sizeof(argv[0])) == -1)
 		log_debug("no standby jail: out of memory");
 	else if (jail_spawn(c, argv, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
 		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
@@ -268,15 +291,6 @@ input_record(struct buf *b, const char *name, const void *data, size_t len)
 	return 0;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void
 run_args(const struct conf *c, int slot, double timeout_s, int memory_mb, double cpus, bool network,
     struct jail_args *a)
@@ -305,13 +319,39 @@ input_records(const struct run_input *in, struct buf *b)
 	return input_record(b, in->main_name ? in->main_name : "main.py", in->code, in->code_len);
 }
 
-/* The worker's standby, if it is still there and takes the run, else a jail of its own. */
-static enum sbx_err
-jail_start(const struct conf *c, char *const *argv, const struct buf *argv_bytes, const struct buf *input,
-    const struct run_input *in, struct jail_proc *jp, char *why, size_t whylen)
+/* Whether the warm standby takes the run a: a plain one within its profile. */
+static bool
+warm_fits(const struct jail_args *a)
 {
-	int wstatus;
+	return a->env[0] == '\0' && !a->net && !a->build && a->timeout_ms <= warm_profile.timeout_ms &&
+	    a->memory_mb <= warm_profile.memory_mb && a->cpus_milli <= warm_profile.cpus_milli &&
+	    a->max_files <= warm_profile.max_files && a->max_return_bytes <= warm_profile.max_return_bytes;
+}
 
+/* The worker's standby, if it is still there and takes the run, else a jail of its own. A warm standby
+ * takes it as its own uid slot (argv_bytes rewritten); a run it does not fit goes cold and leaves it
+ * waiting for the next. */
+static enum sbx_err
+jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, const struct buf *argv_bytes,
+    const struct buf *input, const struct run_input *in, struct jail_proc *jp, char *why, size_t whylen)
+{
+	struct buf warm_bytes = { 0 };
+	int wstatus, started;
+
+	if (standby.pid > 0 && standby_is_warm && !warm_fits(a))
+		return jail_spawn(c, argv, input, in, jp, why, whylen);
+	if (standby.pid > 0 && standby_is_warm) {
+		struct jail_args own = *a;
+		char *warm_argv[JAIL_MAX_ARGV];
+
+		own.slot = warm_profile.slot;
+		if (jail_args_to_argv(&own, &warm_bytes, warm_argv, JAIL_MAX_ARGV) == -1) {
+			buf_free(&warm_bytes);
+			snprintf(why, whylen, "out of memory");
+			return SBX_ENOMEM;
+		}
+		argv_bytes = &warm_bytes;
+	}
 	if (standby.pid > 0) {
 		*jp = standby;
 		standby = (struct jail_proc)JAIL_PROC_NONE;
@@ -319,12 +359,17 @@ jail_start(const struct conf *c, char *const *argv, const struct buf *argv_bytes
 			log_warnx("standby jail %ld had ended; starting another", (long)jp->pid);
 			jail_proc_close(jp);
 			jp->pid = -1;
-		} else if (standby_start(jp, argv_bytes, input, in) == -1) {
-			snprintf(why, whylen, "input memfd: %s", strerror(errno));
-			return SBX_ESYS;
-		} else
+		} else {
+			started = standby_start(jp, argv_bytes, input, in);
+			buf_free(&warm_bytes);
+			if (started == -1) {
+				snprintf(why, whylen, "input memfd: %s", strerror(errno));
+				return SBX_ESYS;
+			}
 			return SBX_OK;
+		}
 	}
+	buf_free(&warm_bytes);
 	return jail_spawn(c, argv, input, in, jp, why, whylen);
 }
 
@@ -386,7 +431,7 @@ read_streams(struct reading *rd, const struct run_spec *spec, char *why, size_t 
 			{ jp->out_r, POLLIN, 0 }, { jp->err_r, POLLIN, 0 }, { jp->st_r, POLLIN, 0 },
 		};
 		int *fds[3] = { &jp->out_r, &jp->err_r, &jp->st_r };
-		double left = rd->deadline - now_s();
+		double left = rd->deadline - now_mono();
 		int r;
 
 		if (jp->out_r == -1 && jp->err_r == -1 && jp->st_r == -1)
@@ -397,11 +442,11 @@ read_streams(struct reading *rd, const struct run_spec *spec, char *why, size_t 
 			log_warnx("jail %ld overran its deadline; killing it", (long)jp->pid);
 			kill(jp->pid, SIGKILL);
 			rd->backstop = true;
-			rd->deadline = now_s() + 5;
+			rd->deadline = now_mono() + 5;
 			continue;
 		}
-		if (spec->keep_going && !rd->cancelled && now_s() >= rd->next_check) {
-			rd->next_check = now_s() + 1;
+		if (spec->keep_going && !rd->cancelled && now_mono() >= rd->next_check) {
+			rd->next_check = now_mono() + 1;
 			if (!spec->keep_going(spec->ctx)) {
 				rd->cancelled = true;
 				kill(jp->pid, SIGTERM);	/* the jail ends the run and reports */
@@ -446,7 +491,7 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
-	if ((rc = jail_start(c, argv, &argv_bytes, &input, in, &jp, why, whylen)) != SBX_OK)
+	if ((rc = jail_start(c, a, argv, &argv_bytes, &input, in, &jp, why, whylen)) != SBX_OK)
 		goto out;
 	/* Only the worker's read ends stay open here. */
 	close(jp.stdin_fd);
@@ -454,8 +499,8 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 	jp.stdin_fd = jp.in_fd = -1;
 	buf_free(&input);
 
-	rd.deadline = now_s() + (double)a->timeout_ms / 1000 + RUN_SLACK_S;
-	rd.next_check = now_s() + 1;
+	rd.deadline = now_mono() + (double)a->timeout_ms / 1000 + RUN_SLACK_S;
+	rd.next_check = now_mono() + 1;
 	if ((rc = read_streams(&rd, spec, why, whylen)) != SBX_OK)
 		goto out;
 	/* The jail may still be exiting: reap it at once if it is done, else once the answer has gone

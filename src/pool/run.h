@@ -70,10 +70,11 @@ void run_describe(struct run_result *res, double timeout_s, int memory_mb, long 
 
 /* Wait for a jail that was still exiting when its run's answer was ready. */
 void run_reap(void);
-/* A worker, once its answer has gone: spawn the jail for its next run now, so that what the jail does
- * before it needs the request (its cgroups) is off the request's path. run_standby_drop ends it (at the
+/* A worker (wslot: its place on the scoreboard), once its answer has gone: spawn the jail for its next run
+ * now, so that what the jail does before it needs the request (its cgroups; with warm_interpreters its root,
+ * uid, limits and the interpreter itself) is off the request's path. run_standby_drop ends it (at the
  * worker's exit). */
-void run_standby(const struct conf *c);
+void run_standby(const struct conf *c, int wslot);
 void run_standby_drop(void);
 
 /* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL): the privileged

@@ -58,7 +58,7 @@ worker_main(const struct conf *c, int listen_fd, int slot, bool takes_runs)
 		bool recycle;
 
 		if (takes_runs)
-			run_standby(c);
+			run_standby(c, slot);
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (worker_stop)
 				break;
@@ -75,7 +75,7 @@ worker_main(const struct conf *c, int listen_fd, int slot, bool takes_runs)
 		served++;
 		recycle = c->max_requests > 0 && served >= (unsigned long)c->max_requests;
 		if (!recycle && !worker_stop && takes_runs)
-			run_standby(c);	/* the next run's jail, now that the answer has gone */
+			run_standby(c, slot);	/* the next run's jail, now that the answer has gone */
 		http_after_answer(c);
 		sb_worker_busy(slot, false);
 		sb_worker_served(slot, served);

@@ -5,6 +5,11 @@ Used to measure what a change costs (e.g. the hardening against the build before
     git worktree add /tmp/prev <commit> && (cd /tmp/prev && autoreconf -fi && mkdir b && cd b && ../configure && make)
     python3 tests/bench/compare.py --base /tmp/prev:/tmp/prev/b --new .:build
 
+`--base-conf TEXT` / `--new-conf TEXT` add configuration to one side (PYSANDBOX_EXTRA_CONF), so one build
+can be measured against itself in two settings, e.g. the warm path against the cold one:
+
+    python3 tests/bench/compare.py --base .:build --new .:build --new-conf $'[service]\nwarm_interpreters = true\n'
+
 Each side is started with its own conf/devserver.sh (configurations differ between versions) on a free
 port; both take the same requests in alternation, so both see the same machine (`--gap S` idles before
 each request, as a client that is not back-to-back). Prints p50/p90 of each
@@ -85,6 +90,8 @@ def main():
     ap.add_argument("--new", required=True, metavar="SRC:BUILD", help="the build being measured")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--user", default="", help="PYSANDBOX_USER for both stacks (builds that know it)")
+    ap.add_argument("--base-conf", default="", help="configuration added to the base stack")
+    ap.add_argument("--new-conf", default="", help="configuration added to the new stack")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="seconds of idle before each request (a client that is not back-to-back)")
     args = ap.parse_args()
@@ -92,7 +99,10 @@ def main():
     try:
         for name in ("base", "new"):
             src, build = (os.path.abspath(p) for p in getattr(args, name).split(":", 1))
-            stacks[name] = Stack(src, build, {"PYSANDBOX_USER": args.user} if args.user else {})
+            extra = {"PYSANDBOX_USER": args.user} if args.user else {}
+            if getattr(args, f"{name}_conf"):
+                extra["PYSANDBOX_EXTRA_CONF"] = getattr(args, f"{name}_conf")
+            stacks[name] = Stack(src, build, extra)
         times = {"base": [], "new": []}
         for i in range(args.requests + 20):
             for name in ("base", "new") if i % 2 else ("new", "base"):

@@ -21,6 +21,11 @@ BUILD = os.environ.get("top_builddir") or os.path.join(SRC, "build")
 os.environ.setdefault("PYSANDBOXD", os.path.join(BUILD, "src", "pysandboxd"))
 
 
+# PYSANDBOX_WARM=1: every stack runs with warm_interpreters (the warm path); run-all.sh runs the API, hostile
+# and environment suites both ways.
+WARM = os.environ.get("PYSANDBOX_WARM") == "1"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -38,6 +43,8 @@ class Service:
         self.state = state or tempfile.mkdtemp(prefix="pysandbox-test-state.")
         self.log_path = os.path.join(self.state, f"service-{self.port}.log")
         e = dict(os.environ)
+        if WARM:	# the whole suite on the warm path: each stack keeps warm interpreters unless it says otherwise
+            extra_conf = "[service]\nwarm_interpreters = true\n" + extra_conf
         e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})
         # As in production: the pool drops to an unprivileged service user and only a
         # copy of the jail with file capabilities holds privileges (devserver.sh sets it up).

@@ -91,8 +91,8 @@ def run_leftovers(uids, owner_pids, procs=None):
     procs = procs if procs is not None else processes()
     bad = []
     for pid, p in procs.items():
-        if not any(u in uids for u in p["uids"]):
-            continue
+        if not any(u in uids for u in p["uids"]) or is_standby_part(pid, procs):
+            continue	# (a warm standby's interpreter, waiting for its run, runs as its uid already)
         if not under_live_jail(pid, procs) or any(descends_from(pid, o, procs) for o in owner_pids):
             bad.append(describe(pid, procs))
     return bad
@@ -153,10 +153,13 @@ def identity(pid):
 
 
 def is_idle_standby(pid, procs):
-    """A worker's jail spawned ahead of its next request, still waiting for it: `pysandbox-jail standby`, a
-    child of a pysandboxd worker, whose init (made ahead with the program's process) has no run yet."""
+    """A worker's jail spawned ahead of its next request, still waiting for it: `pysandbox-jail standby` (or a
+    warm standby: `pysandbox-jail OPTIONS... warm`), a child of a pysandboxd worker, whose init (made ahead with
+    the program's process, a warm one's interpreter already running) has no run yet."""
     p = procs.get(pid)
-    return (p is not None and p["name"] == JAIL_NAME and p["cmdline"] == [JAIL_NAME, "standby"]
+    standby = p is not None and (p["cmdline"] == [JAIL_NAME, "standby"] or
+                                 (p["cmdline"][:1] == [JAIL_NAME] and p["cmdline"][-1:] == ["warm"]))
+    return (standby and p["name"] == JAIL_NAME
             and procs.get(p["ppid"], {}).get("name") == DAEMON_NAME
             and any(q["ppid"] == pid and q["name"] == IDLE_INIT_NAME for q in procs.values()))
 
@@ -168,7 +171,8 @@ def is_standby_part(pid, procs):
         return False
     if p["name"] == IDLE_INIT_NAME:
         return is_idle_standby(p["ppid"], procs)
-    if p["name"] == PROG_NAME and procs.get(p["ppid"], {}).get("name") == IDLE_INIT_NAME:
+    if ((p["name"] == PROG_NAME or p["name"].startswith("python")) and
+            procs.get(p["ppid"], {}).get("name") == IDLE_INIT_NAME):	# (a warm standby's: its interpreter)
         return is_idle_standby(procs[p["ppid"]]["ppid"], procs)
     return is_idle_standby(pid, procs)
 

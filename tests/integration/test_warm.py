@@ -1,0 +1,127 @@
+"""test_warm.py: the warm path (warm_interpreters): a run starts in an interpreter its worker's standby jail
+started ahead, with every limit of the jail applied, and serves exactly that one run; runs it does not fit
+go cold. (test_warm_boot.py holds the interpreter's start to the cold path's semantics; PYSANDBOX_WARM=1
+runs the API and hostile suites on this path too.)"""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import hostinspect
+from attack import brief, last_json, run
+from hostinspect import wait_for
+
+IDLE = 1.5	# seconds the service idles before a run whose process's age tells warm from cold
+WARM = "[service]\nwarm_interpreters = true\nworkers = 2\nqueue_size = 0\nspare_workers = 1\n"
+# How long the program's own process has lived when it runs (its start time, from /proc in its namespace).
+AGE = """
+    import os
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as f:
+        up = float(f.read().split()[0])
+    print(json.dumps({"age": up - start, "uid": os.getuid(), "work": sorted(os.listdir("/work")),
+                      "main": open("/work/main.py").read().count("_pysandbox" + "_warm_run(")}))
+    """
+
+
+@pytest.fixture(scope="module")
+def warm(make_module_service):
+    s = make_module_service(extra_conf=WARM + "[jail]\nallow_network = true\n")
+    _wait_warm(s)
+    return s
+
+
+def _warm_interpreters(service):
+    """The stack's warm standbys whose interpreter is up: uid -> pid of the waiting python3."""
+    procs = hostinspect.processes()
+    stack = hostinspect.stack_pids(service, procs)
+    return {procs[p]["uids"][0]: p for p in stack if procs[p]["name"].startswith("python")
+            and procs.get(procs[p]["ppid"], {}).get("name") == hostinspect.IDLE_INIT_NAME}
+
+
+def _wait_warm(service, n=3):
+    """Every run worker (workers 2 + spare 1) with its interpreter up and waiting."""
+    return wait_for(f"{n} warm interpreters", lambda: (lambda w: w if len(w) == n else None)(_warm_interpreters(service)))
+
+
+def test_a_run_starts_in_an_interpreter_up_before_it(warm):
+    ready = _wait_warm(warm)
+    time.sleep(IDLE)
+    r, _ = run(warm, AGE)
+    info = last_json(r)
+    # Its process was started before the request, while the service idled (a cold run's is as old as its
+    # jail's set-up when it runs: milliseconds, some hundred with a network).
+    assert r["status"] == "ok" and info["age"] > IDLE, brief(r)
+    # As one of the waiting interpreters' uids (the worker's own slot), and /work holds the run's file alone:
+    # the warm start it replaced left nothing.
+    assert info["uid"] in ready and info["work"] == ["main.py"] and info["main"] == 0, info
+
+
+def test_runs_it_does_not_fit_go_cold(warm):
+    _wait_warm(warm)
+    time.sleep(IDLE)
+    r, _ = run(warm, AGE, network=True)
+    assert r["status"] == "ok" and last_json(r)["age"] < IDLE, brief(r)
+    # ... and leave the warm interpreters waiting for the next.
+    _wait_warm(warm)
+
+
+def test_nothing_of_a_warm_run_reaches_the_next(warm):
+    first, _ = run(warm, """
+        import builtins, random, sys
+        builtins.LEFT = "by the first run"
+        sys.path.insert(0, "/tmp/mine")
+        open("/tmp/left", "w").write("x")
+        open("/work/left", "w").write("x")
+        os.environ["LEFT"] = "1"
+        print(json.dumps(random.getrandbits(64)))
+        """)
+    for _ in range(4):	# every worker's next interpreter, whichever takes it
+        _wait_warm(warm)
+        r, _ = run(warm, """
+            import builtins, random, sys
+            print(json.dumps({"builtin": hasattr(builtins, "LEFT"), "path": "/tmp/mine" in sys.path,
+                              "tmp": os.listdir("/tmp"), "work": sorted(os.listdir("/work")),
+                              "env": "LEFT" in os.environ, "random": random.getrandbits(64)}))
+            """)
+        seen = last_json(r)
+        assert seen == {"builtin": False, "path": False, "tmp": [], "work": ["main.py"], "env": False,
+                        "random": seen["random"]}, seen
+        assert seen["random"] != last_json(first), seen
+
+
+def test_a_warm_run_has_its_own_limits(warm):
+    # The profile is the configuration's maxima; the run's memory, deadline and CPU are set at the hand-over.
+    _wait_warm(warm)
+    r, _ = run(warm, "x = bytearray(200 << 20)\nprint('not reached')", memory_mb=64)
+    assert r["status"] == "memory_limit" and "not reached" not in r["stdout"], brief(r)
+    _wait_warm(warm)
+    r, _ = run(warm, "import time\ntime.sleep(3)\nprint('not reached')", timeout=1)
+    assert r["status"] == "timeout" and r["error"] == "Execution timed out after 1 seconds", brief(r)
+    assert 1.0 <= r["execution_time"] < 1.5, brief(r)
+
+
+def test_a_warm_run_reports_as_a_cold_one(warm):
+    _wait_warm(warm)
+    r = warm.execute("import sys\nprint(sys.argv)\nprint(input())\n1/0\n", args=["a b", "c"], stdin="typed\n")
+    assert (r["status"], r["exit_code"]) == ("error", 1), brief(r)
+    assert r["stdout"].splitlines()[-2:] == ["['main.py', 'a b', 'c']", "typed"], brief(r)
+    assert r["stderr"].endswith('  File "/work/main.py", line 4, in <module>\n    1/0\n    ~^~\n'
+                                "ZeroDivisionError: division by zero\n"), brief(r)
+    assert "pysandbox_warm" not in r["stderr"], brief(r)
+
+
+def test_a_killed_warm_interpreter_is_replaced(warm):
+    ready = _wait_warm(warm)
+    victim = next(iter(ready.values()))
+    os.kill(victim, signal.SIGKILL)	# ours to end: a process of the stack this test started
+    # The run its worker takes next fails as the sandbox's (its standby is gone), or goes to another worker;
+    # either way the worker's next standby has a new interpreter and the service keeps serving.
+    for _ in range(3):
+        r, _ = run(warm, "print('still here')")
+    assert r["status"] == "ok" and r["stdout"].endswith("still here\n"), brief(r)
+    again = _wait_warm(warm)
+    assert victim not in again.values(), (victim, again)
