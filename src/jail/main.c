@@ -100,10 +100,16 @@ main(int argc, char **argv)
 {
 	struct sigaction sa;
 	int status, fd, alive[2], ctl[2], slirp_exit = -1;
-	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0;
-	/* (The verb is the last word of a warm standby's command line; the parser below insists.) */
-	bool warm = argc > 1 && strcmp(argv[argc - 1], "warm") == 0, args_fd = standby || warm;
+	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd;
+	struct jail_args peek;
+	char peek_why[64];
 	pid_t child, p, slirp = -1;
+
+	/* A warm standby's verb, read by the pure parser (before any fd of ours is opened); args_take below
+	 * refuses what it does not accept. */
+	warm = !standby && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
+	    peek.verb == JAIL_VERB_WARM;
+	args_fd = standby || warm;
 
 	/* The worker must hand us exactly fds 0-4 (0-5 to a standby); refuse to run with fewer. */
 	for (fd = 0; fd <= JAIL_FD_LAST(args_fd); fd++)
@@ -121,10 +127,6 @@ main(int argc, char **argv)
 	 * arguments. A direct invocation checks them first. */
 	if (!standby)
 		args_take(argc, argv, false);
-	if (warm != (args.verb == JAIL_VERB_WARM)) {
-		errno = EINVAL;
-		die("a warm standby's verb is its last word");
-	}
 	become_root();
 	{
 		char why[300];

@@ -120,25 +120,18 @@ jail_envp(char storage[][256], char **envp, size_t max)
 	return envp;
 }
 
-/* Spawn the jail with argv (a standby when argv[1] is "standby", which
+/* Spawn the jail with argv (a standby, or a warm one, when is_standby: it
  * gets the arguments pipe as JAIL_FD_ARGS), with input and stdin in its memfds
  * when given (a standby's are written later: in is NULL). Only a failed spawn itself is
  * the sandbox's failure (SBX_EJAIL); a lack of memory or fds is the host's. */
 static enum sbx_err
-jail_spawn(const struct conf *c, char *const argv[], const struct buf *input, const struct run_input *in,
-    struct jail_proc *j, char *why, size_t whylen)
+jail_spawn(const struct conf *c, char *const argv[], bool is_standby, const struct buf *input,
+    const struct run_input *in, struct jail_proc *j, char *why, size_t whylen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	char envstore[5][256], *envp[6];
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, stp[2] = { -1, -1 }, argp[2] = { -1, -1 };
-	int argc = 0;
-	bool is_standby;
-
-	while (argv[argc])
-		argc++;
-	/* Its run's arguments come later, on JAIL_FD_ARGS: a standby's, and a warm one's (its verb last). */
-	is_standby = argc > 1 && (strcmp(argv[1], "standby") == 0 || strcmp(argv[argc - 1], "warm") == 0);
 	sigset_t none, def;
 	enum sbx_err rc = SBX_ESYS;
 
@@ -238,7 +231,7 @@ run_standby(const struct conf *c, int wslot)
 	}
 	if (jail_args_to_argv(&a, &bytes, argv, sizeof(argv) / sizeof(argv[0])) == -1)
 		log_debug("no standby jail: out of memory");
-	else if (jail_spawn(c, argv, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
+	else if (jail_spawn(c, argv, true, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
 		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
 	buf_free(&bytes);
 }
@@ -339,7 +332,7 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 	int wstatus, started;
 
 	if (standby.pid > 0 && standby_is_warm && !warm_fits(a))
-		return jail_spawn(c, argv, input, in, jp, why, whylen);
+		return jail_spawn(c, argv, false, input, in, jp, why, whylen);
 	if (standby.pid > 0 && standby_is_warm) {
 		struct jail_args own = *a;
 		char *warm_argv[JAIL_MAX_ARGV];
@@ -370,7 +363,7 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 		}
 	}
 	buf_free(&warm_bytes);
-	return jail_spawn(c, argv, input, in, jp, why, whylen);
+	return jail_spawn(c, argv, false, input, in, jp, why, whylen);
 }
 
 /* Reading a running jail: its three streams, and what happened while they were read. */

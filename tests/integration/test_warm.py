@@ -63,8 +63,10 @@ def test_a_run_starts_in_an_interpreter_up_before_it(warm):
 def test_runs_it_does_not_fit_go_cold(warm):
     _wait_warm(warm)
     time.sleep(IDLE)
-    r, _ = run(warm, AGE, network=True)
-    assert r["status"] == "ok" and last_json(r)["age"] < IDLE, brief(r)
+    # (An argument that is the warm verb's word is the program's, on either path.)
+    r, _ = run(warm, AGE + "print(sys.argv)", network=True, args=["warm"])
+    assert r["status"] == "ok" and json.loads(r["stdout"].splitlines()[-2])["age"] < IDLE, brief(r)
+    assert r["stdout"].splitlines()[-1] == "['main.py', 'warm']", brief(r)
     # ... and leave the warm interpreters waiting for the next.
     _wait_warm(warm)
 
