@@ -117,9 +117,10 @@ def carriers(token):
 def assert_no_run_processes(service, uids, token=None):
     """No process of the uid pool escaped a pysandboxd's jail or outlived a run of this stack; nothing carries
     token."""
-    assert hostinspect.wait_no_run_leftovers(uids, [service.proc.pid]) == []
+    left = hostinspect.wait_no_run_leftovers(uids, [service.proc.pid])
+    assert left == [], left	# (this module is not rewritten by pytest: say what was left)
     if token:
-        assert carriers(token) == []
+        assert carriers(token) == [], carriers(token)
 
 
 def leftovers(uids, owners):
@@ -148,6 +149,7 @@ def wait_no_leftovers(uids, owners, timeout=2.0):
 
 def assert_no_leftovers(service, uids, token=None):
     """No process of the uid pool escaped every jail or outlived a run of this stack; nothing carries token."""
-    assert wait_no_leftovers(uids, [service.proc.pid]) == []
+    left = wait_no_leftovers(uids, [service.proc.pid])
+    assert left == [], left
     if token:
-        assert carriers(token) == []
+        assert carriers(token) == [], carriers(token)

@@ -82,8 +82,8 @@ def pool_processes(uids, token=None, root=None):
     procs = hostinspect.processes()
     found = []
     for pid, p in procs.items():
-        if not any(u in uids for u in p["uids"]):
-            continue
+        if not any(u in uids for u in p["uids"]) or hostinspect.is_standby_part(pid, procs):
+            continue	# (a warm standby's interpreter, waiting for its run, runs as its uid already)
         if (token and any(token in a for a in p["cmdline"])) or (root and hostinspect.descends_from(pid, root, procs)):
             found.append(hostinspect.describe(pid, procs))
     return found
