@@ -106,14 +106,8 @@ files_write_inputs(void)
 		fd = openat(workfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd == -1)
 			input_fail("create an input file");
-		for (size_t off = 0; off < dlen; ) {
-			ssize_t w = write(fd, p + off, dlen - off);
-			if (w == -1 && errno == EINTR)
-				continue;
-			if (w == -1)
-				input_fail("write an input file");
-			off += (size_t)w;
-		}
+		if (fd_write_all(fd, p, dlen) == -1)
+			input_fail("write an input file");
 		if (fchown(fd, run_uid, run_gid) == -1)
 			die("chown input file");
 		close(fd);
@@ -131,20 +125,12 @@ files_write_inputs(void)
 void
 files_write_warm_boot(void)
 {
-	size_t len = sizeof(warm_boot_py) - 1;
 	int fd = open("/work/main.py", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 	if (fd == -1)
 		die("create the warm start");
-	for (size_t off = 0; off < len; ) {
-		ssize_t w = write(fd, warm_boot_py + off, len - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			die("write the warm start");
-		off += (size_t)w;
-	}
+	if (fd_write_all(fd, warm_boot_py, sizeof(warm_boot_py) - 1) == -1)
+		die("write the warm start");
 	if (fchown(fd, run_uid, run_gid) == -1)
 		die("chown the warm start");
 	close(fd);

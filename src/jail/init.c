@@ -199,9 +199,7 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 	}
 	args_take_warm_run(argc, argv);
 	prctl(PR_SET_NAME, "pysandbox-init", 0, 0, 0);
-	if (args.slot != profile.slot || args.env[0] || args.net || args.build || args.timeout_ms > profile.timeout_ms ||
-	    args.memory_mb > profile.memory_mb || args.cpus_milli > profile.cpus_milli ||
-	    args.max_files > profile.max_files || args.max_return_bytes > profile.max_return_bytes) {
+	if (!jail_args_within(&args, &profile)) {
 		errno = EINVAL;
 		die("a run beyond its warm standby's profile");
 	}

@@ -352,24 +352,13 @@ void
 program_hand_over(int go_w, bool has_stdin)
 {
 	struct buf msg = { 0 };
-	const char *p;
-	size_t left;
 
 	if (buf_append(&msg, has_stdin ? "G" : "N", 1) == -1)
 		die("the warm run's message");
 	for (int k = 0; k < args.nprog_args; k++)
 		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
 			die("the warm run's message");
-	for (p = msg.data, left = msg.len; left > 0; ) {
-		ssize_t w = write(go_w, p, left);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			break;	/* the interpreter is gone: its end is the run's outcome */
-		p += w;
-		left -= (size_t)w;
-	}
+	(void)fd_write_all(go_w, msg.data, msg.len);	/* (failing: the interpreter is gone, its end the outcome) */
 	close(go_w);
 	buf_free(&msg);
 }

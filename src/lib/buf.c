@@ -1,4 +1,5 @@
-/* buf.c: growable byte buffers and a strict UTF-8 validator/sanitiser (RFC 3629 section 4). */
+/* buf.c: growable byte buffers, writing one out whole, and a strict UTF-8 validator/sanitiser (RFC 3629
+ * section 4). */
 #include "config.h"
 
 #include <errno.h>
@@ -7,8 +8,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
+
+int
+fd_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
 
 static int
 buf_reserve(struct buf *b, size_t extra)

@@ -1,4 +1,4 @@
-/* buf.h: growable byte buffers and UTF-8 sanitising of untrusted bytes. */
+/* buf.h: growable byte buffers, writing one out whole, and UTF-8 sanitising of untrusted bytes. */
 #ifndef SBX_BUF_H
 #define SBX_BUF_H
 
@@ -10,6 +10,9 @@ struct buf {
 	size_t	 len;
 	size_t	 cap;
 };
+
+/* Write all n bytes of p to fd (through EINTR and short writes); -1 with errno on failure. */
+int fd_write_all(int fd, const void *p, size_t n);
 
 /* Append; returns -1 (errno ENOMEM) on allocation failure. Always NUL-terminates. */
 int buf_append(struct buf *b, const void *p, size_t n);

@@ -196,6 +196,15 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 	return SBX_OK;
 }
 
+bool
+jail_args_within(const struct jail_args *a, const struct jail_args *profile)
+{
+	return a->slot == profile->slot && a->env[0] == '\0' && !a->net && !a->build &&
+	    a->timeout_ms <= profile->timeout_ms && a->memory_mb <= profile->memory_mb &&
+	    a->cpus_milli <= profile->cpus_milli && a->max_files <= profile->max_files &&
+	    a->max_return_bytes <= profile->max_return_bytes;
+}
+
 /* ---- status records ------------------------------------------------------ */
 
 /* The failure records, and what each means to the worker. */
@@ -215,24 +224,6 @@ static const struct {
 };
 #define NFAILURES (sizeof(failures) / sizeof(failures[0]))
 
-static int
-write_full(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A formatted line of size bytes at most (n: what snprintf said it wanted); one cut short still ends
  * its record with a newline, so that it cannot run into the next. */
 static int
@@ -244,7 +235,7 @@ write_line_n(int fd, char *line, int n, size_t size)
 		n = (int)size - 1;
 		line[n - 1] = '\n';
 	}
-	return write_full(fd, line, (size_t)n);
+	return fd_write_all(fd, line, (size_t)n);
 }
 #define write_line(fd, line, n) write_line_n(fd, line, n, sizeof(line))
 
@@ -281,15 +272,15 @@ jail_write_file(int fd, const char *name, const void *data, size_t len)
 	char hdr[64];
 
 	if (write_line(fd, hdr, snprintf(hdr, sizeof(hdr), "F %zu %zu\n", strlen(name), len)) == -1 ||
-	    write_full(fd, name, strlen(name)) == -1)
+	    fd_write_all(fd, name, strlen(name)) == -1)
 		return -1;
-	return write_full(fd, data, len);
+	return fd_write_all(fd, data, len);
 }
 
 int
 jail_write_truncated(int fd)
 {
-	return write_full(fd, "T\n", 2);
+	return fd_write_all(fd, "T\n", 2);
 }
 
 int
@@ -319,7 +310,7 @@ jail_write_cgroup(int fd, long oom_kills, long peak_bytes)
 int
 jail_write_done(int fd)
 {
-	return write_full(fd, "D\n", 2);
+	return fd_write_all(fd, "D\n", 2);
 }
 
 void

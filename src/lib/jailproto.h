@@ -90,6 +90,10 @@ int jail_args_to_argv(const struct jail_args *a, struct buf *bytes, char **argv,
  * (run without --slot, --timeout-ms and --memory-mb; --build without --env and --python). What the
  * configuration allows is the jail's to check. a->prog_args points into argv. */
 enum sbx_err jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, size_t whylen);
+/* Pure: whether the run a is one the warm standby of profile may take: a plain run (no environment, no
+ * network, no build) as the profile's slot, asking for nothing more than the profile. The worker asks before
+ * it hands a run over; the jail refuses one that is not. */
+bool jail_args_within(const struct jail_args *a, const struct jail_args *profile);
 
 /* Why nothing ran (a failure record), or why the stream could not be read. */
 enum jail_failure {

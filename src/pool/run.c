@@ -254,22 +254,10 @@ run_standby_drop(void)
 static int
 standby_start(struct jail_proc *j, const struct buf *argv_bytes, const struct buf *input, const struct run_input *in)
 {
-	const char *p = argv_bytes->data;
-	size_t left = argv_bytes->len;
-
 	if (pwrite_all(j->in_fd, input->data, input->len) == -1 ||
 	    (in->stdin_len && pwrite_all(j->stdin_fd, in->stdin_data, in->stdin_len) == -1))
 		return -1;
-	while (left > 0) {
-		ssize_t w = write(j->args_w, p, left);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			break;	/* it died: its status stream says why */
-		p += w;
-		left -= (size_t)w;
-	}
+	(void)fd_write_all(j->args_w, argv_bytes->data, argv_bytes->len);	/* (failing: it died; its status says why) */
 	close(j->args_w);
 	j->args_w = -1;
 	return 0;
@@ -312,15 +300,6 @@ input_records(const struct run_input *in, struct buf *b)
 	return input_record(b, in->main_name ? in->main_name : "main.py", in->code, in->code_len);
 }
 
-/* Whether the warm standby takes the run a: a plain one within its profile. */
-static bool
-warm_fits(const struct jail_args *a)
-{
-	return a->env[0] == '\0' && !a->net && !a->build && a->timeout_ms <= warm_profile.timeout_ms &&
-	    a->memory_mb <= warm_profile.memory_mb && a->cpus_milli <= warm_profile.cpus_milli &&
-	    a->max_files <= warm_profile.max_files && a->max_return_bytes <= warm_profile.max_return_bytes;
-}
-
 /* The worker's standby, if it is still there and takes the run, else a jail of its own. A warm standby
  * takes it as its own uid slot (argv_bytes rewritten); a run it does not fit goes cold and leaves it
  * waiting for the next. */
@@ -329,15 +308,15 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
     const struct buf *input, const struct run_input *in, struct jail_proc *jp, char *why, size_t whylen)
 {
 	struct buf warm_bytes = { 0 };
+	struct jail_args own = *a;
 	int wstatus, started;
 
-	if (standby.pid > 0 && standby_is_warm && !warm_fits(a))
+	own.slot = warm_profile.slot;	/* a warm standby's run is its worker's own uid slot */
+	if (standby.pid > 0 && standby_is_warm && !jail_args_within(&own, &warm_profile))
 		return jail_spawn(c, argv, false, input, in, jp, why, whylen);
 	if (standby.pid > 0 && standby_is_warm) {
-		struct jail_args own = *a;
 		char *warm_argv[JAIL_MAX_ARGV];
 
-		own.slot = warm_profile.slot;
 		if (jail_args_to_argv(&own, &warm_bytes, warm_argv, JAIL_MAX_ARGV) == -1) {
 			buf_free(&warm_bytes);
 			snprintf(why, whylen, "out of memory");

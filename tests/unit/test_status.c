@@ -482,6 +482,38 @@ test_args(void)
 	}
 }
 
+/* A warm standby takes a plain run of its own slot asking for no more than its profile, and nothing else. */
+static void
+test_within_profile(void)
+{
+	struct jail_args profile, a;
+
+	jail_args_init(&profile);
+	profile.verb = JAIL_VERB_WARM;
+	profile.slot = 5;
+	profile.timeout_ms = 300000;
+	profile.memory_mb = 2048;
+	profile.cpus_milli = 2000;
+	profile.max_files = 100;
+	profile.max_return_bytes = 1 << 20;
+	a = profile;
+	a.verb = JAIL_VERB_RUN;
+	a.timeout_ms = 1000;
+	a.memory_mb = 64;
+	ok(jail_args_within(&a, &profile), "a smaller plain run of the slot fits its profile");
+	a.slot = 4;
+	ok(!jail_args_within(&a, &profile), "another slot does not");
+	a.slot = 5;
+	a.memory_mb = 4096;
+	ok(!jail_args_within(&a, &profile), "more memory than the profile does not");
+	a.memory_mb = 64;
+	a.net = true;
+	ok(!jail_args_within(&a, &profile), "a run with network does not");
+	a.net = false;
+	snprintf(a.env, sizeof(a.env), "ds");
+	ok(!jail_args_within(&a, &profile), "a run in an environment does not");
+}
+
 int
 main(void)
 {
@@ -491,5 +523,6 @@ main(void)
 	test_failures();
 	test_writers();
 	test_args();
+	test_within_profile();
 	return done_testing();
 }
