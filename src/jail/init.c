@@ -204,7 +204,8 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 		die("a run beyond its warm standby's profile");
 	}
 	init_cgroup_limits();
-	/* Its own limits are set by now (EOF: its last close before exec); only then lower them to the run's. */
+	/* EOF: the interpreter is up and has read its boot file (warm_boot.py closed fd 5), so its own limits
+	 * are set and main.py may be written over; only then lower the limits to the run's. */
 	while ((n = read(ready_r, &c, 1)) > 0 || (n == -1 && errno == EINTR))
 		;
 	close(ready_r);

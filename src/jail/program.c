@@ -49,7 +49,9 @@ struct launch {
 };
 static struct launch *launch;
 /* The program's process of a warm standby (set in it at the fork): it holds the ready pipe's write end as
- * fd 5 until its last close before exec, after its limits (program_limit_warm must come after them). */
+ * fd 5 through exec, and the interpreter closes it once it has read and compiled warm_boot.py (init must
+ * not write the run's main.py over a file the interpreter still reads, and program_limit_warm must come
+ * after the program's own limits). */
 static bool warm_child;
 
 void
@@ -218,10 +220,11 @@ exec_program(const sigset_t *oldmask)
 		seccomp_policy_load();
 	argv = program_argv(l, &prog, &envp);
 	set_limits(l);
-	/* Only 0-2 and the status stream (closed on exec) stay open, and a warm interpreter's go pipe. */
+	/* Only 0-2 and the status stream (closed on exec) stay open, and a warm interpreter's go and ready
+	 * pipes (warm_boot.py closes both before any byte of the run's runs). */
 	if (fcntl(JAIL_FD_STATUS, F_SETFD, FD_CLOEXEC) == -1)
 		die("cloexec");
-	close_from(l->warm ? JAIL_FD_INPUT + 1 : JAIL_FD_STATUS + 1);
+	close_from(l->warm ? JAIL_FD_ARGS + 1 : JAIL_FD_STATUS + 1);
 	execve(prog, argv, envp);
 	/* What the run or its environment holds (a removed or broken interpreter), not the jail ("X"). */
 	saved = errno;

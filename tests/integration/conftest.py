@@ -25,6 +25,12 @@ os.environ.setdefault("PYSANDBOXD", os.path.join(BUILD, "src", "pysandboxd"))
 # and environment suites both ways.
 WARM = os.environ.get("PYSANDBOX_WARM") == "1"
 
+# RLIMIT_NPROC counts a uid's processes host-wide, so a fork test that fills its run's max_processes would make
+# fork fail in another xdist worker's run that has the same uid: each xdist worker's stacks take a uid pool of
+# their own (gw0 and a serial run keep the default 60000..60063; a stack's own uid_base still wins).
+XDIST_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or 0)
+UID_BASE = 60000 if XDIST_INDEX == 0 else 62000 + 200 * XDIST_INDEX	# test_hostile_builds takes 61000
+
 
 def free_port():
     with socket.socket() as s:
@@ -45,6 +51,8 @@ class Service:
         e = dict(os.environ)
         if WARM:	# the whole suite on the warm path: each stack keeps warm interpreters unless it says otherwise
             extra_conf = "[service]\nwarm_interpreters = true\n" + extra_conf
+        if UID_BASE != 60000:
+            extra_conf = f"[jail]\nuid_base = {UID_BASE}\n" + extra_conf
         e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})
         # As in production: the pool drops to an unprivileged service user and only a
         # copy of the jail with file capabilities holds privileges (devserver.sh sets it up).

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import hostinspect
-from attack import brief, last_json, run
+from attack import brief, concurrently, last_json, run
 from hostinspect import wait_for
 
 IDLE = 1.5	# seconds the service idles before a run whose process's age tells warm from cold
@@ -69,6 +69,18 @@ def test_runs_it_does_not_fit_go_cold(warm):
     assert r["stdout"].splitlines()[-1] == "['main.py', 'warm']", brief(r)
     # ... and leave the warm interpreters waiting for the next.
     _wait_warm(warm)
+
+
+def test_a_run_handed_over_while_its_interpreter_starts_runs_its_own_code(warm):
+    # Back to back, each request meets a standby whose interpreter is still starting: init must wait until the
+    # interpreter has read its warm start before it writes the run's main.py over it (a write in between once
+    # cut the warm start short: "SyntaxError: '(' was never closed" at its line 96, about 1 run in 75).
+    def runs(k):
+        return [warm.execute(f"print('own code {k}-{i}')", timeout=5) for i in range(150)]
+    results = concurrently(lambda: runs(0), lambda: runs(1))
+    bad = [brief(r) | {"stderr": r["stderr"][-300:]} for rs in results for r in rs if r["status"] != "ok"]
+    assert not bad, bad
+    assert [r["stdout"] for r in results[1]] == [f"own code 1-{i}\n" for i in range(150)]
 
 
 def test_nothing_of_a_warm_run_reaches_the_next(warm):

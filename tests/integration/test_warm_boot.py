@@ -1,10 +1,11 @@
 """test_warm_boot.py: a warm interpreter's start (src/jail/warm_boot.py) runs a program as the cold path does.
 
 Each program runs twice in the same directory with the host's interpreter: cold (`python3 -E -s -u main.py
-ARG...`, as the jail execs a run) and warm (the interpreter started on warm_boot.py as main.py and left waiting
-in its read of fd 4; then main.py replaced by the program and the go message written, as the jail's init
-does). What each prints, its exit status and what it leaves in the directory must be the same, byte for byte.
+ARG...`, as the jail execs a run) and warm (the interpreter started on warm_boot.py as main.py; once it has
+closed its ready pipe (fd 5) and waits in its read of fd 4, main.py is replaced by the program and the go
+message written, as the jail's init does). What each prints, its exit status and what it leaves in the directory must be the same, byte for byte.
 """
+import fcntl
 import os
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ BOOT = os.path.join(SRC, "src", "jail", "warm_boot.py")
 PYTHON = "/usr/bin/python3"
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp"}
 GO_FD = 4
+READY_FD = 5
 
 
 def _write(path, data):
@@ -52,21 +54,35 @@ def _waiting_on_go(pid):
     return len(fields) > 1 and fields[0] == "0" and int(fields[1], 16) == GO_FD
 
 
-def warm(d, code, args=(), stdin=None):
+def start_warm(d, stdin):
+    """The interpreter on warm_boot.py, as the jail starts it: (process, go pipe's write end) once it is ready
+    (EOF on its ready pipe) and waits on fd 4."""
     with open(BOOT, "rb") as f:
         _write(os.path.join(d, "main.py"), f.read())
     go_r, go_w = os.pipe()
-    stdin_fd = os.memfd_create("stdin")
+    ready_r, ready_w = os.pipe()
 
-    def child_fds():
-        os.dup2(go_r, GO_FD)
-    p = subprocess.Popen([PYTHON, "-E", "-s", "-u", "main.py"], cwd=d, env=dict(ENV, HOME=d), stdin=stdin_fd,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(go_r, GO_FD), preexec_fn=child_fds)
+    def child_fds():	# (by way of fds above both, so that neither end is overwritten before it is moved)
+        go, ready = fcntl.fcntl(go_r, fcntl.F_DUPFD, 10), fcntl.fcntl(ready_w, fcntl.F_DUPFD, 10)
+        os.dup2(go, GO_FD)
+        os.dup2(ready, READY_FD)
+    p = subprocess.Popen([PYTHON, "-E", "-s", "-u", "main.py"], cwd=d, env=dict(ENV, HOME=d), stdin=stdin,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(GO_FD, READY_FD),
+                         preexec_fn=child_fds)
     os.close(go_r)
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        assert ready.read() == b"", "the warm interpreter wrote on its ready pipe"
     deadline = time.monotonic() + 20
     while not _waiting_on_go(p.pid):
         assert p.poll() is None and time.monotonic() < deadline, (p.poll(), "the warm interpreter never waited")
         time.sleep(0.005)
+    return p, go_w
+
+
+def warm(d, code, args=(), stdin=None):
+    stdin_fd = os.memfd_create("stdin")
+    p, go_w = start_warm(d, stdin_fd)
     # The run arrives: its files (main.py over the start), its stdin, then the go message and EOF.
     _write(os.path.join(d, "main.py"), code)
     if stdin is not None:
@@ -153,12 +169,7 @@ def test_a_printed_stack_shows_one_frame_more_the_warm_start():
 
 def test_no_run_ends_a_warm_interpreter_quietly():
     with tempfile.TemporaryDirectory(prefix="pysandbox-warm-") as d:
-        with open(BOOT, "rb") as f:
-            _write(os.path.join(d, "main.py"), f.read())
-        go_r, go_w = os.pipe()
-        p = subprocess.Popen([PYTHON, "-E", "-s", "-u", "main.py"], cwd=d, env=ENV, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(go_r, GO_FD), preexec_fn=lambda: os.dup2(go_r, GO_FD))
-        os.close(go_r)
+        p, go_w = start_warm(d, subprocess.DEVNULL)
         os.close(go_w)
         out, err = p.communicate(timeout=30)
     assert (p.returncode, out, err) == (0, b"", b"")
