@@ -50,9 +50,10 @@ wait "$js_install" || { echo "not ok - npm install of tests/js:"; cat build-test
 echo "screenshots in build-test/tests/artifacts/: $(find build-test/tests/artifacts -name '*.png' -printf '%f ' 2>/dev/null || true)"
 step_done "install, build and check"
 
-# 1b. Load and faults in their short form (make load), and a sample of the sabotage switches (make sabotage:
-#     each mechanism off in a test-only build; the hostile tests covering it must then fail). Each ends with
-#     its own "N passed, N failed" line, counted below.
+# 1b. Load and faults in their short form (make load), a sample of the sabotage switches (make sabotage:
+#     each mechanism off in a test-only build; the hostile tests covering it must then fail), and the warm
+#     path's run of the suites (make check-warm). Each ends with its own "N passed, N failed" line, counted
+#     below.
 extra_pass=0 extra_fail=0
 run_counted() {	# NAME MAKE-ARGS...: make in build-test, its log in build-test/NAME.log, its counts added
 	local name=$1 line p f
@@ -72,6 +73,9 @@ run_counted load load LOAD_ARGS="--duration 15"
 step_done load
 run_counted sabotage sabotage SABOTAGE="seccomp memory pid"
 step_done sabotage
+# The API, hostile and environment suites again on the warm path (every stack with warm_interpreters).
+run_counted warm check-warm PYTEST_JOBS="$jobs"
+step_done "warm path"
 
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
 #    integration tests of the request path, the jail, capacity and metrics (builds included) (the whole service,

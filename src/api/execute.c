@@ -234,6 +234,7 @@ out:
 	/* A run refused over its input or environment (a failed run, as the original answered) counts as rejected. */
 	if (r->is_run || (r->run_status && strcmp(r->run_status, "rejected") == 0))
 		metrics_count_run(sb_metrics(), r->run_status ? r->run_status : "failed", res.jail.wall_time);
+	metrics_count_start(sb_metrics(), res.start);
 	run_result_free(&res);
 	req_free(&req);
 }

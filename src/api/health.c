@@ -13,6 +13,7 @@
 #include "interp.h"
 #include "now.h"
 #include "scoreboard.h"
+#include "slots.h"
 
 /* A wall-clock time in seconds as the API's timestamps are written (db_format_time). */
 static void
@@ -27,7 +28,7 @@ iso8601(double t, char *out, size_t n)
 
 /* The worker processes now: every one, the busy ones, those of the API socket, the busy ones of the run socket. */
 struct worker_counts {
-	int	 total, busy, api, run_busy;
+	int	 total, busy, api, run_busy, warm_ready;
 };
 
 static void
@@ -40,6 +41,7 @@ count_workers(struct worker_counts *w)
 			w->busy += scoreboard->slot[i].busy ? 1 : 0;
 			w->api += !scoreboard->slot[i].takes_runs;
 			w->run_busy += scoreboard->slot[i].takes_runs && scoreboard->slot[i].busy;
+			w->warm_ready += scoreboard->slot[i].standby == SB_STANDBY_WARM;
 		}
 }
 
@@ -62,6 +64,7 @@ health_metrics(const struct conf *c, struct sqlite3 *envs_db)
 	g.runs = st.running;
 	g.queue_size = c->queue_size;
 	g.queued = st.queued;
+	g.warm_ready = w.warm_ready;
 	if (envs_db == NULL || db_env_counts(envs_db, metrics_env_statuses, g.envs, 3) != SBX_OK)
 		g.envs[0] = -1;
 	if (metrics_render(&scoreboard->metrics, &g, &out) == -1) {
@@ -69,6 +72,28 @@ health_metrics(const struct conf *c, struct sqlite3 *envs_db)
 		return NULL;
 	}
 	return out.data;
+}
+
+/* The warm path: its configuration, the warm interpreters held now and how runs started since the start. */
+static json_object *
+warm_json(const struct conf *c, const struct worker_counts *w)
+{
+	json_object *o = json_object_new_object(), *cold = json_object_new_object();
+	const struct metrics *m = &scoreboard->metrics;
+	uint64_t warm = metrics_get(&m->starts[MS_WARM]), off = metrics_get(&m->starts[MS_COLD_OFF]),
+	    unfit = metrics_get(&m->starts[MS_COLD_UNFIT]), not_ready = metrics_get(&m->starts[MS_COLD_NOT_READY]);
+	uint64_t all = warm + off + unfit + not_ready;
+
+	json_object_object_add(o, "enabled", json_object_new_boolean(c->warm_interpreters));
+	json_object_object_add(o, "workers", json_object_new_int(c->warm_interpreters ? slots_run_workers(c) : 0));
+	json_object_object_add(o, "ready", json_object_new_int(w->warm_ready));
+	json_object_object_add(o, "runs", json_object_new_int64((int64_t)warm));
+	json_object_object_add(cold, "off", json_object_new_int64((int64_t)off));
+	json_object_object_add(cold, "unfit", json_object_new_int64((int64_t)unfit));
+	json_object_object_add(cold, "not_ready", json_object_new_int64((int64_t)not_ready));
+	json_object_object_add(o, "cold_runs", cold);
+	json_object_object_add(o, "hit_rate", all ? json_object_new_double((double)warm / (double)all) : NULL);
+	return o;
 }
 
 char *
@@ -122,6 +147,7 @@ health_json(const struct conf *c, int *status)
 		json_object_object_add(pool, "refused client share", json_object_new_int64((int64_t)st.refused_share));
 	}
 	json_object_object_add(o, "pool", pool);
+	json_object_object_add(o, "warm", warm_json(c, &w));
 	{
 		struct interp found[INTERP_MAX];
 		int n = interp_discover(c, found, INTERP_MAX);

@@ -13,6 +13,11 @@ static const char *const route_labels[MR_COUNT] = {
 static const char *const run_labels[METRICS_RUN_STATUSES] = {
 	"ok", "error", "timeout", "memory_limit", "output_limit", "killed", "failed", "rejected", "other",
 };
+/* (path, reason) of each enum metrics_start but MS_NONE */
+static const char *const start_labels[MS_COUNT][2] = {
+	[MS_WARM] = { "warm", "ready" }, [MS_COLD_OFF] = { "cold", "off" }, [MS_COLD_UNFIT] = { "cold", "unfit" },
+	[MS_COLD_NOT_READY] = { "cold", "not_ready" },
+};
 static const char *const build_labels[METRICS_BUILD_OUTCOMES] = { "succeeded", "failed", "cancelled", "interrupted" };
 const char *const metrics_env_statuses[3] = { "building", "ready", "failed" };
 
@@ -34,6 +39,19 @@ static uint64_t
 get(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+uint64_t
+metrics_get(const uint64_t *counter)
+{
+	return get(counter);
+}
+
+void
+metrics_count_start(struct metrics *m, enum metrics_start start)
+{
+	if (start > MS_NONE && start < MS_COUNT)
+		add(&m->starts[start], 1);
 }
 
 void
@@ -146,6 +164,13 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct b
 	for (int i = 0; i < METRICS_RUN_STATUSES; i++)
 		rc |= buf_printf(out, "pysandbox_runs_total{status=\"%s\"} %llu\n", run_labels[i],
 		    (unsigned long long)get(&m->runs[i]));
+	rc |= buf_printf(out, "# HELP pysandbox_run_starts_total Runs started, by path: warm (in an interpreter up "
+	    "before the request) or cold, and why cold (off: warm_interpreters is off; unfit: network, an environment "
+	    "or limits beyond the warm profile; not_ready: no warm interpreter was there).\n"
+	    "# TYPE pysandbox_run_starts_total counter\n");
+	for (int i = MS_NONE + 1; i < MS_COUNT; i++)
+		rc |= buf_printf(out, "pysandbox_run_starts_total{path=\"%s\",reason=\"%s\"} %llu\n", start_labels[i][0],
+		    start_labels[i][1], (unsigned long long)get(&m->starts[i]));
 	rc |= buf_printf(out, "# HELP pysandbox_builds_total Environment builds ended, by outcome.\n"
 	    "# TYPE pysandbox_builds_total counter\n");
 	for (int i = 0; i < METRICS_BUILD_OUTCOMES; i++)
@@ -162,6 +187,9 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct b
 	    g->workers_busy, g->workers_idle);
 	rc |= buf_printf(out, "# HELP pysandbox_api_workers Worker processes of the API socket (they never take a run).\n"
 	    "# TYPE pysandbox_api_workers gauge\npysandbox_api_workers %d\n", g->api_workers);
+	rc |= buf_printf(out, "# HELP pysandbox_warm_interpreters_ready Run workers holding a warm interpreter for "
+	    "their next run (started, or starting: about 10 ms after the last answer).\n"
+	    "# TYPE pysandbox_warm_interpreters_ready gauge\npysandbox_warm_interpreters_ready %d\n", g->warm_ready);
 	rc |= buf_printf(out, "# HELP pysandbox_run_slots Runs that may run at once (workers in the configuration).\n"
 	    "# TYPE pysandbox_run_slots gauge\npysandbox_run_slots %d\n", g->run_slots);
 	rc |= buf_printf(out, "# HELP pysandbox_runs_running Runs running now.\n"

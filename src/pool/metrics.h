@@ -12,6 +12,16 @@ enum metrics_route {
 	MR_COUNT
 };
 
+/* How a run's jail started (run.c tells, the /execute handler counts): the warm path's hit rate. */
+enum metrics_start {
+	MS_NONE,		/* not started (refused before the jail) */
+	MS_WARM,		/* in a warm standby's interpreter */
+	MS_COLD_OFF,		/* cold: warm_interpreters is off */
+	MS_COLD_UNFIT,		/* cold: the run does not fit the warm profile (network, an environment, limits) */
+	MS_COLD_NOT_READY,	/* cold: no warm standby was there (not yet spawned, ended, or failed to spawn) */
+	MS_COUNT
+};
+
 #define METRICS_STATUS_MIN	100
 #define METRICS_STATUS_MAX	599
 #define METRICS_RUN_STATUSES	9	/* ok error timeout memory_limit output_limit killed failed rejected other */
@@ -29,6 +39,7 @@ struct metrics {
 	uint64_t	 requests[MR_COUNT][METRICS_STATUS_MAX - METRICS_STATUS_MIN + 2];	/* last: other codes */
 	uint64_t	 runs[METRICS_RUN_STATUSES];
 	uint64_t	 builds[METRICS_BUILD_OUTCOMES];
+	uint64_t	 starts[MS_COUNT];
 	struct metrics_histogram run_seconds;
 	struct metrics_histogram queue_wait_seconds;
 };
@@ -40,6 +51,7 @@ struct metrics_gauges {
 	int		 workers_busy, workers_idle;	/* run workers */
 	int		 api_workers;
 	int		 run_slots, runs, queue_size, queued;
+	int		 warm_ready;	/* run workers holding a warm standby */
 	/* environments by status, in the order of metrics_env_statuses; -1: the database could not be read */
 	long		 envs[3];
 };
@@ -50,8 +62,12 @@ void metrics_count_request(struct metrics *m, enum metrics_route route, int stat
 /* status: a run status name (run_status_name), or "failed" for a run the sandbox could not carry out. */
 void metrics_count_run(struct metrics *m, const char *status, double seconds);
 void metrics_count_queue_wait(struct metrics *m, double seconds);
+void metrics_count_start(struct metrics *m, enum metrics_start start);
 /* outcome: "succeeded", "failed", "cancelled" or "interrupted". */
 void metrics_count_build(struct metrics *m, const char *outcome);
+
+/* A counter's value as the other processes' atomic adds left it (for /health). */
+uint64_t metrics_get(const uint64_t *counter);
 
 /* The Prometheus text exposition (format 0.0.4) of m and g, appended to out; -1 on allocation failure. Pure. */
 int metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct buf *out);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "now.h"
 #include "run.h"
+#include "scoreboard.h"
 #include "slots.h"
 
 /* Seconds the jail gets beyond the run's timeout to set up and hand back files. */
@@ -86,6 +87,7 @@ struct jail_proc {
 static struct jail_proc standby = JAIL_PROC_NONE;
 static bool standby_is_warm;
 static struct jail_args warm_profile;
+static int standby_wslot;	/* the worker's place on the scoreboard, where it shows what it holds */
 
 static void
 jail_proc_close(struct jail_proc *j)
@@ -229,10 +231,13 @@ run_standby(const struct conf *c, int wslot)
 		jail_args_init(&a);
 		a.verb = JAIL_VERB_STANDBY;
 	}
+	standby_wslot = wslot;
 	if (jail_args_to_argv(&a, &bytes, argv, sizeof(argv) / sizeof(argv[0])) == -1)
 		log_debug("no standby jail: out of memory");
 	else if (jail_spawn(c, argv, true, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
 		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
+	else
+		sb_worker_standby(wslot, standby_is_warm ? SB_STANDBY_WARM : SB_STANDBY_PLAIN);
 	buf_free(&bytes);
 }
 
@@ -243,6 +248,7 @@ run_standby_drop(void)
 
 	if (standby.pid <= 0)
 		return;
+	sb_worker_standby(standby_wslot, SB_STANDBY_NONE);
 	jail_proc_close(&standby);	/* EOF on its arguments: it exits (its cgroups go with it: lib/cgroup.c) */
 	while (waitpid(standby.pid, &st, 0) == -1 && errno == EINTR)
 		;
@@ -302,19 +308,23 @@ input_records(const struct run_input *in, struct buf *b)
 
 /* The worker's standby, if it is still there and takes the run, else a jail of its own. A warm standby
  * takes it as its own uid slot (argv_bytes rewritten); a run it does not fit goes cold and leaves it
- * waiting for the next. */
+ * waiting for the next. *start: which path it took, and why cold. */
 static enum sbx_err
 jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, const struct buf *argv_bytes,
-    const struct buf *input, const struct run_input *in, struct jail_proc *jp, char *why, size_t whylen)
+    const struct buf *input, const struct run_input *in, struct jail_proc *jp, enum metrics_start *start,
+    char *why, size_t whylen)
 {
 	struct buf warm_bytes = { 0 };
 	struct jail_args own = *a;
 	int wstatus, started;
 
 	own.slot = warm_profile.slot;	/* a warm standby's run is its worker's own uid slot */
-	if (standby.pid > 0 && standby_is_warm && !jail_args_within(&own, &warm_profile))
+	*start = !c->warm_interpreters ? MS_COLD_OFF : standby.pid > 0 && standby_is_warm ? MS_WARM : MS_COLD_NOT_READY;
+	if (*start == MS_WARM && !jail_args_within(&own, &warm_profile)) {
+		*start = MS_COLD_UNFIT;
 		return jail_spawn(c, argv, false, input, in, jp, why, whylen);
-	if (standby.pid > 0 && standby_is_warm) {
+	}
+	if (*start == MS_WARM) {
 		char *warm_argv[JAIL_MAX_ARGV];
 
 		if (jail_args_to_argv(&own, &warm_bytes, warm_argv, JAIL_MAX_ARGV) == -1) {
@@ -327,10 +337,13 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 	if (standby.pid > 0) {
 		*jp = standby;
 		standby = (struct jail_proc)JAIL_PROC_NONE;
+		sb_worker_standby(standby_wslot, SB_STANDBY_NONE);
 		if (waitpid(jp->pid, &wstatus, WNOHANG) != 0) {
 			log_warnx("standby jail %ld had ended; starting another", (long)jp->pid);
 			jail_proc_close(jp);
 			jp->pid = -1;
+			if (*start == MS_WARM)
+				*start = MS_COLD_NOT_READY;
 		} else {
 			started = standby_start(jp, argv_bytes, input, in);
 			buf_free(&warm_bytes);
@@ -463,7 +476,7 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
-	if ((rc = jail_start(c, a, argv, &argv_bytes, &input, in, &jp, why, whylen)) != SBX_OK)
+	if ((rc = jail_start(c, a, argv, &argv_bytes, &input, in, &jp, &res->start, why, whylen)) != SBX_OK)
 		goto out;
 	/* Only the worker's read ends stay open here. */
 	close(jp.stdin_fd);

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "err.h"
 #include "jailproto.h"
+#include "metrics.h"
 
 enum run_status { RUN_OK, RUN_ERROR, RUN_TIMEOUT, RUN_MEMORY, RUN_OUTPUT, RUN_KILLED };
 
@@ -37,6 +38,7 @@ struct run_result {
 	struct buf	 out, err;
 	bool		 trunc_out, trunc_err;
 	enum jail_failure failure;	/* why run_exec did not return SBX_OK, when it was the jail's report */
+	enum metrics_start start;	/* how its jail started (MS_NONE: it did not) */
 	char		 error[256];	/* empty on success */
 };
 

@@ -92,6 +92,7 @@ sb_worker_gone(int slot)
 		return;
 	board->slot[slot].pid = 0;
 	board->slot[slot].busy = 0;
+	board->slot[slot].standby = SB_STANDBY_NONE;	/* (its standby ended with it: PDEATHSIG, EOF on its arguments) */
 }
 
 void
@@ -111,6 +112,12 @@ void
 sb_worker_busy(int slot, bool busy)
 {
 	board->slot[slot].busy = busy;
+}
+
+void
+sb_worker_standby(int slot, enum sb_standby standby)
+{
+	board->slot[slot].standby = standby;
 }
 
 void

@@ -14,17 +14,21 @@
 /*
  * Who writes what (every write goes through a function below, so that each has one caller):
  *  - the master: the health state (after its self-test), the worker slots' pids, the builder's pid;
- *  - each worker: its own slot's busy and served, the requests counter (atomic), and the self-test
+ *  - each worker: its own slot's busy, served and standby, the requests counter (atomic), and the self-test
  *    request flag (atomic: a worker that saw the jail fail raises it, the master lowers it);
  *  - admit.c: the run slots and the queue (its own lock); metrics.c: the counters (atomic adds).
  * Everyone reads through the const pointer `scoreboard`.
  */
+/* What a run worker holds for its next run (run.c's standby). */
+enum sb_standby { SB_STANDBY_NONE, SB_STANDBY_PLAIN, SB_STANDBY_WARM };
+
 struct pool_slot {
 	pid_t		 pid;		/* 0: empty */
 	int		 busy;
 	int		 takes_runs;	/* the run socket's (else the API socket's) */
 	unsigned long	 served;
 	double		 started;	/* CLOCK_REALTIME seconds */
+	int		 standby;	/* enum sb_standby; the master clears it when the worker is gone */
 };
 
 struct scoreboard {
@@ -60,6 +64,8 @@ bool sb_take_selftest_request(void);
 
 /* ---- a worker ---- */
 void sb_worker_busy(int slot, bool busy);
+/* The jail its next run will take: none, a plain standby, or a warm one (its interpreter up or starting). */
+void sb_worker_standby(int slot, enum sb_standby standby);
 /* A request answered: its slot's count, and the pool's. */
 void sb_worker_served(int slot, unsigned long served);
 /* The jail failed for no reason of the request's: ask the master for a self-test, which alone may turn

@@ -663,19 +663,29 @@ def test_files_do_not_persist_across_runs_on_any_worker(service):
                           "bean": [attempt(open, d + "/bean-{tok}") for d in ("/work", "/tmp", "/dev/shm")]}}))
     '''
     first = concurrently(*[lambda: run(service, leave)[0]] * n)
-    second = concurrently(*[lambda: run(service, look)[0]] * n)
-    assert all(r["status"] == "ok" for r in first + second), [brief(r) for r in first + second]
+    assert all(r["status"] == "ok" for r in first), [brief(r) for r in first]
     a = [last_json(r) for r in first]
-    b = [last_json(r) for r in second]
-    assert len({x["uid"] for x in a}) == n and {x["uid"] for x in a} == {x["uid"] for x in b}
+    left_by = {x["uid"] for x in a}
+    assert len(left_by) == n
     for x in a:
         assert {k: v for k, v in x.items() if k != "uid"} == {
             "/work": "ok", "/tmp": "ok", "/dev/shm": "ok", "/var/tmp": "FileNotFoundError:ENOENT",
             "/run/lock": "FileNotFoundError:ENOENT", "/env": "FileNotFoundError:ENOENT",
             "/root": "PermissionError:EACCES"}
-    for x in b:
-        assert {k: v for k, v in x.items() if k != "uid"} == {
-            "work": ["main.py"], "tmp": [], "shm": [], "found": [], "bean": ["FileNotFoundError:ENOENT"] * 3}
+    # Rounds B until they have run as every uid of round A: a cold run's uid is its run slot (n at once take
+    # all n), a warm one's its worker's own, and which of the idle workers takes a request is the kernel's
+    # choice, so on the warm path one round may miss some.
+    seen = set()
+    for _ in range(12):
+        second = concurrently(*[lambda: run(service, look)[0]] * n)
+        assert all(r["status"] == "ok" for r in second), [brief(r) for r in second]
+        for x in (last_json(r) for r in second):
+            seen.add(x["uid"])
+            assert {k: v for k, v in x.items() if k != "uid"} == {
+                "work": ["main.py"], "tmp": [], "shm": [], "found": [], "bean": ["FileNotFoundError:ENOENT"] * 3}
+        if left_by <= seen:
+            break
+    assert left_by <= seen, (left_by, seen)
     for r in first:
         assert decoded(r) == {f"bean-{tok}": b"beannn"}
     assert_serving(service)

@@ -139,3 +139,51 @@ def test_a_killed_warm_interpreter_is_replaced(warm):
     assert r["status"] == "ok" and r["stdout"].endswith("still here\n"), brief(r)
     again = _wait_warm(warm)
     assert victim not in again.values(), (victim, again)
+
+
+def _warm_health(service):
+    status, h = service.request("GET", "/health")
+    assert status == 200, h
+    return h["warm"]
+
+
+def _metric(service, sample):
+    status, text = service.request("GET", "/metrics")
+    assert status == 200, text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {sample} in /metrics:\n{text}")
+
+
+def test_operators_see_the_warm_path(warm):
+    _wait_warm(warm)
+    wait_for("3 warm interpreters on /health", lambda: _warm_health(warm)["ready"] == 3)
+    before = _warm_health(warm)
+    assert before["enabled"] is True and before["workers"] == 3, before
+    assert _metric(warm, "pysandbox_warm_interpreters_ready") == 3
+    time.sleep(IDLE)
+    r, _ = run(warm, AGE)
+    assert r["status"] == "ok" and last_json(r)["age"] > IDLE, brief(r)	# warm
+    r, _ = run(warm, "print(1)", network=True)	# cold: beyond the profile
+    assert r["status"] == "ok", brief(r)
+    after = _warm_health(warm)
+    assert after["runs"] == before["runs"] + 1, (before, after)
+    assert after["cold_runs"]["unfit"] == before["cold_runs"]["unfit"] + 1, (before, after)
+    assert after["cold_runs"]["off"] == 0, after
+    every = after["runs"] + sum(after["cold_runs"].values())
+    assert after["hit_rate"] == pytest.approx(after["runs"] / every), after
+    assert _metric(warm, 'pysandbox_run_starts_total{path="warm",reason="ready"}') == after["runs"]
+    assert _metric(warm, 'pysandbox_run_starts_total{path="cold",reason="unfit"}') == after["cold_runs"]["unfit"]
+    assert _metric(warm, 'pysandbox_run_starts_total{path="cold",reason="not_ready"}') == \
+        after["cold_runs"]["not_ready"]
+
+
+def test_a_cold_stack_counts_its_runs_cold(make_service):
+    s = make_service(extra_conf="[service]\nwarm_interpreters = false\n")
+    r, _ = run(s, "print(1)")
+    assert r["status"] == "ok", brief(r)
+    h = _warm_health(s)
+    assert (h["enabled"], h["workers"], h["ready"], h["runs"], h["cold_runs"]["off"], h["hit_rate"]) == \
+        (False, 0, 0, 0, 1, 0), h
+    assert _metric(s, 'pysandbox_run_starts_total{path="cold",reason="off"}') == 1

@@ -12,8 +12,10 @@
 #include "conf.h"
 #include "health.h"
 #include "scoreboard.h"
+#include "slots.h"
 #include "tap.h"
 #include "testjson.h"
+#include "testutil.h"
 
 static void
 test_health(void)
@@ -48,6 +50,38 @@ test_health(void)
 	ok(json_object_get_int(json_get(json_get(o, "pool"), "api_workers")) == 1, "health: one of them the API socket's");
 	ok(json_object_is_type(json_get(o, "isolation"), json_type_object), "health: isolation object");
 	ok(json_get(o, "reason") == NULL, "health: no reason when healthy");
+	{
+		json_object *warm = json_get(o, "warm");
+
+		ok(warm && !json_object_get_boolean(json_get(warm, "enabled")) &&
+		    json_object_get_int(json_get(warm, "workers")) == 0 && json_object_get_int(json_get(warm, "ready")) == 0 &&
+		    json_get(warm, "hit_rate") == NULL, "health: warm path off, no runs yet: no hit rate");
+	}
+	json_object_put(o);
+	free(txt);
+	/* Warm: worker 0 holds a warm standby; 3 runs warm, 1 cold (unfit). A worker gone shows none. */
+	c.warm_interpreters = true;
+	sb_worker_started(2, 102, true);
+	sb_worker_standby(0, SB_STANDBY_WARM);
+	sb_worker_standby(1, SB_STANDBY_PLAIN);
+	sb_worker_standby(2, SB_STANDBY_WARM);
+	sb_worker_gone(2);
+	for (int i = 0; i < 3; i++)
+		metrics_count_start(sb_metrics(), MS_WARM);
+	metrics_count_start(sb_metrics(), MS_COLD_UNFIT);
+	txt = health_json(&c, &status);
+	o = txt ? json_tokener_parse(txt) : NULL;
+	{
+		json_object *warm = json_get(o, "warm");
+
+		ok(warm && json_object_get_boolean(json_get(warm, "enabled")) &&
+		    json_object_get_int(json_get(warm, "workers")) == slots_run_workers(&c) &&
+		    json_object_get_int(json_get(warm, "ready")) == 1 && json_object_get_int(json_get(warm, "runs")) == 3 &&
+		    json_object_get_int(json_get(json_get(warm, "cold_runs"), "unfit")) == 1 &&
+		    json_object_get_int(json_get(json_get(warm, "cold_runs"), "not_ready")) == 0 &&
+		    near(json_object_get_double(json_get(warm, "hit_rate")), 0.75),
+		    "health: warm ready 1 (a plain standby and a gone worker's not counted), hit rate 3 of 4");
+	}
 	json_object_put(o);
 	free(txt);
 	/* A worker's report alone changes nothing: the master's self-test decides. */

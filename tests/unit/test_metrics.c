@@ -45,7 +45,7 @@ test_render(void)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 	struct metrics_gauges g = { .healthy = 1, .uptime_s = 12, .workers_busy = 1, .workers_idle = 3, .api_workers = 2,
-		.run_slots = 4, .runs = 1, .queue_size = 4, .queued = 0, .envs = { 1, 2, 3 } };
+		.run_slots = 4, .runs = 1, .queue_size = 4, .queued = 0, .warm_ready = 3, .envs = { 1, 2, 3 } };
 	struct buf out = { 0 };
 
 	metrics_count_request(m, MR_EXECUTE, 200);
@@ -62,6 +62,11 @@ test_render(void)
 	metrics_count_queue_wait(m, 0.3);
 	metrics_count_build(m, "succeeded");
 	metrics_count_build(m, "bogus");		/* counted as failed, not lost */
+	metrics_count_start(m, MS_WARM);
+	metrics_count_start(m, MS_WARM);
+	metrics_count_start(m, MS_COLD_UNFIT);
+	metrics_count_start(m, MS_NONE);		/* not started: not counted */
+	metrics_count_start(m, (enum metrics_start)99);	/* not a path: not counted, and no write out of bounds */
 	ok(metrics_render(m, &g, &out) == 0, "renders");
 	ok(well_formed(out.data), "every line is a comment or a sample");
 	ok(has(out.data, "pysandbox_requests_total{route=\"/execute\",status=\"200\"} 2\n"), "requests by route and status");
@@ -88,6 +93,11 @@ test_render(void)
 	ok(has(out.data, "pysandbox_workers{state=\"busy\"} 1\npysandbox_workers{state=\"idle\"} 3\n"), "worker gauges");
 	ok(has(out.data, "pysandbox_queue_length 0\n") && has(out.data, "pysandbox_up 1\n"), "queue and up gauges");
 	ok(has(out.data, "pysandbox_environments{status=\"failed\"} 3\n"), "environments by status");
+	ok(has(out.data, "pysandbox_run_starts_total{path=\"warm\",reason=\"ready\"} 2\n"
+	    "pysandbox_run_starts_total{path=\"cold\",reason=\"off\"} 0\n"
+	    "pysandbox_run_starts_total{path=\"cold\",reason=\"unfit\"} 1\n"
+	    "pysandbox_run_starts_total{path=\"cold\",reason=\"not_ready\"} 0\n"), "run starts by path and reason");
+	ok(has(out.data, "pysandbox_warm_interpreters_ready 3\n"), "warm interpreters gauge");
 	buf_free(&out);
 	g.envs[0] = -1;
 	ok(metrics_render(m, &g, &out) == 0 && !has(out.data, "pysandbox_environments"),
