@@ -113,6 +113,7 @@ env_handle(const struct conf *c, enum route route, const char *method, const cha
 		en.python_version = ec.interp->version;
 		en.python_path = ec.interp->path;
 		en.setup_script = ec.setup_script;
+		en.preload = ec.preload;
 		e = db_env_create(db, &en, &out);
 		free(ec.setup_script);
 		if (e == SBX_ECONFLICT) {

@@ -23,6 +23,7 @@ struct env_create {
 	char			 description[1024];
 	char			*setup_script;
 	const struct interp	*interp;
+	char			 preload[PRELOAD_MAX * (MODULE_NAME_MAX + 1)];	/* module names, space-separated */
 };
 
 /* envreq.c (pure). Parse and validate a POST /environments body (pure); detail as req_parse's. */

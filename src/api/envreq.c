@@ -41,6 +41,58 @@ short_text(json_object *errs, json_object *v, const char *field, size_t max)
 	return true;
 }
 
+/* preload: an optional list of at most PRELOAD_MAX distinct module names (null or absent: none), joined
+ * with spaces into out. */
+static void
+parse_preload(json_object *errs, json_object *v, char *out, size_t outlen)
+{
+	size_t n, used = 0;
+	char msg[160];
+
+	if (v == NULL)
+		return;
+	if (!json_object_is_type(v, json_type_array)) {
+		json_object_array_add(errs, req_error_item("preload", NULL, "Input should be a valid list", "list_type", v,
+		    NULL));
+		return;
+	}
+	if ((n = json_object_array_length(v)) > PRELOAD_MAX) {
+		json_object_array_add(errs, req_error_list_too_long("preload", PRELOAD_MAX, v));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(v, i);
+		const char *s = json_object_get_string(m);
+		size_t len = (size_t)json_object_get_string_len(m);
+		bool repeated = false;
+
+		if (!json_object_is_type(m, json_type_string)) {
+			json_object_array_add(errs, req_error_item_at("preload", i, "Input should be a valid string",
+			    "string_type", m, NULL));
+			continue;
+		}
+		if (!limit_module_name_ok(s, len)) {
+			json_object_array_add(errs, req_error_item_at("preload", i,
+			    "String should match pattern '" MODULE_NAME_PATTERN "' (a module name, at most 100 characters)",
+			    "string_pattern_mismatch", m, req_ctx_string("pattern", MODULE_NAME_PATTERN)));
+			continue;
+		}
+		for (size_t k = 0; k < i && !repeated; k++) {
+			json_object *o = json_object_array_get_idx(v, k);
+
+			repeated = json_object_is_type(o, json_type_string) && strcmp(json_object_get_string(o), s) == 0;
+		}
+		if (repeated) {
+			snprintf(msg, sizeof(msg), "Value error, %s is listed twice", s);
+			json_object_array_add(errs, req_error_item_at("preload", i, msg, "value_error", m,
+			    req_ctx_string("error", msg + strlen("Value error, "))));
+			continue;
+		}
+		/* (fits: PRELOAD_MAX names of at most MODULE_NAME_MAX characters, each with its separator) */
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? " " : "", s);
+	}
+}
+
 enum sbx_err
 env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
     struct env_create *out, json_object **detail)
@@ -104,6 +156,10 @@ env_parse_create(const char *body, size_t len, const struct interp *interps, int
 		rc = SBX_ENOMEM;
 		goto out;
 	}
+
+	v = NULL;
+	json_object_object_get_ex(root, "preload", &v);
+	parse_preload(errs, v, out->preload, sizeof(out->preload));
 
 	/* base_image: the original's Docker image; taken (its clients may send it) and not used: environments
 	 * here are built on the host's interpreter, which the environment object's base_image names. */

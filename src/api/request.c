@@ -118,15 +118,35 @@ add_err(json_object *errs, const char *field, const char *key, const char *msg, 
 	json_object_array_add(errs, req_error_item(field, key, msg, type, input, ctx));
 }
 
-/* An error at a list position: FastAPI puts the index in loc as an integer. */
-static void
-add_err_at(json_object *errs, const char *field, size_t index, const char *msg, const char *type, json_object *input)
+json_object *
+req_error_list_too_long(const char *field, int max, json_object *list)
 {
-	json_object *item = req_error_item(field, NULL, msg, type, input, NULL), *loc;
+	json_object *ctx = json_object_new_object();
+	size_t n = json_object_array_length(list);
+	char msg[120];
+
+	json_object_object_add(ctx, "field_type", json_object_new_string("List"));
+	json_object_object_add(ctx, "max_length", json_object_new_int(max));
+	json_object_object_add(ctx, "actual_length", json_object_new_int64((int64_t)n));
+	snprintf(msg, sizeof(msg), "List should have at most %d items after validation, not %zu", max, n);
+	return req_error_item(field, NULL, msg, "too_long", list, ctx);
+}
+
+json_object *
+req_error_item_at(const char *field, size_t index, const char *msg, const char *type, json_object *input,
+    json_object *ctx)
+{
+	json_object *item = req_error_item(field, NULL, msg, type, input, ctx), *loc;
 
 	if (json_object_object_get_ex(item, "loc", &loc))
 		json_object_array_add(loc, json_object_new_int64((int64_t)index));
-	json_object_array_add(errs, item);
+	return item;
+}
+
+static void
+add_err_at(json_object *errs, const char *field, size_t index, const char *msg, const char *type, json_object *input)
+{
+	json_object_array_add(errs, req_error_item_at(field, index, msg, type, input, NULL));
 }
 
 /* pydantic's lax mode (what the original accepted): a string holding a decimal number counts as that
@@ -593,7 +613,6 @@ parse_files(json_object *v, const struct limits *lim, struct exec_req *req, json
 static enum sbx_err
 parse_args(json_object *v, struct exec_req *req, json_object *errs)
 {
-	char msg[160];
 	size_t n, total = 0;
 
 	if (!json_object_is_type(v, json_type_array)) {
@@ -601,13 +620,7 @@ parse_args(json_object *v, struct exec_req *req, json_object *errs)
 		return SBX_OK;
 	}
 	if ((n = json_object_array_length(v)) > REQ_MAX_ARGS) {
-		json_object *ctx = json_object_new_object();
-
-		json_object_object_add(ctx, "field_type", json_object_new_string("List"));
-		json_object_object_add(ctx, "max_length", json_object_new_int(REQ_MAX_ARGS));
-		json_object_object_add(ctx, "actual_length", json_object_new_int64((int64_t)n));
-		snprintf(msg, sizeof(msg), "List should have at most %d items after validation, not %zu", REQ_MAX_ARGS, n);
-		add_err(errs, "args", NULL, msg, "too_long", v, ctx);
+		json_object_array_add(errs, req_error_list_too_long("args", REQ_MAX_ARGS, v));
 		return SBX_OK;
 	}
 	if ((req->args = calloc(n + 1, sizeof(char *))) == NULL)

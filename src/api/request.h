@@ -68,6 +68,11 @@ void req_detail_finish(enum sbx_err rc, json_object **errs, json_object **detail
  * NULL, becomes the item's. */
 json_object *req_error_item(const char *field, const char *key, const char *msg, const char *type,
     json_object *input, json_object *ctx);
+/* A list longer than max, as pydantic words it (type too_long, ctx field_type, max_length, actual_length). */
+json_object *req_error_list_too_long(const char *field, int max, json_object *list);
+/* One at a list's position: FastAPI puts the index in loc as an integer (["body", field, index]). */
+json_object *req_error_item_at(const char *field, size_t index, const char *msg, const char *type,
+    json_object *input, json_object *ctx);
 /* A ctx of one member: {"name": value}. */
 json_object *req_ctx_number(const char *name, double value);
 json_object *req_ctx_string(const char *name, const char *value);

@@ -71,13 +71,16 @@ void files_write_warm_boot(void);
 
 /* ---- the program (program.c) ---- */
 /* Fork the program's process into the run's cgroups; it waits until program_go. Returns its pid. A warm
- * standby's (ready_r not NULL) also gives the end of a pipe that reads EOF once its limits are set. */
+ * standby's (ready_r not NULL) also gives the end of a pipe that reads EOF once its interpreter is up (or
+ * gone: program_ended). */
 pid_t program_fork(const sigset_t *oldmask, int *go_w, int *ready_r);
 /* Hand it the run's arguments (once init has them), then let it go. A warm standby's goes at once, on its
  * profile, to start the interpreter, which then waits on the same pipe for program_hand_over. */
 void program_configure(bool warm);
 void program_go(int go_w);
 void program_limit_warm(pid_t prog);
+/* Whether the program's process has ended (it is left for init's wait to reap). */
+bool program_ended(pid_t prog);
 void program_hand_over(int go_w, bool has_stdin);
 /* Close every descriptor from lowfd up (with or without close_range). */
 void close_from(int lowfd);

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/capability.h>
 #include <unistd.h>
 
@@ -141,15 +142,30 @@ program_argv(struct launch *l, char **prog, char ***envp)
 		die("allocate");
 	if (l->build) {
 		/* The venv goes to /env, the path runs mount it at, so the paths it records (shebangs,
-		 * pyvenv.cfg) hold in both. */
+		 * pyvenv.cfg) hold in both. The program's arguments are the environment's preload modules,
+		 * imported once the setup script has succeeded (positional parameters: never parsed). */
 		argv[i++] = *prog = "/bin/bash";
 		argv[i++] = "-c";
 		argv[i++] = "echo \"pysandbox: creating the virtual environment with $1\"; "
-		    "\"$1\" -m venv /env || exit 121; "
+		    "\"$1\" -m venv /env || exit " JAIL_STR(JAIL_BUILD_EXIT_VENV) "; "
 		    "export VIRTUAL_ENV=/env PATH=\"/env/bin:$PATH\"; "
-		    "echo 'pysandbox: running the setup script'; exec bash -e /work/setup.sh";
+		    "echo 'pysandbox: running the setup script'; check=$2; shift 2; "
+		    "[ $# -eq 0 ] && exec bash -e /work/setup.sh; "
+		    "bash -e /work/setup.sh || exit; "
+		    "echo \"pysandbox: importing the preload modules: $*\"; "
+		    "exec /env/bin/python -I -c \"$check\" \"$@\"";
 		argv[i++] = "pysandbox-build";
 		argv[i++] = l->python;
+		argv[i++] = "import importlib, sys, traceback\n"
+		    "for name in sys.argv[1:]:\n"
+		    "    try:\n"
+		    "        importlib.import_module(name)\n"
+		    "    except BaseException:\n"
+		    "        traceback.print_exc()\n"
+		    "        print(f'pysandbox: the preload module {name} could not be imported', flush=True)\n"
+		    "        sys.exit(" JAIL_STR(JAIL_BUILD_EXIT_PRELOAD) ")\n";
+		for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
+			argv[i++] = l->args + off;
 		*envp = build_envp;
 		return argv;
 	}
@@ -347,6 +363,14 @@ program_limit_warm(pid_t prog)
 	errno = saved;
 	if (rc == -1)
 		die("the warm run's limits");
+}
+
+bool
+program_ended(pid_t prog)
+{
+	siginfo_t si = { 0 };
+
+	return waitid(P_PID, (id_t)prog, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == prog;
 }
 
 /* The warm interpreter's run: G (stdin holds the run's input) or N (it reads /dev/null), the program's

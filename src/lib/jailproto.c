@@ -219,6 +219,7 @@ static const struct {
 	[JAIL_FAIL_ENV_GONE] = { 'G', SBX_EBADREQ, "the environment is no longer available" },
 	[JAIL_FAIL_LIMITS] = { 'L', SBX_ERELOAD, "beyond the configured limits" },
 	[JAIL_FAIL_START] = { 'X', SBX_ESTART, "the interpreter could not be started" },
+	[JAIL_FAIL_WARM_GONE] = { 'W', SBX_EJAIL, "the warm interpreter had ended" },
 	[JAIL_FAIL_PROTOCOL] = { 0, SBX_EJAIL, "malformed status stream" },
 	[JAIL_FAIL_NOMEM] = { 0, SBX_ENOMEM, "out of memory" },
 };

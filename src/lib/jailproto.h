@@ -33,6 +33,8 @@
  *                                         reloaded by the pool)
  *   "X <errno> <reason>\n"                the interpreter could not be started (exec failed: e.g. an
  *                                         environment's python was removed)
+ *   "W <reason>\n"                        a warm standby's interpreter had ended before its run came
+ *                                         (nothing of the run was written or ran: the worker runs it cold)
  * and after a run:
  *   "Z <reason>\n"                        a build whose environment passed a limit (size, inodes,
  *                                         depth); the build was stopped (before R)
@@ -55,6 +57,12 @@ enum {
 #define JAIL_FD_LAST(standby)	((standby) ? JAIL_FD_ARGS : JAIL_FD_INPUT)	/* standby: or warm */
 
 #define JAIL_EXIT_SETUP	125		/* the helper itself failed */
+/* A build's own steps' exit codes (the builder words them): its venv could not be made; a preload module
+ * did not import after the setup script. */
+#define JAIL_BUILD_EXIT_VENV	121
+#define JAIL_BUILD_EXIT_PRELOAD	122
+#define JAIL_STR_(x)	#x
+#define JAIL_STR(x)	JAIL_STR_(x)
 #define JAIL_ARGS_MAX	(2 << 20)	/* a standby's argument bytes */
 #define JAIL_LINE_MAX	640		/* a status record's line (F records' data excepted), newline included */
 #define JAIL_MAX_ARGV	(LIMIT_MAX_ARGS + 32)	/* the program's and the jail's own */
@@ -103,11 +111,12 @@ enum jail_failure {
 	JAIL_FAIL_ENV_GONE,	/* G: the environment was deleted under the run */
 	JAIL_FAIL_LIMITS,	/* L: beyond the configuration file's limits */
 	JAIL_FAIL_START,	/* X: the interpreter could not be started */
+	JAIL_FAIL_WARM_GONE,	/* W: a warm standby's interpreter had ended before its run came */
 	JAIL_FAIL_PROTOCOL,	/* the stream was malformed or ended early */
 	JAIL_FAIL_NOMEM,	/* no memory to hold what it reported */
 };
 
-/* Failure records (E, I, G, L, X): msg, and ": strerror(errnum)" when errnum is not 0 (X carries errnum
+/* Failure records (E, I, G, L, X, W): msg, and ": strerror(errnum)" when errnum is not 0 (X carries errnum
  * as a field too). Best effort: the helper exits after it. */
 void jail_write_failure(int fd, enum jail_failure kind, int errnum, const char *msg);
 /* The records after a run; each returns 0, or -1 when the worker is gone. */

@@ -182,7 +182,8 @@ keep_going(void *ctx)
 }
 
 static void __attribute__((noreturn))
-build_one(const struct conf *c, int slot, int64_t id, const char *name, const char *python, char *script)
+build_one(const struct conf *c, int slot, int64_t id, const char *name, const char *python, char *script,
+    char *preload)
 {
 	struct build_ctx b = { 0 };
 	struct run_input in = { .code = script, .code_len = strlen(script), .main_name = "setup.sh" };
@@ -196,6 +197,8 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	int64_t size = -1;
 	enum sbx_err e;
 	bool ok = false;
+	char *mods[PRELOAD_MAX];
+	int nmods = 0;
 
 	if ((b.db = db_open(c->state_dir, why, sizeof(why))) == NULL)
 		fatalx("build %s: database: %s", name, why);
@@ -218,6 +221,14 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 	snprintf(a.env, sizeof(a.env), "%s", tmpname);
 	a.build = true;
 	snprintf(a.python, sizeof(a.python), "%s", python);
+	/* The preload modules, the program's arguments (the jail hands them to the import check). */
+	if (preload[0])
+		system_line(&b, "preload: %s", preload);
+	for (char *save = NULL, *m = strtok_r(preload, " ", &save); m && nmods < PRELOAD_MAX;
+	    m = strtok_r(NULL, " ", &save))
+		mods[nmods++] = m;
+	a.prog_args = mods;
+	a.nprog_args = nmods;
 	e = run_exec(c, &a, &in, &spec, &res, why, sizeof(why));
 	for (int s = 0; s < 2; s++)
 		if (b.partial[s].len)
@@ -251,8 +262,11 @@ build_one(const struct conf *c, int slot, int64_t id, const char *name, const ch
 		snprintf(error, sizeof(error), "the setup script ran out of memory (%d MB)", c->build_memory_mb);
 		goto done;
 	default:
-		if (res.jail.exit_code == 121)
+		if (res.jail.exit_code == JAIL_BUILD_EXIT_VENV)
 			snprintf(error, sizeof(error), "creating the virtual environment with %.200s failed", python);
+		else if (res.jail.exit_code == JAIL_BUILD_EXIT_PRELOAD && nmods)
+			snprintf(error, sizeof(error), "a preload module could not be imported after the setup script "
+			    "(the build log shows which, and why)");
 		else if (res.jail.exit_code > 0)
 			snprintf(error, sizeof(error), "the setup script exited with status %d", res.jail.exit_code);
 		else
@@ -371,10 +385,11 @@ build_main(const struct conf *c)
 			free_slot = -1;
 		}
 		if (free_slot >= 0) {
-			char name[64], python[CONF_PATH_MAX], *script = NULL;
+			char name[64], python[CONF_PATH_MAX], *script = NULL, *preload = NULL;
 			int64_t id;
 
-			if (db_build_claim(db, &id, name, sizeof(name), python, sizeof(python), &script) == SBX_OK) {
+			if (db_build_claim(db, &id, name, sizeof(name), python, sizeof(python), &script, &preload) ==
+			    SBX_OK) {
 				/* Build uids come from the top of the pool, below the self-test's. */
 				int slot = slot_build(c, free_slot);
 				pid_t child = fork();
@@ -384,7 +399,7 @@ build_main(const struct conf *c)
 					/* A builder that dies takes its builds down (they record it). */
 					prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 					db_close(db);
-					build_one(c, slot, id, name, python, script);
+					build_one(c, slot, id, name, python, script, preload);
 				}
 				if (child == -1) {
 					log_warn("fork build");
@@ -392,6 +407,7 @@ build_main(const struct conf *c)
 				} else
 					running[free_slot] = child;
 				free(script);
+				free(preload);
 				continue;	/* look for more work at once */
 			}
 		}

@@ -62,10 +62,12 @@ static const char *const migrations[] = {
 	"  WHERE build_finished_at LIKE '%Z';"
 	"UPDATE build_logs SET ts = substr(ts, 1, 19) || '+00:00' WHERE ts LIKE '%Z';"
 	"UPDATE runs SET started_at = substr(started_at, 1, 19) || '+00:00' WHERE started_at LIKE '%Z';",
+	/* 3: the modules an environment's builds import after the setup script (space-separated). */
+	"ALTER TABLE environments ADD COLUMN preload TEXT NOT NULL DEFAULT '';",
 };
 
 #define ENV_COLUMNS "name, description, python_version, status, created_at, updated_at, last_used, error, " \
-	"build_started_at, build_finished_at, build_seconds, size_bytes, python_path"
+	"build_started_at, build_finished_at, build_seconds, size_bytes, python_path, preload"
 
 void
 db_format_time(const struct timespec *ts, char out[DB_TIME_LEN])
@@ -192,6 +194,22 @@ col_text(sqlite3_stmt *st, int i)
 	return json_object_new_string((const char *)sqlite3_column_text(st, i));
 }
 
+/* The preload column (names separated by single spaces) as a list. */
+static json_object *
+preload_json(const char *names)
+{
+	json_object *list = json_object_new_array();
+
+	while (names && *names) {
+		size_t n = strcspn(names, " ");
+
+		if (n)
+			json_object_array_add(list, json_object_new_string_len(names, (int)n));
+		names += n + (names[n] == ' ');
+	}
+	return list;
+}
+
 /* The environment object from a row selected with ENV_COLUMNS: the original's fields in its order, then ours. */
 static json_object *
 env_json(sqlite3_stmt *st)
@@ -226,6 +244,7 @@ env_json(sqlite3_stmt *st)
 	}
 	json_object_object_add(o, "size_bytes", sqlite3_column_type(st, 11) == SQLITE_NULL ? NULL :
 	    json_object_new_int64(sqlite3_column_int64(st, 11)));
+	json_object_object_add(o, "preload", preload_json((const char *)sqlite3_column_text(st, 13)));
 	return o;
 }
 
@@ -233,7 +252,7 @@ enum sbx_err
 db_env_create(sqlite3 *db, const struct env_new *e, json_object **out)
 {
 	sqlite3_stmt *st = prepare(db, "INSERT INTO environments (name, description, python_version, python_path,"
-	    " setup_script, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'building', ?, ?)");
+	    " setup_script, status, created_at, updated_at, preload) VALUES (?, ?, ?, ?, ?, 'building', ?, ?, ?)");
 	char now[DB_TIME_LEN];
 	int rc;
 
@@ -247,6 +266,7 @@ db_env_create(sqlite3 *db, const struct env_new *e, json_object **out)
 	sqlite3_bind_text(st, 5, e->setup_script, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, e->preload ? e->preload : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT)
@@ -377,11 +397,12 @@ db_env_touch(sqlite3 *db, int64_t id)
 }
 
 enum sbx_err
-db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *python, size_t pylen, char **script)
+db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *python, size_t pylen, char **script,
+    char **preload)
 {
 	sqlite3_stmt *st = prepare(db, "UPDATE environments SET build_started_at = ?, updated_at = ?"
 	    " WHERE id = (SELECT id FROM environments WHERE status = 'building' AND build_started_at IS NULL"
-	    " ORDER BY id LIMIT 1) RETURNING id, name, python_path, setup_script");
+	    " ORDER BY id LIMIT 1) RETURNING id, name, python_path, setup_script, preload");
 	enum sbx_err rc = SBX_ENOTFOUND;
 	char now[DB_TIME_LEN];
 	int r;
@@ -396,7 +417,13 @@ db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *pytho
 		snprintf(name, namelen, "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(python, pylen, "%s", (const char *)sqlite3_column_text(st, 2));
 		*script = strdup((const char *)sqlite3_column_text(st, 3));
-		rc = *script ? SBX_OK : SBX_ENOMEM;
+		*preload = strdup((const char *)sqlite3_column_text(st, 4));
+		rc = *script && *preload ? SBX_OK : SBX_ENOMEM;
+		if (rc != SBX_OK) {
+			free(*script);
+			free(*preload);
+			*script = *preload = NULL;
+		}
 		sqlite3_step(st);
 	} else if (r != SQLITE_DONE)
 		rc = SBX_ESYS;

@@ -10,7 +10,7 @@
 
 #include "err.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Open (creating) STATE_DIR/pysandbox.db in this process, in WAL mode with a
  * busy timeout and foreign keys, migrated to DB_SCHEMA_VERSION. Must be
@@ -32,6 +32,7 @@ struct env_new {
 	const char	*python_version;
 	const char	*python_path;
 	const char	*setup_script;
+	const char	*preload;	/* module names, space-separated ("" or NULL: none) */
 };
 
 /* The API's environment object for a row, or NULL. */
@@ -50,7 +51,7 @@ enum sbx_err db_env_counts(sqlite3 *db, const char *const *names, long *counts, 
 
 /* Builder side. Claim the oldest queued build: *id, name and interpreter path. */
 enum sbx_err db_build_claim(sqlite3 *db, int64_t *id, char *name, size_t namelen, char *python, size_t pylen,
-    char **script);
+    char **script, char **preload);
 bool db_env_alive(sqlite3 *db, int64_t id);
 enum sbx_err db_build_finish(sqlite3 *db, int64_t id, bool ok, const char *error, double seconds, int64_t size);
 enum sbx_err db_log_append(sqlite3 *db, int64_t id, int64_t seq, const char *stream, const char *line, size_t len);

@@ -463,6 +463,8 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 	    .status_cap = c->max_return_bytes + 1024L * 1024 };
 	char *argv[JAIL_MAX_ARGV];
 	enum sbx_err rc;
+	bool retried = false;
+	pid_t jail_pid;
 	int wstatus;
 
 	if (spec == NULL)
@@ -476,6 +478,7 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
+again:
 	if ((rc = jail_start(c, a, argv, &argv_bytes, &input, in, &jp, &res->start, why, whylen)) != SBX_OK)
 		goto out;
 	/* Only the worker's read ends stay open here. */
@@ -490,11 +493,31 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 		goto out;
 	/* The jail may still be exiting: reap it at once if it is done, else once the answer has gone
 	 * (run_reap; it holds nothing of this run). */
+	jail_pid = jp.pid;
 	if (waitpid(jp.pid, &wstatus, WNOHANG) == 0)
 		unreaped_jail = jp.pid;
 	jp.pid = -1;
 	rc = jail_parse_status(rd.status.data ? rd.status.data : "", rd.status.len, &res->jail, &res->failure, why,
 	    whylen);
+	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_WARM && !retried) {
+		/* Nothing of the run was written or ran: run it cold, in a jail of its own (the standby is
+		 * used up, so jail_start spawns one). */
+		log_warnx("the warm interpreter of standby jail %ld had ended; running cold", (long)jail_pid);
+		retried = true;
+		jail_proc_close(&jp);
+		run_reap();
+		run_result_free(res);
+		memset(res, 0, sizeof(*res));
+		res->jail.exit_code = -1;
+		buf_free(&rd.status);
+		rd = (struct reading){ .jp = &jp, .res = res, .max_output = rd.max_output, .status_cap = rd.status_cap };
+		if (input_records(in, &input) == -1) {
+			rc = SBX_ENOMEM;
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+		goto again;
+	}
 	if (rc == SBX_OK)
 		run_describe(res, (double)a->timeout_ms / 1000, (int)a->memory_mb, c->max_output, rd.killed_for_output);
 out:

@@ -52,6 +52,28 @@ parse_one(const char *body, size_t len, const struct interp *list, int n, struct
 	FUZZ_CHECK(utf8_valid(out->description, strlen(out->description)));
 	FUZZ_CHECK(chars(out->description) <= 200);
 	FUZZ_CHECK(out->interp != NULL && out->interp >= list && out->interp < list + n);
+	FUZZ_CHECK(strlen(out->preload) < sizeof(out->preload));
+	{
+		/* Distinct module names, one space apart, at most PRELOAD_MAX. */
+		const char *p = out->preload, *names[PRELOAD_MAX];
+		size_t lens[PRELOAD_MAX];
+		int count = 0;
+
+		while (*p) {
+			size_t nlen = strcspn(p, " ");
+
+			FUZZ_CHECK(count < PRELOAD_MAX && limit_module_name_ok(p, nlen));
+			for (int k = 0; k < count; k++)
+				FUZZ_CHECK(lens[k] != nlen || memcmp(names[k], p, nlen) != 0);
+			names[count] = p;
+			lens[count++] = nlen;
+			p += nlen;
+			if (*p == ' ') {
+				p++;
+				FUZZ_CHECK(*p != '\0' && *p != ' ');
+			}
+		}
+	}
 	return rc;
 }
 

@@ -130,9 +130,7 @@ def leftovers(uids, owners):
     is shared by every stack on the host."""
     procs = hostinspect.processes()
     bad = []
-    for pid, p in procs.items():
-        if not any(u in uids for u in p["uids"]) or hostinspect.is_standby_part(pid, procs):
-            continue	# (a warm standby's interpreter, waiting for its run, runs as its uid already)
+    for pid, _ in hostinspect.pool_processes(uids, procs):
         jailed = hostinspect.JAIL_NAME in [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
         if not jailed or any(hostinspect.descends_from(pid, o, procs) for o in owners):
             bad.append(hostinspect.describe(pid, procs))

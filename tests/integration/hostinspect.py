@@ -84,15 +84,21 @@ def describe(pid, procs):
     return f"pid {pid} ({p['name']}) uid {p['uids'][0]} ppid {p['ppid']}: {' '.join(p['cmdline'])[:200]}"
 
 
+def pool_processes(uids, procs):
+    """(pid, process) of every process with a uid of the pool that is not a part of an idle standby (a warm
+    standby's interpreter, waiting for its run, runs as its uid already)."""
+    for pid, p in procs.items():
+        if any(u in uids for u in p["uids"]) and not is_standby_part(pid, procs):
+            yield pid, p
+
+
 def run_leftovers(uids, owner_pids, procs=None):
     """Processes with a uid of the pool that either escaped every jail (no live pysandboxd->jail ancestry) or
     still run under one of owner_pids (a stack of ours with no request in flight). Other sessions' in-flight
     runs on the same host are left alone: they sit under their own pysandboxd."""
     procs = procs if procs is not None else processes()
     bad = []
-    for pid, p in procs.items():
-        if not any(u in uids for u in p["uids"]) or is_standby_part(pid, procs):
-            continue	# (a warm standby's interpreter, waiting for its run, runs as its uid already)
+    for pid, _ in pool_processes(uids, procs):
         if not under_live_jail(pid, procs) or any(descends_from(pid, o, procs) for o in owner_pids):
             bad.append(describe(pid, procs))
     return bad

@@ -332,7 +332,12 @@ def test_environment_lifecycle_runs_stats_prune(make_service, workdir):
     one_line_failure(admin("create", "other", os.path.join(workdir, "missing.sh"), s=s), 1, "missing.sh")
     one_line_failure(admin("create", "other", tiny, "--python-version", "2.7", s=s), 1, "python_version", "3.11")
     quick = jout(admin("create", "quick", tiny, "--json", s=s))
-    assert quick["name"] == "quick" and quick["status"] == "building"
+    assert quick["name"] == "quick" and quick["status"] == "building" and quick["preload"] == []
+    pre = jout(admin("create", "pre", tiny, "--preload", "json", "--preload=xml.dom", "--json", s=s))
+    assert pre["preload"] == ["json", "xml.dom"], pre
+    assert "📦 Preload: json xml.dom" in ok(admin("info", "pre", s=s))
+    one_line_failure(admin("create", "bad-pre", tiny, "--preload", "-x", s=s), 1, "preload")
+    assert jout(admin("delete", "pre", "--yes", "--json", s=s)) == {"message": "Environment 'pre' deleted"}
     assert jout(admin("delete", "quick", "--yes", "--json", s=s)) == {"message": "Environment 'quick' deleted"}
     p = admin("delete", "tiny", s=s, stdin="n\n")
     assert p.returncode == 1
@@ -591,7 +596,7 @@ def test_service_down_http_fails_sqlite_works(make_service, workdir):
         assert (st["all"]["runs"], st["all"]["failed"], st["all"]["rejected"]) == (3, 1, 0)
         assert "(default)" in ok(admin("stats", db=db))
         check = ok(admin("db", "check", db=db))
-        assert check.startswith(f"✅ database OK: {db} (schema 2, journal wal)")
+        assert check.startswith(f"✅ database OK: {db} (schema 3, journal wal)")
         cj = jout(admin("db", "check", "--json", db=db))
         assert cj["ok"] is True and cj["integrity"] == ["ok"] and cj["foreign_keys"] == []
         assert jout(admin("prune", "--older-than", "7d", "--dry-run", "--json", db=db))["runs_deleted"] == 0

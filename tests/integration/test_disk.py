@@ -9,7 +9,7 @@ import time
 import pytest
 
 import hostinspect
-from envtools import create, get_env, log_text, wait_built, wait_ready
+from envtools import create, log_text, wait_built, wait_ready
 from hostinspect import wait_for
 
 MAX_ENV_MB = 48

@@ -81,9 +81,7 @@ def pool_processes(uids, token=None, root=None):
     """Live processes with a uid of the pool that carry token on their command line or descend from root."""
     procs = hostinspect.processes()
     found = []
-    for pid, p in procs.items():
-        if not any(u in uids for u in p["uids"]) or hostinspect.is_standby_part(pid, procs):
-            continue	# (a warm standby's interpreter, waiting for its run, runs as its uid already)
+    for pid, p in hostinspect.pool_processes(uids, procs):
         if (token and any(token in a for a in p["cmdline"])) or (root and hostinspect.descends_from(pid, root, procs)):
             found.append(hostinspect.describe(pid, procs))
     return found
@@ -365,6 +363,64 @@ def test_create_validation(make_service):
     assert s.request("GET", "/environments")[1] == {"environments": [], "total": 0}
     wait_for("every build to stop", lambda: not stack_jails(s))
     wait_for("no build directory left", lambda: build_dirs(s) == [] and os.listdir(f"{s.state}/envs") == [])
+
+
+def test_preload_modules_are_imported_after_the_setup_script(make_service):
+    s = make_service()
+    # A module the setup script writes, and two of the standard library's: the build imports each once the
+    # script has succeeded; the environment shows them, in order, and runs see them as usual.
+    site = '"$(python -c \'import sysconfig; print(sysconfig.get_path("purelib"))\')"'
+    script = f"echo 'print(\"mymod imported\")' > {site}/mymod.py\n"
+    env, _ = create(s, "pre", script, preload=["mymod", "json", "xml.dom.minidom"])
+    assert env["preload"] == ["mymod", "json", "xml.dom.minidom"], env
+    env = wait_ready(s, "pre")
+    assert env["preload"] == ["mymod", "json", "xml.dom.minidom"], env
+    lines = [(l["stream"], l["line"]) for l in all_log_lines(s, "pre")]
+    assert ("system", "preload: mymod json xml.dom.minidom") in lines, lines
+    stdout = [line for stream, line in lines if stream == "stdout"]
+    assert stdout[-2:] == ["pysandbox: importing the preload modules: mymod json xml.dom.minidom", "mymod imported"], lines
+    assert run_in(s, "pre", "import mymod")["stdout"] == "mymod imported\n"
+    # Without preload: [] (and as before: the setup script is the build's last step).
+    env, _ = create(s, "plain", "echo plain")
+    assert env["preload"] == [] and wait_ready(s, "plain")["preload"] == [], env
+    assert [e["preload"] for e in s.request("GET", "/environments")[1]["environments"]] == [
+        ["mymod", "json", "xml.dom.minidom"], []]
+
+    # One that does not import fails the build, with the traceback in the log; the modules are imported in
+    # order and the first failure stops it.
+    create(s, "missing", "echo ok", preload=["json", "no_such_module_here", "never_tried"])
+    env = wait_built(s, "missing")
+    assert env["status"] == "failed", env
+    assert env["error"] == ("a preload module could not be imported after the setup script (the build log "
+                            "shows which, and why)"), env
+    text = log_text(s, "missing")
+    assert "ModuleNotFoundError: No module named 'no_such_module_here'" in text, text
+    assert "pysandbox: the preload module no_such_module_here could not be imported" in text, text
+    assert "never_tried" not in text.split("importing the preload modules")[-1].split("\n", 1)[1], text
+    assert not os.path.exists(f"{s.state}/envs/missing")
+    # A module that raises on import is as much a failure; a failing setup script is reported as itself, and
+    # no module is imported after it.
+    create(s, "raises", f"echo 'raise SystemExit(3)' > {site}/bad.py", preload=["bad"])
+    assert wait_built(s, "raises")["error"].startswith("a preload module could not be imported")
+    create(s, "script-fails", "exit 9", preload=["json"])
+    env = wait_built(s, "script-fails")
+    assert env["error"] == "the setup script exited with status 9", env
+    assert "importing the preload modules" not in log_text(s, "script-fails")
+
+    # Validation: a list of at most 32 distinct dotted module names; null is none.
+    env, _ = create(s, "null-preload", "echo hi", preload=None)
+    assert env["preload"] == [], env
+    for bad in ["json", 5, {"a": 1}, ["m%d" % i for i in range(33)]]:
+        errs = validation_errors(s, {"name": "v", "setup_script": "echo hi", "preload": bad})
+        assert [e["loc"] for e in errs] == [["body", "preload"]], (bad, errs)
+    errs = validation_errors(s, {"name": "v", "setup_script": "echo hi",
+                                 "preload": ["ok.mod", "1x", "a..b", "a.", "", "x-y", "é", 7, "a" * 101, "ok.mod"]})
+    assert [e["loc"] for e in errs] == [["body", "preload", i] for i in range(1, 10)], errs
+    assert [e["type"] for e in errs] == ["string_pattern_mismatch"] * 6 + ["string_type", "string_pattern_mismatch",
+                                                                         "value_error"], errs
+    assert errs[-1]["msg"] == "Value error, ok.mod is listed twice", errs
+    create(s, "limits", "echo hi", preload=["a" * 100] + ["m%d" % i for i in range(31)])
+    assert db_query(s, "SELECT preload FROM environments WHERE name = 'pre'") == [("mymod json xml.dom.minidom",)]
 
 
 def test_unknown_environment_endpoints(make_service):

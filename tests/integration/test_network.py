@@ -10,7 +10,7 @@ import pytest
 
 import testnet
 from attack import assert_serving, brief
-from envtools import create, get_env, log_text, wait_built
+from envtools import create, log_text, wait_built
 
 pytestmark = pytest.mark.slow
 

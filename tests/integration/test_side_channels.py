@@ -1,7 +1,6 @@
 """test_side_channels.py: what a run could learn of other runs and the host through shared kernel interfaces is closed
 (inotify and fanotify on the shared /usr, netlink uevent and audit sockets, socketpair of refused families), and
 what real programs need of sockets keeps working."""
-import pytest
 
 from attack import assert_serving, brief, last_json, run
 

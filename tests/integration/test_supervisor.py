@@ -3,7 +3,6 @@ so what a run does at its limits is that run's outcome, the deadline holds at an
 import base64
 import os
 import threading
-import time
 
 import pytest
 

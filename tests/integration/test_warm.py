@@ -130,15 +130,22 @@ def test_a_warm_run_reports_as_a_cold_one(warm):
 
 def test_a_killed_warm_interpreter_is_replaced(warm):
     ready = _wait_warm(warm)
-    victim = next(iter(ready.values()))
-    os.kill(victim, signal.SIGKILL)	# ours to end: a process of the stack this test started
-    # The run its worker takes next fails as the sandbox's (its standby is gone), or goes to another worker;
-    # either way the worker's next standby has a new interpreter and the service keeps serving.
-    for _ in range(3):
-        r, _ = run(warm, "print('still here')")
-    assert r["status"] == "ok" and r["stdout"].endswith("still here\n"), brief(r)
+    before = _warm_health(warm)["cold_runs"]["not_ready"]
+    for victim in ready.values():
+        os.kill(victim, signal.SIGKILL)	# ours to end: processes of the stack this test started
+    # (Dead, not dying: one that dies while its run is handed over is that run's end, killed.)
+    wait_for("the interpreters to have died", lambda: all(hostinspect.processes().get(v, {}).get("state", "Z") == "Z"
+                                                         for v in ready.values()))
+    # Every worker's standby now holds a dead interpreter: the run each takes next finds it so before
+    # anything of the run is written (init's W record) and runs cold instead, so every run succeeds; the
+    # worker's next standby has a new interpreter.
+    for i in range(4):
+        r, _ = run(warm, f"print('still here {i}')")
+        assert r["status"] == "ok" and r["stdout"] == f"still here {i}\n", brief(r)
+    assert _warm_health(warm)["cold_runs"]["not_ready"] > before
+    assert "had ended; running cold" in warm.read_log()
     again = _wait_warm(warm)
-    assert victim not in again.values(), (victim, again)
+    assert not set(again.values()) & set(ready.values()), (ready, again)
 
 
 def _warm_health(service):

@@ -335,6 +335,7 @@ test_failures(void)
 	static const struct { const char *s; int rc; enum jail_failure f; } cases[] = {
 		{ "E x\n", -1, JAIL_FAIL_SETUP }, { "I x\n", -2, JAIL_FAIL_INPUT }, { "G x\n", -2, JAIL_FAIL_ENV_GONE },
 		{ "L x\n", -3, JAIL_FAIL_LIMITS }, { "X 2 x\n", -4, JAIL_FAIL_START }, { "Q x\n", -1, JAIL_FAIL_PROTOCOL },
+		{ "W x\n", -1, JAIL_FAIL_WARM_GONE },
 		{ "R exited 0 0 1 1 1 1\n", -1, JAIL_FAIL_PROTOCOL },
 	};
 	struct run_result res;
