@@ -385,7 +385,10 @@ program_hand_over(int go_w, bool has_stdin)
 	for (int k = 0; k < args.nprog_args; k++)
 		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
 			die("the warm run's message");
-	(void)fd_write_all(go_w, msg.data, msg.len);	/* (failing: the interpreter is gone, its end the outcome) */
+	/* EPIPE: the interpreter is gone (dying as init looked), and nothing of the run has run: W, as for one
+	 * found dead. */
+	if (fd_write_all(go_w, msg.data, msg.len) == -1 && errno == EPIPE)
+		fail_record(JAIL_FAIL_WARM_GONE, 0, "the warm interpreter had ended before its run");
 	close(go_w);
 	buf_free(&msg);
 }

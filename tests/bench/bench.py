@@ -111,7 +111,7 @@ class Stack:
     Everything of the run (state dir, service log, wrk script) lives in one temporary directory
     that stop() removes; devserver.sh removes its own runtime directory when it stops."""
 
-    def __init__(self, srcdir, builddir):
+    def __init__(self, srcdir, builddir, extra_conf=""):
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="pysandbox-bench.")
         self.state = os.path.join(self.tmp, "state")
@@ -119,6 +119,8 @@ class Stack:
         env = dict(os.environ)
         env.update({"PORT": str(self.port), "STATE_DIR": self.state, "RATE": "100000", "BURST": "100000"})
         env.pop("PYSANDBOX_EXTRA_CONF", None)
+        if extra_conf:	# --conf: e.g. "[service]\nwarm_interpreters = true\n" for the warm path
+            env["PYSANDBOX_EXTRA_CONF"] = extra_conf
         self.cmd = ["bash", os.path.join(srcdir, "conf", "devserver.sh"), srcdir, builddir]
         self.env = env
         self.log = None
@@ -668,6 +670,9 @@ def main():
                     help="seconds the 'echo ready' environment may take to build, and the deletes to settle")
     ap.add_argument("--no-wrk", action="store_true", help="use Python threads even when wrk is installed")
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    ap.add_argument("--conf", default="", metavar="TEXT",
+                    help="configuration added to the stack's (PYSANDBOX_EXTRA_CONF), e.g. the warm path's "
+                         "$'[service]\\nwarm_interpreters = true\\n'")
     args = ap.parse_args()
     srcdir = os.path.abspath(args.srcdir)
     builddir = os.path.abspath(args.builddir or os.path.join(srcdir, "build"))
@@ -686,7 +691,7 @@ def main():
 
     stack = None
     try:
-        stack = Stack(srcdir, builddir)
+        stack = Stack(srcdir, builddir, args.conf)
         stack.start()
         fig["health"] = stack.wait_healthy()
         log(f"bench: stack on port {stack.port} (devserver.sh pid {stack.proc.pid})")

@@ -380,11 +380,6 @@ def test_preload_modules_are_imported_after_the_setup_script(make_service):
     stdout = [line for stream, line in lines if stream == "stdout"]
     assert stdout[-2:] == ["pysandbox: importing the preload modules: mymod json xml.dom.minidom", "mymod imported"], lines
     assert run_in(s, "pre", "import mymod")["stdout"] == "mymod imported\n"
-    # Without preload: [] (and as before: the setup script is the build's last step).
-    env, _ = create(s, "plain", "echo plain")
-    assert env["preload"] == [] and wait_ready(s, "plain")["preload"] == [], env
-    assert [e["preload"] for e in s.request("GET", "/environments")[1]["environments"]] == [
-        ["mymod", "json", "xml.dom.minidom"], []]
 
     # One that does not import fails the build, with the traceback in the log; the modules are imported in
     # order and the first failure stops it.
@@ -407,9 +402,12 @@ def test_preload_modules_are_imported_after_the_setup_script(make_service):
     assert env["error"] == "the setup script exited with status 9", env
     assert "importing the preload modules" not in log_text(s, "script-fails")
 
-    # Validation: a list of at most 32 distinct dotted module names; null is none.
-    env, _ = create(s, "null-preload", "echo hi", preload=None)
-    assert env["preload"] == [], env
+    # Validation: a list of at most 32 distinct dotted module names; null or absent is none ([]).
+    create(s, "null-preload", "echo hi", preload=None)
+    create(s, "no-preload", "echo hi")
+    listed = {e["name"]: e["preload"] for e in s.request("GET", "/environments")[1]["environments"]}
+    assert listed == {"pre": ["mymod", "json", "xml.dom.minidom"], "missing": ["json", "no_such_module_here", "never_tried"],
+                      "raises": ["bad"], "script-fails": ["json"], "null-preload": [], "no-preload": []}, listed
     for bad in ["json", 5, {"a": 1}, ["m%d" % i for i in range(33)]]:
         errs = validation_errors(s, {"name": "v", "setup_script": "echo hi", "preload": bad})
         assert [e["loc"] for e in errs] == [["body", "preload"]], (bad, errs)
@@ -420,6 +418,8 @@ def test_preload_modules_are_imported_after_the_setup_script(make_service):
                                                                          "value_error"], errs
     assert errs[-1]["msg"] == "Value error, ok.mod is listed twice", errs
     create(s, "limits", "echo hi", preload=["a" * 100] + ["m%d" % i for i in range(31)])
+    for name in ("null-preload", "no-preload", "limits"):	# (their builds are not this test's subject)
+        assert s.request("DELETE", f"/environments/{name}")[0] == 200
     assert db_query(s, "SELECT preload FROM environments WHERE name = 'pre'") == [("mymod json xml.dom.minidom",)]
 
 

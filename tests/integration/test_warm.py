@@ -141,7 +141,7 @@ def test_a_killed_warm_interpreter_is_replaced(warm):
     # worker's next standby has a new interpreter.
     for i in range(4):
         r, _ = run(warm, f"print('still here {i}')")
-        assert r["status"] == "ok" and r["stdout"] == f"still here {i}\n", brief(r)
+        assert r["status"] == "ok" and r["stdout"] == f"still here {i}\n", (i, brief(r), warm.read_log()[-3000:])
     assert _warm_health(warm)["cold_runs"]["not_ready"] > before
     assert "had ended; running cold" in warm.read_log()
     again = _wait_warm(warm)
