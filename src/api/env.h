@@ -26,6 +26,8 @@ struct env_create {
 	char			 preload[PRELOAD_MAX * (MODULE_NAME_MAX + 1)];	/* module names, space-separated */
 };
 
+/* A dotted module name of at most MODULE_NAME_MAX characters, exactly MODULE_NAME_PATTERN (ASCII). Pure. */
+bool env_module_name_ok(const char *s, size_t n);
 /* envreq.c (pure). Parse and validate a POST /environments body (pure); detail as req_parse's. */
 enum sbx_err env_parse_create(const char *body, size_t len, const struct interp *interps, int ninterps,
     struct env_create *out, json_object **detail);

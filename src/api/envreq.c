@@ -41,6 +41,27 @@ short_text(json_object *errs, json_object *v, const char *field, size_t max)
 	return true;
 }
 
+bool
+env_module_name_ok(const char *s, size_t n)
+{
+	bool start = true;	/* at the start of a component */
+
+	if (n < 1 || n > MODULE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+
+		if (ch == '.' && !start)
+			start = true;
+		else if (letter || (!start && ch >= '0' && ch <= '9'))
+			start = false;
+		else
+			return false;
+	}
+	return !start;
+}
+
 /* preload: an optional list of at most PRELOAD_MAX distinct module names (null or absent: none), joined
  * with spaces into out. */
 static void
@@ -71,7 +92,7 @@ parse_preload(json_object *errs, json_object *v, char *out, size_t outlen)
 			    "string_type", m, NULL));
 			continue;
 		}
-		if (!limit_module_name_ok(s, len)) {
+		if (!env_module_name_ok(s, len)) {
 			json_object_array_add(errs, req_error_item_at("preload", i,
 			    "String should match pattern '" MODULE_NAME_PATTERN "' (a module name, at most 100 characters)",
 			    "string_pattern_mismatch", m, req_ctx_string("pattern", MODULE_NAME_PATTERN)));
@@ -88,7 +109,8 @@ parse_preload(json_object *errs, json_object *v, char *out, size_t outlen)
 			    req_ctx_string("error", msg + strlen("Value error, "))));
 			continue;
 		}
-		/* (fits: PRELOAD_MAX names of at most MODULE_NAME_MAX characters, each with its separator) */
+		if (len + 2 > outlen - used)
+			break;	/* (cannot happen: env_create.preload holds PRELOAD_MAX names and separators) */
 		used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? " " : "", s);
 	}
 }

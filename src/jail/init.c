@@ -211,7 +211,7 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 	close(ready_r);
 	/* EOF comes at its death too (killed while it waited, say): then nothing of the run is written, and
 	 * the worker runs it cold. */
-	if (0 && program_ended(prog))
+	if (program_ended(prog))
 		fail_record(JAIL_FAIL_WARM_GONE, 0, "the warm interpreter had ended before its run");
 	program_limit_warm(prog);
 	files_write_inputs();

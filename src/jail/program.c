@@ -388,7 +388,7 @@ program_hand_over(int go_w, bool has_stdin)
 	/* EPIPE: the interpreter is gone (dying as init looked), and nothing of the run has run: W, as for one
 	 * found dead. */
 	if (fd_write_all(go_w, msg.data, msg.len) == -1 && errno == EPIPE)
-		fail_record(JAIL_FAIL_WARM_GONE, 0, "the warm interpreter had ended before its run");
+		fail_record(JAIL_FAIL_WARM_GONE, 0, "the warm interpreter ended as its run was handed over");
 	close(go_w);
 	buf_free(&msg);
 }

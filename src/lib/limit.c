@@ -58,27 +58,6 @@ limit_env_name_ok(const char *s, size_t n)
 	return true;
 }
 
-bool
-limit_module_name_ok(const char *s, size_t n)
-{
-	bool start = true;	/* at the start of a component */
-
-	if (n < 1 || n > MODULE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
-
-		if (ch == '.' && !start)
-			start = true;
-		else if (letter || (!start && ch >= '0' && ch <= '9'))
-			start = false;
-		else
-			return false;
-	}
-	return !start;
-}
-
 static bool
 prefix_digits(const char *s, const char *prefix)
 {

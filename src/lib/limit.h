@@ -53,13 +53,11 @@ void limit_from_conf(const struct conf *c, enum limit_kind kind, struct limits *
 /* Exactly ENV_NAME_PATTERN. */
 bool limit_env_name_ok(const char *s, size_t n);
 
-/* An environment's preload list: modules its builds import once the setup script has run (and, later, its
- * fork server). */
+/* An environment's preload list: modules its builds import once the setup script has run. The names'
+ * rule (env_module_name_ok) is the API's alone: the jail passes them on as arguments, unread. */
 #define PRELOAD_MAX		32
 #define MODULE_NAME_MAX		100
 #define MODULE_NAME_PATTERN	"^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$"
-/* A dotted module name of at most MODULE_NAME_MAX characters, exactly MODULE_NAME_PATTERN (ASCII). */
-bool limit_module_name_ok(const char *s, size_t n);
 /* A build's working directory name: ".build-" and digits. */
 bool limit_build_dir_ok(const char *s);
 /* A deleted environment's directory: ".trash-" or ".trash-old-", and digits. */

@@ -87,6 +87,7 @@ struct jail_proc {
 static struct jail_proc standby = JAIL_PROC_NONE;
 static bool standby_is_warm;
 static struct jail_args warm_profile;
+static bool have_warm_profile;	/* this worker's warm profile is set (its first warm standby) */
 static int standby_wslot;	/* the worker's place on the scoreboard, where it shows what it holds */
 
 static void
@@ -227,6 +228,7 @@ run_standby(const struct conf *c, int wslot)
 		run_args(c, slot_warm(c, wslot), lim.max_timeout, lim.max_memory_mb, lim.max_cpus, false, &a);
 		a.verb = JAIL_VERB_WARM;
 		warm_profile = a;
+		have_warm_profile = true;
 	} else {
 		jail_args_init(&a);
 		a.verb = JAIL_VERB_STANDBY;
@@ -319,11 +321,14 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 	int wstatus, started;
 
 	own.slot = warm_profile.slot;	/* a warm standby's run is its worker's own uid slot */
-	*start = !c->warm_interpreters ? MS_COLD_OFF : standby.pid > 0 && standby_is_warm ? MS_WARM : MS_COLD_NOT_READY;
-	if (*start == MS_WARM && !jail_args_within(&own, &warm_profile)) {
-		*start = MS_COLD_UNFIT;
-		return jail_spawn(c, argv, false, input, in, jp, why, whylen);
-	}
+	if (!c->warm_interpreters)
+		*start = MS_COLD_OFF;
+	else if (have_warm_profile && !jail_args_within(&own, &warm_profile))
+		*start = MS_COLD_UNFIT;	/* (whether or not a warm standby is there: it would not have fit) */
+	else
+		*start = standby.pid > 0 && standby_is_warm ? MS_WARM : MS_COLD_NOT_READY;
+	if (*start == MS_COLD_UNFIT && standby.pid > 0 && standby_is_warm)
+		return jail_spawn(c, argv, false, input, in, jp, why, whylen);	/* it waits for the next */
 	if (*start == MS_WARM) {
 		char *warm_argv[JAIL_MAX_ARGV];
 
@@ -502,7 +507,7 @@ again:
 	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_WARM && !retried) {
 		/* Nothing of the run was written or ran: run it cold, in a jail of its own (the standby is
 		 * used up, so jail_start spawns one). */
-		log_warnx("the warm interpreter of standby jail %ld had ended; running cold", (long)jail_pid);
+		log_warnx("standby jail %ld: %s; running cold", (long)jail_pid, why);
 		retried = true;
 		jail_proc_close(&jp);
 		run_reap();

@@ -12,9 +12,10 @@
 #define POOL_MAX_WORKERS 256
 
 /*
- * Who writes what (every write goes through a function below, so that each has one caller):
- *  - the master: the health state (after its self-test), the worker slots' pids, the builder's pid;
- *  - each worker: its own slot's busy, served and standby, the requests counter (atomic), and the self-test
+ * Who writes what (every write goes through a function below, each called by one kind of process):
+ *  - the master: the health state (after its self-test), the worker slots' pids (and a gone worker's slot
+ *    cleared), the builder's pid;
+ *  - each worker: its own slot's busy, served and standby (run.c), the requests counter (atomic), and the self-test
  *    request flag (atomic: a worker that saw the jail fail raises it, the master lowers it);
  *  - admit.c: the run slots and the queue (its own lock); metrics.c: the counters (atomic adds).
  * Everyone reads through the const pointer `scoreboard`.

@@ -62,7 +62,7 @@ parse_one(const char *body, size_t len, const struct interp *list, int n, struct
 		while (*p) {
 			size_t nlen = strcspn(p, " ");
 
-			FUZZ_CHECK(count < PRELOAD_MAX && limit_module_name_ok(p, nlen));
+			FUZZ_CHECK(count < PRELOAD_MAX && env_module_name_ok(p, nlen));
 			for (int k = 0; k < count; k++)
 				FUZZ_CHECK(lens[k] != nlen || memcmp(names[k], p, nlen) != 0);
 			names[count] = p;
