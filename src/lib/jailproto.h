@@ -34,7 +34,7 @@
  *   "X <errno> <reason>\n"                the interpreter could not be started (exec failed: e.g. an
  *                                         environment's python was removed)
  *   "W <reason>\n"                        a warm standby's interpreter had ended before its run came
- *                                         (nothing of the run was written or ran: the worker runs it cold)
+ *                                         (nothing of the run ran: the worker runs it cold)
  * and after a run:
  *   "Z <reason>\n"                        a build whose environment passed a limit (size, inodes,
  *                                         depth); the build was stopped (before R)

@@ -505,8 +505,8 @@ again:
 	rc = jail_parse_status(rd.status.data ? rd.status.data : "", rd.status.len, &res->jail, &res->failure, why,
 	    whylen);
 	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_WARM && !retried) {
-		/* Nothing of the run was written or ran: run it cold, in a jail of its own (the standby is
-		 * used up, so jail_start spawns one). */
+		/* Nothing of the run ran (its files, if written, went with that jail): run it cold, in a jail
+		 * of its own (the standby is used up, so jail_start spawns one). */
 		log_warnx("standby jail %ld: %s; running cold", (long)jail_pid, why);
 		retried = true;
 		jail_proc_close(&jp);

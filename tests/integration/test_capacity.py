@@ -137,17 +137,21 @@ def test_a_worker_killed_in_the_queue_leaves_its_place(stack):
         wait_runs(stack, 2, 2)
         # A queued worker cannot be told from an idle one from outside: kill every run worker but the two
         # running programs, and the master must give the queue's places back.
-        procs = hostinspect.processes()
+        def workers_now():
+            procs = hostinspect.processes()
 
-        def kids(pid, name=None):
-            return [k for k, p in procs.items() if p["ppid"] == pid and (name is None or p["name"].startswith(name))]
+            def kids(pid, name=None):
+                return [k for k, p in procs.items() if p["ppid"] == pid and (name is None or p["name"].startswith(name))]
 
-        def runs_program(w):
-            return any(kids(i, "python") for j in kids(w, hostinspect.JAIL_NAME) for i in kids(j, hostinspect.INIT_NAME))
-        # (The run socket's workers keep a standby; the API socket's, which must go on answering, none.)
-        run_workers = [w for w, standbys in hostinspect.standby_jails(stack, procs).items() if standbys or runs_program(w)]
-        victims = [w for w in run_workers if not runs_program(w)]
-        assert len(victims) == len(run_workers) - 2
+            def runs_program(w):
+                return any(kids(i, "python") for j in kids(w, hostinspect.JAIL_NAME) for i in kids(j, hostinspect.INIT_NAME))
+            # (The run socket's workers keep a standby; the API socket's, which must go on answering, none.)
+            run_workers = [w for w, standbys in hostinspect.standby_jails(stack, procs).items()
+                           if standbys or runs_program(w)]
+            victims = [w for w in run_workers if not runs_program(w)]
+            # (Admitted is not yet exec'd: wait until both programs show as python under their init.)
+            return (run_workers, victims) if len(victims) == len(run_workers) - 2 else None
+        run_workers, victims = wait_for("both runs' programs running", workers_now)
         for w in victims:
             os.kill(w, signal.SIGKILL)
         wait_for("the queue to be freed", lambda: stack.request("GET", "/health")[1]["pool"]["queued"] == 0, timeout=15)
