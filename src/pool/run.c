@@ -457,6 +457,14 @@ read_streams(struct reading *rd, const struct run_spec *spec, char *why, size_t 
 	}
 }
 
+/* A result with nothing reported yet (no exit code). */
+static void
+result_clear(struct run_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->jail.exit_code = -1;
+}
+
 enum sbx_err
 run_exec(const struct conf *c, const struct jail_args *a, const struct run_input *in,
     const struct run_spec *spec, struct run_result *res, char *why, size_t whylen)
@@ -474,8 +482,7 @@ run_exec(const struct conf *c, const struct jail_args *a, const struct run_input
 
 	if (spec == NULL)
 		spec = &plain;
-	memset(res, 0, sizeof(*res));
-	res->jail.exit_code = -1;
+	result_clear(res);
 	snprintf(why, whylen, "unknown failure");
 	run_reap();
 	if (input_records(in, &input) == -1 || jail_args_to_argv(a, &argv_bytes, argv, JAIL_MAX_ARGV) == -1) {
@@ -512,8 +519,7 @@ again:
 		jail_proc_close(&jp);
 		run_reap();
 		run_result_free(res);
-		memset(res, 0, sizeof(*res));
-		res->jail.exit_code = -1;
+		result_clear(res);
 		buf_free(&rd.status);
 		rd = (struct reading){ .jp = &jp, .res = res, .max_output = rd.max_output, .status_cap = rd.status_cap };
 		if (input_records(in, &input) == -1) {

@@ -12,6 +12,7 @@ import pytest
 import hostinspect
 from attack import brief, concurrently, last_json, run
 from hostinspect import wait_for
+from test_metrics import scrape
 
 IDLE = 1.5	# seconds the service idles before a run whose process's age tells warm from cold
 WARM = "[service]\nwarm_interpreters = true\nworkers = 2\nqueue_size = 0\nspare_workers = 1\n"
@@ -156,21 +157,12 @@ def _warm_health(service):
     return h["warm"]
 
 
-def _metric(service, sample):
-    status, text = service.request("GET", "/metrics")
-    assert status == 200, text
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no {sample} in /metrics:\n{text}")
-
-
 def test_operators_see_the_warm_path(warm):
     _wait_warm(warm)
     wait_for("3 warm interpreters on /health", lambda: _warm_health(warm)["ready"] == 3)
     before = _warm_health(warm)
     assert before["enabled"] is True and before["workers"] == 3, before
-    assert _metric(warm, "pysandbox_warm_interpreters_ready") == 3
+    assert scrape(warm)["pysandbox_warm_interpreters_ready"] == 3
     time.sleep(IDLE)
     r, _ = run(warm, AGE)
     assert r["status"] == "ok" and last_json(r)["age"] > IDLE, brief(r)	# warm
@@ -182,9 +174,10 @@ def test_operators_see_the_warm_path(warm):
     assert after["cold_runs"]["off"] == 0, after
     every = after["runs"] + sum(after["cold_runs"].values())
     assert after["hit_rate"] == pytest.approx(after["runs"] / every), after
-    assert _metric(warm, 'pysandbox_run_starts_total{path="warm",reason="ready"}') == after["runs"]
-    assert _metric(warm, 'pysandbox_run_starts_total{path="cold",reason="unfit"}') == after["cold_runs"]["unfit"]
-    assert _metric(warm, 'pysandbox_run_starts_total{path="cold",reason="not_ready"}') == \
+    samples = scrape(warm)
+    assert samples['pysandbox_run_starts_total{path="warm",reason="ready"}'] == after["runs"]
+    assert samples['pysandbox_run_starts_total{path="cold",reason="unfit"}'] == after["cold_runs"]["unfit"]
+    assert samples['pysandbox_run_starts_total{path="cold",reason="not_ready"}'] == \
         after["cold_runs"]["not_ready"]
 
 
@@ -195,4 +188,4 @@ def test_a_cold_stack_counts_its_runs_cold(make_service):
     h = _warm_health(s)
     assert (h["enabled"], h["workers"], h["ready"], h["runs"], h["cold_runs"]["off"], h["hit_rate"]) == \
         (False, 0, 0, 0, 1, 0), h
-    assert _metric(s, 'pysandbox_run_starts_total{path="cold",reason="off"}') == 1
+    assert scrape(s)['pysandbox_run_starts_total{path="cold",reason="off"}'] == 1
