@@ -147,7 +147,7 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct b
 	for (int r = 0; r < MR_COUNT; r++)
 		for (int s = 0; s <= METRICS_STATUS_MAX - METRICS_STATUS_MIN + 1; s++) {
 			uint64_t n = get(&m->requests[r][s]);
-			char code[8];
+			char code[12];	/* room for any int, as GCC checks it */
 
 			if (n == 0)
 				continue;
