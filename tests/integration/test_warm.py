@@ -86,26 +86,40 @@ def test_a_run_handed_over_while_its_interpreter_starts_runs_its_own_code(warm):
 
 def test_nothing_of_a_warm_run_reaches_the_next(warm):
     first, _ = run(warm, """
-        import builtins, random, sys
+        import atexit, builtins, random, signal, sys, threading, time
         builtins.LEFT = "by the first run"
+        json.LEFT = "a module's global"
+        sys.modules["left_behind"] = json
         sys.path.insert(0, "/tmp/mine")
         open("/tmp/left", "w").write("x")
         open("/work/left", "w").write("x")
         os.environ["LEFT"] = "1"
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        atexit.register(print, "the first run's exit handler")
+        os.chdir("/tmp")
         print(json.dumps(random.getrandbits(64)))
         """)
+    assert first["status"] == "ok" and first["stdout"].endswith("the first run's exit handler\n"), brief(first)
     for _ in range(4):	# every worker's next interpreter, whichever takes it
         _wait_warm(warm)
         r, _ = run(warm, """
-            import builtins, random, sys
+            import atexit, builtins, random, signal, sys, threading
             print(json.dumps({"builtin": hasattr(builtins, "LEFT"), "path": "/tmp/mine" in sys.path,
+                              "global": hasattr(json, "LEFT"), "module": "left_behind" in sys.modules,
                               "tmp": os.listdir("/tmp"), "work": sorted(os.listdir("/work")),
-                              "env": "LEFT" in os.environ, "random": random.getrandbits(64)}))
+                              "env": "LEFT" in os.environ, "cwd": os.getcwd(),
+                              "handlers": [signal.getsignal(s) is signal.SIG_DFL
+                                           for s in (signal.SIGUSR1, signal.SIGTERM)],
+                              "threads": threading.active_count(), "atexit": atexit._ncallbacks(),
+                              "random": random.getrandbits(64)}))
             """)
         seen = last_json(r)
-        assert seen == {"builtin": False, "path": False, "tmp": [], "work": ["main.py"], "env": False,
-                        "random": seen["random"]}, seen
-        assert seen["random"] != last_json(first), seen
+        assert seen == {"builtin": False, "path": False, "global": False, "module": False, "tmp": [],
+                        "work": ["main.py"], "env": False, "cwd": "/work", "handlers": [True, True],
+                        "threads": 1, "atexit": 0, "random": seen["random"]}, seen
+        assert seen["random"] != json.loads(first["stdout"].splitlines()[-2]), seen
 
 
 def test_a_warm_run_has_its_own_limits(warm):
