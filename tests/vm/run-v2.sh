@@ -10,6 +10,7 @@
 #        run-v2.sh --remove DIR    removes such a DIR, also one a killed --prepare left half done.
 # Prints the tests' TAP lines, then "N passed, N failed"; exits non-zero when a test failed or none ran.
 # VM_CONSOLE=FILE keeps the guest's whole console (pytest's report included) in FILE.
+# VM_STALL_AFTER=S (1440): a guest still running after S seconds is asked where its vCPUs are, then ended.
 # Needs qemu-system-x86, debootstrap and cpio (deps.sh --test) and Debian's mirror; KVM is not needed
 # (software emulation: nested KVM is unreliable on the VMs this runs on). Leaves nothing behind.
 set -euo pipefail
@@ -155,11 +156,49 @@ chmod +x "$work/root/init" "$work/root/init2"
 rm -rf "$work/root"
 
 # timeout(1) bounds the guest (25 minutes; its own watchdog ends it at 20) and ends with it: a watchdog
-# subshell here would leave its sleep behind when it is killed.
+# subshell here would leave its sleep behind when it is killed. nokaslr: a kernel address the report
+# below prints reads the same in every boot of this kernel.
 timeout 1500 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 -nographic -no-reboot \
-	-kernel "$kernel" -initrd "$work/initrd.cpio" -append "console=ttyS0 rdinit=/init panic=-1 quiet" \
+	-monitor "unix:$work/monitor.sock,server=on,wait=off" \
+	-kernel "$kernel" -initrd "$work/initrd.cpio" -append "console=ttyS0 rdinit=/init panic=-1 quiet nokaslr" \
 	</dev/null >"$work/console.log" 2>&1 &
 qemu_pid=$!
+# A guest that stalls so hard that its own watchdog never speaks (seen: about 1 CI run in 4, after the
+# tmpfs-past-memory-limit tests, with nothing on the console) is asked from outside, before timeout(1)
+# ends it, where each vCPU is: halted (the guest idles: a wait in user space), in the kernel or in user space.
+stall_after=${VM_STALL_AFTER:-1440}	# (smaller to see this report on a guest that is not stalled)
+for ((waited = 0; waited < stall_after; waited++)); do
+	kill -0 "$qemu_pid" 2>/dev/null || break
+	sleep 1
+done
+if kill -0 "$qemu_pid" 2>/dev/null; then
+	echo "run-v2: the guest is still running after $stall_after s; where its vCPUs are:" >&2
+	python3 - "$work/monitor.sock" <<'PY' >&2 || true
+import re, socket, sys, time
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+sock.settimeout(1)
+# Three looks a second apart: a vCPU that stays at one kernel address is stuck there.
+for look in range(3):
+    sock.sendall(b"info registers -a\n")
+    out, until = b"", time.monotonic() + 2
+    while time.monotonic() < until:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        out += chunk
+    # Per vCPU: its instruction pointer, privilege level (0: the kernel; 3: user space) and HLT=1 when it
+    # idles. (Debian's System.map is a placeholder: a kernel address reads against the -dbg package's.)
+    for rip, cpl, hlt in re.findall(r"RIP=([0-9a-f]+).*?CPL=(\d).*?HLT=(\d)", out.decode("utf-8", "replace"), re.S):
+        print(f"look {look + 1}: vCPU RIP={rip} CPL={cpl} HLT={hlt} ("
+              + ("halted: the guest idles, a wait in user space" if hlt == "1"
+                 else "in the kernel" if cpl == "0" else "in user space") + ")")
+PY
+	kill "$qemu_pid" 2>/dev/null || true
+fi
 wait "$qemu_pid" || true
 qemu_pid=""
 
