@@ -165,7 +165,7 @@ timeout 1500 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 
 qemu_pid=$!
 # A guest that stalls so hard that its own watchdog never speaks (seen: about 1 CI run in 4, after the
 # tmpfs-past-memory-limit tests, with nothing on the console) is asked from outside, before timeout(1)
-# ends it, where each vCPU is: halted (the guest idles: a wait in user space), in the kernel or in user space.
+# ends it, where each vCPU is: halted (nothing to run: every task waits), in the kernel or in user space.
 stall_after=${VM_STALL_AFTER:-1440}	# (smaller to see this report on a guest that is not stalled)
 for ((waited = 0; waited < stall_after; waited++)); do
 	kill -0 "$qemu_pid" 2>/dev/null || break
@@ -178,7 +178,7 @@ import re, socket, sys, time
 sock = socket.socket(socket.AF_UNIX)
 sock.connect(sys.argv[1])
 sock.settimeout(1)
-# Three looks a second apart: a vCPU that stays at one kernel address is stuck there.
+# Three looks two seconds apart: a vCPU that stays at one kernel address is stuck there.
 for look in range(3):
     sock.sendall(b"info registers -a\n")
     out, until = b"", time.monotonic() + 2
@@ -194,7 +194,7 @@ for look in range(3):
     # idles. (Debian's System.map is a placeholder: a kernel address reads against the -dbg package's.)
     for rip, cpl, hlt in re.findall(r"RIP=([0-9a-f]+).*?CPL=(\d).*?HLT=(\d)", out.decode("utf-8", "replace"), re.S):
         print(f"look {look + 1}: vCPU RIP={rip} CPL={cpl} HLT={hlt} ("
-              + ("halted: the guest idles, a wait in user space" if hlt == "1"
+              + ("halted: nothing to run, every task waits" if hlt == "1"
                  else "in the kernel" if cpl == "0" else "in user space") + ")")
 PY
 	kill "$qemu_pid" 2>/dev/null || true
