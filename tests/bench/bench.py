@@ -3,7 +3,6 @@ import argparse
 import http.client
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -14,9 +13,10 @@ import tempfile
 import threading
 import time
 
+from baseline import bare_start
+
 HELLO = {"code": "print('hello')"}
 HELLO_BODY = json.dumps(HELLO).encode()
-PYTHON = "/usr/bin/python3"
 WARMUP = 20
 
 # Targets: what the C rewrite promises over the original FastAPI service (42 ms p50, 40 req/s, 46 MB idle).
@@ -95,47 +95,16 @@ def free_port():
 
 
 # ---- 1. the bare interpreter -----------------------------------------------
-def busy_cpu_ms():
-    """CPU time the whole machine has spent busy (all but idle and iowait in /proc/stat), in ms."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-
 def bench_bare(n):
-    cmd = [PYTHON, "-I", "-c", "print('hello')"]
-    samples = []
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    samples, cpu = [], []
     for i in range(WARMUP + n):
-        t0 = time.perf_counter_ns()
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        t1 = time.perf_counter_ns()
-        if r.returncode != 0 or r.stdout != b"hello\n":
-            raise RuntimeError(f"bare interpreter failed: {r.returncode} {r.stdout!r} {r.stderr!r}")
+        ns, cpu_s = bare_start()
         if i >= WARMUP:
-            samples.append(t1 - t0)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            samples.append(ns)
+            cpu.append(cpu_s)
     res = summary_ms(samples)
-    # The interpreter's own CPU per start, user + system (warm-ups included: each start costs the same).
-    res["cpu_ms"] = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000.0 / (WARMUP + n)
+    res["cpu_ms"] = statistics.mean(cpu) * 1000.0	# the interpreter's own CPU per start, user + system
     return res
-
-
-def bench_floor(stack, n):
-    """GET /health one at a time: what nginx, FastCGI and a pool worker cost with no run at all, the floor
-    under any run's latency."""
-    client = Client(stack.port)
-    samples = []
-    try:
-        for i in range(WARMUP + n):
-            status, raw, ns = client.call("GET", "/health")
-            if status != 200:
-                raise RuntimeError(f"GET /health answered {status}: {raw[:200]!r}")
-            if i >= WARMUP:
-                samples.append(ns)
-    finally:
-        client.close()
-    return summary_ms(samples)
 
 
 # ---- 2. the stack -----------------------------------------------------------
@@ -276,6 +245,23 @@ def bench_sequential(stack, n, env_name):
         plain.close()
         env.close()
     return summary_ms(samples["plain"]), summary_ms(samples["env"])
+
+
+def bench_floor(stack, n):
+    """GET /health one at a time: what nginx, FastCGI and a pool worker cost with no run at all, the floor
+    under any run's latency."""
+    client = Client(stack.port)
+    samples = []
+    try:
+        for i in range(WARMUP + n):
+            status, raw, ns = client.call("GET", "/health")
+            if status != 200:
+                raise RuntimeError(f"GET /health answered {status}: {raw[:200]!r}")
+            if i >= WARMUP:
+                samples.append(ns)
+    finally:
+        client.close()
+    return summary_ms(samples)
 
 
 # ---- 3b. environments ---------------------------------------------------------
@@ -425,6 +411,13 @@ def parse_wrk(out):
             res["p90_ms"] = int(kv["p90_us"]) / 1000.0
     res["non_2xx"] = max(res["non_2xx"], res.get("not_200", 0))
     return res
+
+
+def busy_cpu_ms():
+    """CPU time the whole machine has spent busy (all but idle and iowait in /proc/stat), in ms."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def bench_wrk(wrk, stack, conns, duration, tmp):

@@ -23,13 +23,11 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 
-PYTHON = "/usr/bin/python3"
+from baseline import PYTHON, bare_start
+
 NEWNS, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET = 0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 WARMUP = 20
@@ -108,9 +106,11 @@ for line in sys.stdin:
 '''
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
 def libc_call(name, *args):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(libc, name)(*args) != 0:
+    if getattr(LIBC, name)(*args) != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"{name}: {os.strerror(e)}")
 
@@ -161,17 +161,6 @@ def start_server(preload, run_uid):
     return pid, os.fdopen(to_w, "w", buffering=1), os.fdopen(from_r, "r")
 
 
-def bare_once():
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter_ns()
-    r = subprocess.run([PYTHON, "-I", "-c", "print('hello')"], stdout=subprocess.PIPE, check=False)
-    t1 = time.perf_counter_ns()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0 or r.stdout != b"hello\n":
-        raise RuntimeError(f"bare interpreter failed: {r.returncode} {r.stdout!r}")
-    return t1 - t0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=300)
@@ -186,7 +175,7 @@ def main():
     last_cpu = 0.0
     try:
         for i in range(WARMUP + args.runs):
-            ns, cpu = bare_once()
+            ns, cpu = bare_start()
             to_server.write("run\n")
             answer = json.loads(from_server.readline())
             if answer["out"] != "hello\n" or answer["status"] != 0:
