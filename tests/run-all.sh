@@ -76,6 +76,9 @@ step_done sabotage
 # The API, hostile and environment suites again on the warm path (every stack with warm_interpreters).
 run_counted warm check-warm PYTEST_JOBS="$jobs"
 step_done "warm path"
+# And on the fork path (every stack with fork_server).
+run_counted fork check-fork PYTEST_JOBS="$jobs"
+step_done "fork path"
 
 # 2. Under AddressSanitizer and UndefinedBehaviorSanitizer: the unit tests, the fuzz corpora, and the
 #    integration tests of the request path, the jail, capacity and metrics (builds included) (the whole service,

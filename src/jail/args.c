@@ -149,6 +149,8 @@ check_run(void)
 		refuse("%stimeout above the configured maximum", kind);
 	if (args.memory_mb > lim.max_memory_mb)
 		refuse("%smemory above the configured maximum", kind);
+	if (args.fork && !conf.fork_server)
+		refuse("fork_server is off in the configuration");
 	if (args.net && !lim.allow_network)
 		refuse(args.build ? "network for builds is not allowed by the configuration" :
 		    "network is not allowed by the configuration");
@@ -186,6 +188,8 @@ args_take(int argc, char **argv, bool run_only)
 	case JAIL_VERB_RUN:
 	case JAIL_VERB_WARM:
 		check_run();
+		return;
+	case JAIL_VERB_FORKSERVER:
 		return;
 	case JAIL_VERB_STANDBY:
 		break;

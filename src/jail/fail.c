@@ -10,6 +10,8 @@
 
 #include "jail.h"
 
+void (*fail_cleanup)(void);
+
 static void __attribute__((noreturn, format(printf, 3, 0)))
 exit_with_record(enum jail_failure kind, int errnum, const char *fmt, va_list ap)
 {
@@ -17,6 +19,8 @@ exit_with_record(enum jail_failure kind, int errnum, const char *fmt, va_list ap
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	jail_write_failure(JAIL_FD_STATUS, kind, errnum, msg);
+	if (fail_cleanup != NULL && outer_pid != 0 && getpid() == outer_pid)
+		fail_cleanup();
 	if (outer_pid != 0 && getpid() == outer_pid)
 		cg_run_remove(&run_cgroups);
 	_exit(JAIL_EXIT_SETUP);

@@ -16,7 +16,8 @@
 
 #include "buf.h"
 #include "jail.h"
-#include "warm_boot.h"	/* generated from warm_boot.py (Makefile.am) */
+#include "warm_boot.h"	/* generated from run_main.py and warm_boot.py (Makefile.am) */
+#include "fork_server.h"	/* generated from run_main.py and fork_server.py */
 
 #define MAX_INPUTS	10000
 
@@ -28,6 +29,20 @@ struct input_rec {
 };
 static struct input_rec *inputs;
 static size_t ninputs;
+static int work_fd = -1;	/* files_set_work's */
+
+void
+files_set_work(int dirfd)
+{
+	work_fd = dirfd;
+}
+
+/* /work: the program's own, as the fork server's program handed it over, or ours (the run's root). */
+static int
+open_work(void)
+{
+	return work_fd != -1 ? fcntl(work_fd, F_DUPFD_CLOEXEC, 0) : open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
 
 /* An input file could not be written (a client's doing, e.g. the directory is full): say so with an "I"
  * record so the worker does not blame the jail. */
@@ -74,7 +89,7 @@ files_write_inputs(void)
 
 	if (fstat(JAIL_FD_INPUT, &st) == -1)
 		die("stat input");
-	if ((workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((workfd = open_work()) == -1)
 		die("open /work");
 	if (st.st_size == 0)
 		die("no main.py in the input");
@@ -133,6 +148,18 @@ files_write_warm_boot(void)
 		die("write the warm start");
 	if (fchown(fd, run_uid, run_gid) == -1)
 		die("chown the warm start");
+	close(fd);
+}
+
+void
+files_write_fork_server(void)
+{
+	int fd = open(NEWROOT "/work/main.py", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+	if (fd == -1)
+		die("create the fork server's main.py");
+	if (fd_write_all(fd, fork_server_py, sizeof(fork_server_py) - 1) == -1)
+		die("write the fork server's main.py");
 	close(fd);
 }
 
@@ -226,7 +253,7 @@ files_collect(void)
 	int workfd;
 
 	/* A build's working directory is its scratch space (pip's cache): nothing to return. */
-	if (!args.build && (workfd = open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1)
+	if (!args.build && (workfd = open_work()) != -1)
 		collect_dir(workfd, "", 0, &col);
 	if (col.truncated)
 		status_write_check(jail_write_truncated(JAIL_FD_STATUS));

@@ -130,9 +130,8 @@ init_namespaces(void)
 		die("unshare namespaces");
 }
 
-/* The run's cgroup limits, from its checked arguments. */
-static void
-init_cgroup_limits(void)
+void
+run_cgroup_limits(void)
 {
 	struct cg_run_limits l = {
 		.memory_bytes = args.memory_mb << 20,
@@ -158,7 +157,7 @@ init_prepare(bool standby, bool warm)
 {
 	if (!warm)
 		init_take_args(standby);
-	init_cgroup_limits();
+	run_cgroup_limits();
 	program_configure(warm);
 	if (args.net && !sabotaged("net") && !sabotaged("buildnet"))
 		net_filter();	/* before the root: nft is the host's */
@@ -203,7 +202,7 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 		errno = EINVAL;
 		die("a run beyond its warm standby's profile");
 	}
-	init_cgroup_limits();
+	run_cgroup_limits();
 	/* EOF: the interpreter is up and has read its boot file (warm_boot.py closed fd 5), so its own limits
 	 * are set and main.py may be written over; only then lower the limits to the run's. */
 	while ((n = read(ready_r, &c, 1)) > 0 || (n == -1 && errno == EINTR))

@@ -4,8 +4,10 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "cgroup.h"
 #include "conf.h"
 #include "jailproto.h"
@@ -45,6 +47,8 @@ int args_read_standby(char ***argvp);
 void args_take_warm_run(int argc, char **argv);
 
 /* ---- failing (fail.c): one failure record, then exit; nothing has run ---- */
+/* What the outer helper must end before its cgroups can go (a fork run's processes), when it fails. */
+extern void (*fail_cleanup)(void);
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));	/* E, with strerror(errno) */
 void refuse(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));	/* L */
 void fail_record(enum jail_failure kind, int errnum, const char *fmt, ...)
@@ -68,6 +72,10 @@ void files_write_inputs(void);
 void files_collect(void);
 /* A warm standby's /work/main.py until its run's replaces it: the interpreter's start (warm_boot.py). */
 void files_write_warm_boot(void);
+/* Where /work is: a fork server's program's (the directory it sent), instead of this root's. */
+void files_set_work(int dirfd);
+/* The fork server's /work/main.py (run_main.py and fork_server.py), into its root under construction. */
+void files_write_fork_server(void);
 
 /* ---- the program (program.c) ---- */
 /* Fork the program's process into the run's cgroups; it waits until program_go. Returns its pid. A warm
@@ -86,6 +94,12 @@ void program_hand_over(int go_w, bool has_stdin);
 void close_from(int lowfd);
 /* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
 void seccomp_policy_load(void);
+/* (seccomp.c) The same filter as BPF, for a fork server's program to load itself. */
+void seccomp_policy_export(struct buf *bpf);
+/* A run's environment variables, and the CPU-seconds and address-space limits of its timeout and memory. */
+extern char *program_run_envp[];
+rlim_t program_cpu_limit(long timeout_ms);
+rlim_t program_as_limit(long memory_mb, bool mem_cgroup);
 
 /* ---- a build's environment and leftovers (envtree.c) ---- */
 struct tree {
@@ -102,5 +116,16 @@ void remove_env_dir(const char *name) __attribute__((noreturn));
 
 /* ---- init (init.c) ---- */
 void run_init(int alive_fd, int ctl_fd, bool standby, bool warm) __attribute__((noreturn));
+/* The run's cgroup limits, from its checked arguments. */
+void run_cgroup_limits(void);
+
+/* ---- the fork server (forkserver.c) and a run forked from it (forkrun.c), in the outer helper ---- */
+#define FORK_SOCKET_DIR	"/run/pysandbox-jail"	/* root's alone: where fork servers listen */
+struct sockaddr_un;
+void fork_socket_path(struct sockaddr_un *sa);
+void forkserver_main(void) __attribute__((noreturn));
+void forkrun_main(void) __attribute__((noreturn));
+/* The fork server's root (root.c): a /work of root's with its main.py and every run slot's passwd and group. */
+extern bool root_for_fork_server;
 
 #endif

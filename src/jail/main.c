@@ -100,7 +100,7 @@ main(int argc, char **argv)
 {
 	struct sigaction sa;
 	int status, fd, alive[2], ctl[2], slirp_exit = -1;
-	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd;
+	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd, server;
 	struct jail_args peek;
 	char peek_why[64];
 	pid_t child, p, slirp = -1;
@@ -109,13 +109,16 @@ main(int argc, char **argv)
 	 * refuses what it does not accept. */
 	warm = !standby && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
 	    peek.verb == JAIL_VERB_WARM;
+	server = !standby && !warm && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
+	    peek.verb == JAIL_VERB_FORKSERVER;
 	args_fd = standby || warm;
 
-	/* The worker must hand us exactly fds 0-4 (0-5 to a standby); refuse to run with fewer. */
-	for (fd = 0; fd <= JAIL_FD_LAST(args_fd); fd++)
+	/* The worker must hand us exactly fds 0-4 (0-5 to a standby, 0-2 to a fork server); refuse to run with
+	 * fewer. */
+	for (fd = 0; fd <= (server ? JAIL_FD_STDERR : JAIL_FD_LAST(args_fd)); fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			return JAIL_EXIT_SETUP;
-	close_from(JAIL_FD_LAST(args_fd) + 1);
+	close_from(server ? JAIL_FD_STDERR + 1 : JAIL_FD_LAST(args_fd) + 1);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 	outer_pid = getpid();
@@ -128,12 +131,16 @@ main(int argc, char **argv)
 	if (!standby)
 		args_take(argc, argv, false);
 	become_root();
+	if (server)
+		forkserver_main();
 	{
 		char why[300];
 
 		if (cg_run_create(&run_cgroups, (long)getpid(), why, sizeof(why)) == -1)
 			die("%s", why);
 	}
+	if (args.fork)
+		forkrun_main();
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward_signal;

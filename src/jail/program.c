@@ -118,6 +118,13 @@ drop_privileges(const struct launch *l)
 		die("pdeathsig");
 }
 
+char *program_run_envp[] = {
+	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
+	"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg", "OPENBLAS_NUM_THREADS=1",
+	"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
+	"VECLIB_MAXIMUM_THREADS=1", NULL,
+};
+
 /* What is exec'd: a build's venv and setup script under bash, or the interpreter on main.py. */
 static char **
 program_argv(struct launch *l, char **prog, char ***envp)
@@ -126,12 +133,6 @@ program_argv(struct launch *l, char **prog, char ***envp)
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
 		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "PIP_DISABLE_PIP_VERSION_CHECK=1",
 		"PIP_NO_INPUT=1", "PYTHONUNBUFFERED=1", "MAKEFLAGS=-j2", NULL,
-	};
-	static char *run_envp[] = {
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "USER=sandbox", "LOGNAME=sandbox",
-		"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg", "OPENBLAS_NUM_THREADS=1",
-		"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
-		"VECLIB_MAXIMUM_THREADS=1", NULL,
 	};
 	size_t nargs = 0, i = 0;
 	char **argv;
@@ -178,21 +179,21 @@ program_argv(struct launch *l, char **prog, char ***envp)
 	argv[i++] = "main.py";
 	for (size_t off = 0; off < l->args_len; off += strlen(l->args + off) + 1)
 		argv[i++] = l->args + off;
-	*envp = run_envp;
+	*envp = program_run_envp;
 	return argv;
 }
 
 /* The limits that follow the run's timeout and memory: CPU seconds, and the address space (with a memory
  * cgroup only a stop for absurd reservations: RLIMIT_AS at the real limit breaks numpy's and OpenBLAS's
  * imports). */
-static rlim_t
-cpu_limit(long timeout_ms)
+rlim_t
+program_cpu_limit(long timeout_ms)
 {
 	return (rlim_t)((timeout_ms + 999) / 1000 + 1);
 }
 
-static rlim_t
-as_limit(long memory_mb, bool mem_cgroup)
+rlim_t
+program_as_limit(long memory_mb, bool mem_cgroup)
 {
 	return sabotaged("memory") ? RLIM_INFINITY : (rlim_t)memory_mb << (mem_cgroup ? 22 : 20);
 }
@@ -202,7 +203,7 @@ as_limit(long memory_mb, bool mem_cgroup)
 static void
 set_limits(const struct launch *l)
 {
-	rlim_t cpu = cpu_limit(l->timeout_ms), as = as_limit(l->memory_mb, l->mem_cgroup);
+	rlim_t cpu = program_cpu_limit(l->timeout_ms), as = program_as_limit(l->memory_mb, l->mem_cgroup);
 
 	set_limit(RLIMIT_CPU, cpu, cpu + 1, "cpu");
 	set_limit(RLIMIT_AS, as, as, "as");
@@ -350,7 +351,8 @@ program_go(int go_w)
 void
 program_limit_warm(pid_t prog)
 {
-	rlim_t cpu = cpu_limit(args.timeout_ms), as = as_limit(args.memory_mb, cg_run_has_memory(&run_cgroups));
+	rlim_t cpu = program_cpu_limit(args.timeout_ms), as = program_as_limit(args.memory_mb,
+	    cg_run_has_memory(&run_cgroups));
 	struct rlimit rl_cpu = { cpu, cpu + 1 }, rl_as = { as, as };
 	int rc, saved;
 

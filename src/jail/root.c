@@ -19,6 +19,10 @@
 
 #include "jail.h"
 #include "netns.h"
+#include "slots.h"
+
+bool root_for_fork_server;
+
 
 static void
 bind_ro(const char *src, const char *dst, unsigned long extra)
@@ -40,6 +44,44 @@ write_file(const char *path, const char *content, mode_t mode)
 	if (write(fd, content, len) != (ssize_t)len)
 		die("write %s", path);
 	close(fd);
+}
+
+
+/* passwd and group in dir (NEWROOT "/etc" for a run): root, the run's uid as sandbox, nobody. */
+static void
+write_users(const char *dir, unsigned long uid, unsigned long gid)
+{
+	char path[PATH_MAX], text[512];
+
+	snprintf(path, sizeof(path), "%s/passwd", dir);
+	snprintf(text, sizeof(text),
+	    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+	    "sandbox:x:%lu:%lu:sandbox:/work:/usr/sbin/nologin\n"
+	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", uid, gid);
+	write_file(path, text, 0644);
+	snprintf(path, sizeof(path), "%s/group", dir);
+	snprintf(text, sizeof(text), "root:x:0:\nsandbox:x:%lu:\nnogroup:x:65534:\n", gid);
+	write_file(path, text, 0644);
+}
+
+/* A fork server's /work (its programs cover it with their own): its main.py, and each run slot's passwd and
+ * group in users/UID/, which its program binds over /etc's. */
+static void
+write_fork_server_work(void)
+{
+	char dir[PATH_MAX];
+
+	files_write_fork_server();
+	if (mkdir(NEWROOT "/work/users", 0755) == -1)
+		die("mkdir /work/users");
+	for (int s = 0; s < conf_workers(&conf); s++) {
+		unsigned long uid = (unsigned long)slot_uid(&conf, s);
+
+		snprintf(dir, sizeof(dir), NEWROOT "/work/users/%lu", uid);
+		if (mkdir(dir, 0755) == -1)
+			die("mkdir %s", dir);
+		write_users(dir, uid, uid);
+	}
 }
 
 /* Mount a host file (or directory) read-only at the same place under the new root, if it exists. */
@@ -168,14 +210,7 @@ root_build(void)
 	/* /etc: generated, plus the few host files Python, SSL and the loader need. */
 	if (mkdir(NEWROOT "/etc", 0755) == -1)
 		die("mkdir /etc");
-	snprintf(target, sizeof(target),
-	    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-	    "sandbox:x:%lu:%lu:sandbox:/work:/usr/sbin/nologin\n"
-	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-	    (unsigned long)run_uid, (unsigned long)run_gid);
-	write_file(NEWROOT "/etc/passwd", target, 0644);
-	snprintf(target, sizeof(target), "root:x:0:\nsandbox:x:%lu:\nnogroup:x:65534:\n", (unsigned long)run_gid);
-	write_file(NEWROOT "/etc/group", target, 0644);
+	write_users(NEWROOT "/etc", (unsigned long)run_uid, (unsigned long)run_gid);
 	write_file(NEWROOT "/etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0644);
 	write_file(NEWROOT "/etc/hostname", "sandbox\n", 0644);
 	write_file(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n", 0644);
@@ -218,8 +253,13 @@ root_build(void)
 
 	snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=1777", (long)lim.tmp_mb, args.build ? 262144 : 16384);
 	mount_tmpfs(NEWROOT "/tmp", opts);
-	snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=0700,uid=%lu,gid=%lu",
-	    (long)lim.workdir_mb, args.build ? 262144 : 16384, (unsigned long)run_uid, (unsigned long)run_gid);
+	/* (A fork server's holds its main.py and the run slots' users, root's; each of its programs covers it with
+	 * one of the run's.) */
+	if (root_for_fork_server)
+		snprintf(opts, sizeof(opts), "size=1m,nr_inodes=%d,mode=0755", 3 * conf_workers(&conf) + 8);
+	else
+		snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=0700,uid=%lu,gid=%lu",
+		    (long)lim.workdir_mb, args.build ? 262144 : 16384, (unsigned long)run_uid, (unsigned long)run_gid);
 	mount_tmpfs(NEWROOT "/work", opts);
 	if (mkdir(NEWROOT "/root", 0700) == -1)
 		die("mkdir /root");
@@ -229,6 +269,8 @@ root_build(void)
 	}
 	if (env_fd != -1)
 		mount_env();
+	if (root_for_fork_server)
+		write_fork_server_work();
 }
 
 /* Swap roots and drop every path to the host's tree. */

@@ -1,15 +1,18 @@
-/* seccomp.c: the program's seccomp policy, as data, and its loading (libseccomp). */
+/* seccomp.c: the program's seccomp policy, as data, its loading (libseccomp) and its BPF for a fork server's child. */
 #include "config.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <linux/netlink.h>
 
 #include <seccomp.h>
 
+#include "buf.h"
 #include "jail.h"
 
 /*
@@ -59,8 +62,9 @@ static const unsigned long seccomp_clone_ns_flags[] = {
 	CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWCGROUP,
 };
 
-void
-seccomp_policy_load(void)
+/* The policy as a libseccomp filter (released by the caller); dies on failure. */
+static scmp_filter_ctx
+seccomp_policy(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int rc = 0;
@@ -99,11 +103,47 @@ seccomp_policy_load(void)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
 		    SCMP_A0(SCMP_CMP_NE, 0xffffffffUL));
-	if (rc == 0)
-		rc = seccomp_load(ctx);
+	if (rc != 0) {
+		errno = -rc;
+		die("seccomp");
+	}
+	return ctx;
+}
+
+void
+seccomp_policy_load(void)
+{
+	scmp_filter_ctx ctx = seccomp_policy();
+	int rc = seccomp_load(ctx);
+
 	seccomp_release(ctx);
 	if (rc != 0) {
 		errno = -rc;
 		die("seccomp");
 	}
+}
+
+void
+seccomp_policy_export(struct buf *bpf)
+{
+	scmp_filter_ctx ctx = seccomp_policy();
+	int fd = memfd_create("pysandbox-seccomp", MFD_CLOEXEC), rc;
+	char chunk[4096];
+	ssize_t n;
+
+	if (fd == -1)
+		die("memfd for the seccomp filter");
+	if ((rc = seccomp_export_bpf(ctx, fd)) != 0) {
+		errno = -rc;
+		die("export the seccomp filter");
+	}
+	seccomp_release(ctx);
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		die("rewind the seccomp filter");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(bpf, chunk, (size_t)n) == -1)
+			die("the seccomp filter");
+	if (n == -1 || bpf->len == 0 || bpf->len % 8 != 0)
+		die("read the seccomp filter");
+	close(fd);
 }

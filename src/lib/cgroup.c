@@ -473,6 +473,18 @@ cg_run_fork(struct cg_run *r, int *join_errno)
 	return pid;
 }
 
+int
+cg_run_attach(struct cg_run *r, pid_t pid)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%ld", (long)pid);
+	for (int i = 0; i < CGC_N; i++)
+		if (r->dir[i] != -1 && cg_write_at(r->dir[i], "cgroup.procs", num) == -1)
+			return -1;
+	return 0;
+}
+
 void
 cg_run_unthrottle(struct cg_run *r)
 {

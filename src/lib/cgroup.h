@@ -89,6 +89,8 @@ pid_t cg_run_fork(struct cg_run *r, int *join_errno);
 /* Before the run's processes are killed: a throttled process needs CPU time to die, which a tiny quota
  * hands out a sliver per period. */
 void cg_run_unthrottle(struct cg_run *r);
+/* Move process pid (a fork server's child, before it forks anything) into the run's cgroups; -1 with errno. */
+int cg_run_attach(struct cg_run *r, pid_t pid);
 /* After the run: OOM kills and the memory peak; false without a memory cgroup. */
 bool cg_run_report(const struct cg_run *r, long *oom_kills, long *peak_bytes);
 /* Remove the run's cgroups (empty once init is reaped: its pid namespace died with it). */

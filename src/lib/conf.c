@@ -58,6 +58,7 @@ static const struct conf_directive directives[] = {
 	D("service", "spare_workers",	CT_INT,    spare_workers,	1, 64),
 	D("service", "max_requests",	CT_LONG,   max_requests,	0, 1e9),
 	D("service", "warm_interpreters", CT_BOOL, warm_interpreters,	0, 0),
+	D("service", "fork_server",	CT_BOOL,   fork_server,		0, 0),
 	D("service", "socket",		CT_STR,    socket,		0, 0),
 	D("service", "api_socket",	CT_STR,    api_socket,		0, 0),
 	D("service", "socket_mode",	CT_MODE,   socket_mode,		0, 0777),
@@ -552,9 +553,10 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->uid_count < slots_needed(c)) {
-		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 + max_builds%s (%d): "
+		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 + max_builds%s%s (%d): "
 		    "each concurrent run and build needs its own uid", c->uid_count,
-		    c->warm_interpreters ? " + the run workers (warm_interpreters)" : "", slots_needed(c));
+		    c->warm_interpreters ? " + the run workers (warm_interpreters)" : "",
+		    c->fork_server ? " + 2 (fork_server)" : "", slots_needed(c));
 		return -1;
 	}
 	if (strcmp(c->socket, c->api_socket) == 0) {

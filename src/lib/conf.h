@@ -35,6 +35,7 @@ struct conf {
 	char	 user[64];		/* the unprivileged service user ("" = stay as started) */
 	long	 max_requests;		/* recycle a worker after this many; 0: never */
 	bool	 warm_interpreters;	/* each run worker keeps an interpreter started in its standby jail */
+	bool	 fork_server;		/* plain runs are forked from one interpreter up ahead (the jail's fork server) */
 	char	 socket[CONF_PATH_MAX];	/* runs (/execute, /execute-with-environment) */
 	char	 api_socket[CONF_PATH_MAX];	/* everything else, served by the spare workers alone */
 	int	 socket_mode;

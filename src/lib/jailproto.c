@@ -36,12 +36,13 @@ static const struct jail_opt {
 	{ "env", OPT_STRING, offsetof(struct jail_args, env), 1, ENV_DIR_MAX },
 	{ "build", OPT_FLAG, offsetof(struct jail_args, build), 0, 0 },
 	{ "python", OPT_STRING, offsetof(struct jail_args, python), 1, CONF_PATH_MAX },
+	{ "fork", OPT_FLAG, offsetof(struct jail_args, fork), 0, 0 },
 };
 #define NOPTS (sizeof(jail_opts) / sizeof(jail_opts[0]))
 
 static const char *const verb_names[] = {
 	[JAIL_VERB_RUN] = "run", [JAIL_VERB_STANDBY] = "standby", [JAIL_VERB_REMOVE] = "remove",
-	[JAIL_VERB_SWEEP] = "sweep", [JAIL_VERB_WARM] = "warm",
+	[JAIL_VERB_SWEEP] = "sweep", [JAIL_VERB_WARM] = "warm", [JAIL_VERB_FORKSERVER] = "forkserver",
 };
 
 void
@@ -162,9 +163,13 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 			return e;
 	}
 	if (i >= argc)
-		return bad(why, whylen, "%s", "no verb (run, warm, remove or sweep)");
+		return bad(why, whylen, "%s", "no verb (run, warm, remove, sweep or forkserver)");
 	if (strcmp(argv[i], "sweep") == 0 && i + 1 == argc) {
 		a->verb = JAIL_VERB_SWEEP;
+		return SBX_OK;
+	}
+	if (strcmp(argv[i], "forkserver") == 0 && i + 1 == argc) {
+		a->verb = JAIL_VERB_FORKSERVER;
 		return SBX_OK;
 	}
 	if (strcmp(argv[i], "remove") == 0) {
@@ -193,13 +198,15 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 		return bad(why, whylen, "%s", "--build needs --env and --python");
 	if (!a->build && a->python[0] != '\0')
 		return bad(why, whylen, "%s", "--python is for builds only");
+	if (a->fork && (a->verb != JAIL_VERB_RUN || a->net || a->env[0] || a->build))
+		return bad(why, whylen, "%s", "--fork is for plain runs only (no network, environment or build)");
 	return SBX_OK;
 }
 
 bool
 jail_args_within(const struct jail_args *a, const struct jail_args *profile)
 {
-	return a->slot == profile->slot && a->env[0] == '\0' && !a->net && !a->build &&
+	return a->slot == profile->slot && a->env[0] == '\0' && !a->net && !a->build && !a->fork &&
 	    a->timeout_ms <= profile->timeout_ms && a->memory_mb <= profile->memory_mb &&
 	    a->cpus_milli <= profile->cpus_milli && a->max_files <= profile->max_files &&
 	    a->max_return_bytes <= profile->max_return_bytes;

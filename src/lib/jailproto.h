@@ -16,6 +16,9 @@
  *             pysandbox-jail [--config FILE] remove .build-N|.trash-N
  *             pysandbox-jail [--config FILE] sweep
  *             pysandbox-jail standby
+ *             pysandbox-jail [--config FILE] forkserver
+ * A run with --fork is forked from the fork server (no network, no environment, no build): when the server
+ * cannot take it, nothing ran and the failure is W (the worker runs it cold).
  * One option table (jailproto.c) both writes (jail_args_to_argv) and reads (jail_args_parse) them.
  *
  * A standby is started ahead of a request: it makes its cgroups, init and the program's process (which
@@ -33,8 +36,9 @@
  *                                         reloaded by the pool)
  *   "X <errno> <reason>\n"                the interpreter could not be started (exec failed: e.g. an
  *                                         environment's python was removed)
- *   "W <reason>\n"                        a warm standby's interpreter had ended before its run came
- *                                         (nothing of the run ran: the worker runs it cold)
+ *   "W <reason>\n"                        a warm standby's interpreter had ended before its run came, or
+ *                                         the fork server could not take it (nothing of the run ran: the
+ *                                         worker runs it cold)
  * and after a run:
  *   "Z <reason>\n"                        a build whose environment passed a limit (size, inodes,
  *                                         depth); the build was stopped (before R)
@@ -69,8 +73,10 @@ enum {
 
 /* run: one run now; standby: one run whose arguments come on JAIL_FD_ARGS; warm: a standby whose interpreter
  * starts ahead, its profile (the options a run may then ask for at most, its slot, no environment, no network)
- * on the command line and its run's arguments on JAIL_FD_ARGS; remove, sweep: the pool's housekeeping. */
-enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP, JAIL_VERB_WARM };
+ * on the command line and its run's arguments on JAIL_FD_ARGS; remove, sweep: the pool's housekeeping;
+ * forkserver: the fork server, until it is stopped (SIGTERM). */
+enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP, JAIL_VERB_WARM,
+	JAIL_VERB_FORKSERVER };
 
 /* One invocation. Numbers are -1 when not given; strings "" when not given. */
 struct jail_args {
@@ -84,6 +90,7 @@ struct jail_args {
 	char		 env[ENV_DIR_MAX];	/* --env: STATE/envs/DIR mounted at /env */
 	bool		 build;			/* --build: /env writable, the setup script run by bash */
 	char		 python[CONF_PATH_MAX];	/* --python: a build's interpreter */
+	bool		 fork;			/* --fork: forked from the fork server */
 	char		 target[ENV_DIR_MAX];	/* remove's directory */
 	char		*const *prog_args;	/* run's: the program's arguments (not owned) */
 	int		 nprog_args;

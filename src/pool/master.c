@@ -360,6 +360,7 @@ struct master {
 	int		 listen_fd, api_fd;
 	int		 fast_deaths, stopping, killed;
 	double		 stop_deadline, last_check, respawn_after, last_suspect_test;
+	double		 fork_server_after;	/* not restarted before (one start a second) */
 };
 
 /* Runs' cgroups: v2 where it hands us the controllers, else v1, else the rlimits alone (/health says
@@ -402,6 +403,28 @@ check_database(const struct conf *c)
 	return 0;
 }
 
+/* The fork server (fork_server): started with the pool, again a second after it ends, stopped with it. */
+static void
+fork_server_start(struct master *m)
+{
+	pid_t pid;
+
+	if (!m->c->fork_server || scoreboard->fork_server_pid > 0 || now_wall() < m->fork_server_after)
+		return;
+	m->fork_server_after = now_wall() + 1;
+	if ((pid = run_fork_server_spawn(m->c)) == -1)
+		log_warn("cannot start the fork server");
+	else
+		sb_set_fork_server(pid);
+}
+
+static void
+fork_server_stop(void)
+{
+	if (scoreboard->fork_server_pid > 0)
+		kill(scoreboard->fork_server_pid, SIGTERM);
+}
+
 /* Everything before the first worker: shared state, signals, cgroups, sockets, the drop, the database. */
 static int
 master_start(struct master *m)
@@ -434,6 +457,7 @@ master_start(struct master *m)
 	}
 	selftest_run(c);
 	m->last_check = now_wall();
+	fork_server_start(m);
 	sb_set_workers(conf_processes(c));
 	for (int i = 0; i < scoreboard->nworkers; i++)
 		spawn_worker(c, m->listen_fd, m->api_fd, i);
@@ -478,6 +502,10 @@ master_reload(struct master *m)
 	snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
 	snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
 	*c = newc;
+	/* A running fork server keeps the limits it started with (its end would be its runs'), unless it is
+	 * turned off. */
+	if (!c->fork_server)
+		fork_server_stop();
 	log_set_level((enum log_level)c->log_level);
 	log_set_format((enum log_format)c->log_format);
 	log_info("configuration reloaded; recycling workers");
@@ -499,6 +527,14 @@ reap_children(struct master *m)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == scoreboard->fork_server_pid) {
+			if (!m->stopping)
+				log_warnx("fork server (pid %ld) ended (%s %d); restarting it", (long)pid,
+				    WIFSIGNALED(status) ? "signal" : "exit",
+				    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			sb_set_fork_server(0);
+			continue;
+		}
 		if (pid == scoreboard->builder_pid) {
 			if (!m->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 				log_warnx("builder (pid %ld) died; restarting it", (long)pid);
@@ -542,6 +578,7 @@ respawn(struct master *m)
 			spawn_worker(m->c, m->listen_fd, m->api_fd, i);
 	if (scoreboard->builder_pid == 0)
 		spawn_builder(m->c, m->listen_fd, m->api_fd);
+	fork_server_start(m);
 }
 
 /* The self-test when a worker saw the jail fail (only a failing one makes it everyone's problem), and
@@ -568,6 +605,8 @@ periodic(struct master *m)
 static void
 master_finish(struct master *m)
 {
+	/* (Only now: its end is every fork run's, and in-flight runs had their grace.) */
+	fork_server_stop();
 	if (m->listen_fd != -1)
 		close(m->listen_fd);
 	if (m->api_fd != -1)

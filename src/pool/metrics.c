@@ -16,7 +16,8 @@ static const char *const run_labels[METRICS_RUN_STATUSES] = {
 /* (path, reason) of each enum metrics_start but MS_NONE */
 static const char *const start_labels[MS_COUNT][2] = {
 	[MS_WARM] = { "warm", "ready" }, [MS_COLD_OFF] = { "cold", "off" }, [MS_COLD_UNFIT] = { "cold", "unfit" },
-	[MS_COLD_NOT_READY] = { "cold", "not_ready" },
+	[MS_COLD_NOT_READY] = { "cold", "not_ready" }, [MS_FORK] = { "fork", "ready" },
+	[MS_COLD_FORK_DOWN] = { "cold", "fork_unavailable" },
 };
 static const char *const build_labels[METRICS_BUILD_OUTCOMES] = { "succeeded", "failed", "cancelled", "interrupted" };
 const char *const metrics_env_statuses[3] = { "building", "ready", "failed" };

@@ -19,6 +19,8 @@ enum metrics_start {
 	MS_COLD_OFF,		/* cold: warm_interpreters is off */
 	MS_COLD_UNFIT,		/* cold: the run does not fit the warm profile (network, an environment, limits) */
 	MS_COLD_NOT_READY,	/* cold: no warm standby was there (not yet spawned, ended, or failed to spawn) */
+	MS_FORK,		/* forked from the fork server */
+	MS_COLD_FORK_DOWN,	/* cold: the fork server could not take it (not running, restarting) */
 	MS_COUNT
 };
 

@@ -308,9 +308,10 @@ input_records(const struct run_input *in, struct buf *b)
 	return input_record(b, in->main_name ? in->main_name : "main.py", in->code, in->code_len);
 }
 
-/* The worker's standby, if it is still there and takes the run, else a jail of its own. A warm standby
- * takes it as its own uid slot (argv_bytes rewritten); a run it does not fit goes cold and leaves it
- * waiting for the next. *start: which path it took, and why cold. */
+/* A plain run with fork_server: a jail of its own that asks the fork server for the run's program (unless
+ * the server could not take it a moment ago). Else the worker's standby, if it is still there and takes the
+ * run, else a jail of its own. A warm standby takes it as its own uid slot (argv_bytes rewritten); a run it
+ * does not fit goes cold and leaves it waiting for the next. *start: which path it took, and why cold. */
 static enum sbx_err
 jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, const struct buf *argv_bytes,
     const struct buf *input, const struct run_input *in, struct jail_proc *jp, enum metrics_start *start,
@@ -320,8 +321,27 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 	struct jail_args own = *a;
 	int wstatus, started;
 
+	if (c->fork_server && !a->net && a->env[0] == '\0' && !a->build && *start != MS_COLD_FORK_DOWN) {
+		char *fork_argv[JAIL_MAX_ARGV];
+		enum sbx_err rc;
+
+		own.fork = true;
+		*start = MS_FORK;
+		if (jail_args_to_argv(&own, &warm_bytes, fork_argv, JAIL_MAX_ARGV) == -1) {
+			buf_free(&warm_bytes);
+			snprintf(why, whylen, "out of memory");
+			return SBX_ENOMEM;
+		}
+		rc = jail_spawn(c, fork_argv, false, input, in, jp, why, whylen);
+		buf_free(&warm_bytes);
+		return rc;
+	}
 	own.slot = warm_profile.slot;	/* a warm standby's run is its worker's own uid slot */
-	if (!c->warm_interpreters)
+	if (*start == MS_COLD_FORK_DOWN) {
+		/* (counted as the fork server's; a warm standby, which takes its own slot's runs, waits) */
+		if (standby.pid > 0 && standby_is_warm)
+			return jail_spawn(c, argv, false, input, in, jp, why, whylen);
+	} else if (!c->warm_interpreters)
 		*start = MS_COLD_OFF;
 	else if (have_warm_profile && !jail_args_within(&own, &warm_profile))
 		*start = MS_COLD_UNFIT;	/* (whether or not a warm standby is there: it would not have fit) */
@@ -511,6 +531,24 @@ again:
 	jp.pid = -1;
 	rc = jail_parse_status(rd.status.data ? rd.status.data : "", rd.status.len, &res->jail, &res->failure, why,
 	    whylen);
+	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_FORK && !retried) {
+		/* The fork server was not there (restarting, say): nothing ran; run it cold. */
+		log_info("fork server: %s; running cold", why);
+		retried = true;
+		jail_proc_close(&jp);
+		run_reap();
+		run_result_free(res);
+		result_clear(res);
+		res->start = MS_COLD_FORK_DOWN;
+		buf_free(&rd.status);
+		rd = (struct reading){ .jp = &jp, .res = res, .max_output = rd.max_output, .status_cap = rd.status_cap };
+		if (input_records(in, &input) == -1) {
+			rc = SBX_ENOMEM;
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+		goto again;
+	}
 	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_WARM && !retried) {
 		/* Nothing of the run ran (its files, if written, went with that jail): run it cold, in a jail
 		 * of its own (the standby is used up, so jail_start spawns one). */
@@ -542,6 +580,34 @@ out:
 	buf_free(&argv_bytes);
 	buf_free(&rd.status);
 	return rc;
+}
+
+pid_t
+run_fork_server_spawn(const struct conf *c)
+{
+	struct jail_args a;
+	struct buf bytes = { 0 };
+	char *argv[8];
+	int devnull;
+	posix_spawn_file_actions_t fa;
+	pid_t pid = -1;
+
+	jail_args_init(&a);
+	a.verb = JAIL_VERB_FORKSERVER;
+	snprintf(a.config, sizeof(a.config), "%s", c->file);
+	if (jail_args_to_argv(&a, &bytes, argv, 8) == -1 || (devnull = high_fd(open("/dev/null", O_RDWR | O_CLOEXEC))) == -1) {
+		buf_free(&bytes);
+		return -1;
+	}
+	/* Its stderr is ours (the server's own complaints reach the log); nothing else of ours. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+	errno = posix_spawn(&pid, c->jail, &fa, NULL, argv, (char *[]){ NULL });
+	posix_spawn_file_actions_destroy(&fa);
+	close(devnull);
+	buf_free(&bytes);
+	return errno == 0 ? pid : -1;
 }
 
 int

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -82,5 +83,7 @@ void run_standby_drop(void);
 /* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL): the privileged
  * clean-ups an unprivileged pool cannot do itself. 0 on success. */
 int run_jail_command(const struct conf *c, enum jail_verb verb, const char *target);
+/* Start the fork server's jail (the master's to reap and stop); its pid, or -1. */
+pid_t run_fork_server_spawn(const struct conf *c);
 
 #endif

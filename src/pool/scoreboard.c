@@ -96,6 +96,16 @@ sb_worker_gone(int slot)
 }
 
 void
+sb_set_fork_server(pid_t pid)
+{
+	if (is_master("the fork server's pid")) {
+		board->fork_server_pid = pid;
+		if (pid > 0)
+			board->fork_server_starts++;
+	}
+}
+
+void
 sb_set_builder(pid_t pid)
 {
 	if (is_master("the builder's pid"))

@@ -42,6 +42,8 @@ struct scoreboard {
 	unsigned long	 requests;
 	int		 nworkers;
 	pid_t		 builder_pid;	/* workers wake it with SIGUSR1 */
+	pid_t		 fork_server_pid;	/* the fork server's jail (fork_server); 0: not running */
+	uint64_t	 fork_server_starts;
 	pid_t		 master_pid;	/* workers ask it for a self-test with SIGUSR1 */
 	int		 selftest_wanted;
 	struct admit_state admit;
@@ -60,6 +62,8 @@ void sb_set_workers(int nworkers);
 void sb_worker_started(int slot, pid_t pid, bool takes_runs);
 void sb_worker_gone(int slot);
 void sb_set_builder(pid_t pid);
+/* The fork server's jail, started (counted) or gone (0). */
+void sb_set_fork_server(pid_t pid);
 /* Whether a worker asked for a self-test since the last call (and lower the flag). */
 bool sb_take_selftest_request(void);
 

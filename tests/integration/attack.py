@@ -13,6 +13,13 @@ import hostinspect
 
 MiB = 1 << 20
 
+# A run forked from the fork server (PYSANDBOX_FORK=1) lives in a user namespace where only its own uid and gid
+# are mapped: root's files show as the overflow uid (nobody), and a change to uid 0 is an unmapped id (EINVAL)
+# rather than a refused one (EPERM). Nothing else of what the hostile suites check differs.
+FORK = os.environ.get("PYSANDBOX_FORK") == "1"
+ROOT_UID = 65534 if FORK else 0
+TO_UID0 = "OSError:EINVAL" if FORK else "PermissionError:EPERM"
+
 # The program's whole environment (jail.c, exec_program: run_envp), values included.
 RUN_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "USER": "sandbox", "LOGNAME": "sandbox",

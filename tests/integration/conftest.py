@@ -24,6 +24,8 @@ os.environ.setdefault("PYSANDBOXD", os.path.join(BUILD, "src", "pysandboxd"))
 # PYSANDBOX_WARM=1: every stack runs with warm_interpreters (the warm path); run-all.sh runs the API, hostile
 # and environment suites both ways.
 WARM = os.environ.get("PYSANDBOX_WARM") == "1"
+# PYSANDBOX_FORK=1: every stack runs with fork_server (plain runs forked from the fork server), the same way.
+FORK = os.environ.get("PYSANDBOX_FORK") == "1"
 
 # RLIMIT_NPROC counts a uid's processes host-wide, so a fork test that fills its run's max_processes would make
 # fork fail in another xdist worker's run that has the same uid: each xdist worker's stacks take a uid pool of
@@ -51,6 +53,8 @@ class Service:
         e = dict(os.environ)
         if WARM:	# the whole suite on the warm path: each stack keeps warm interpreters unless it says otherwise
             extra_conf = "[service]\nwarm_interpreters = true\n" + extra_conf
+        if FORK:
+            extra_conf = "[service]\nfork_server = true\n" + extra_conf
         if UID_BASE != 60000:
             extra_conf = f"[jail]\nuid_base = {UID_BASE}\n" + extra_conf
         e.update({"PORT": str(self.port), "STATE_DIR": self.state, "PYSANDBOX_EXTRA_CONF": extra_conf})

@@ -99,6 +99,8 @@ def run_leftovers(uids, owner_pids, procs=None):
     procs = procs if procs is not None else processes()
     bad = []
     for pid, _ in pool_processes(uids, procs):
+        if is_fork_server(pid, procs) and under_live_jail(pid, procs):
+            continue	# (its stack's, while the stack lives)
         if not under_live_jail(pid, procs) or any(descends_from(pid, o, procs) for o in owner_pids):
             bad.append(describe(pid, procs))
     return bad
@@ -170,11 +172,24 @@ def is_idle_standby(pid, procs):
             and any(q["ppid"] == pid and q["name"] == IDLE_INIT_NAME for q in procs.values()))
 
 
+def is_fork_server(pid, procs):
+    """pid is a stack's fork server (fork_server): its jail (`pysandbox-jail [--config F] forkserver`, the
+    master's child) or the interpreter that jail started, which lives as long as its stack."""
+    def outer(q):
+        p = procs.get(q)
+        return (p is not None and p["name"] == JAIL_NAME and p["cmdline"][:1] == [JAIL_NAME]
+                and p["cmdline"][-1:] == ["forkserver"] and procs.get(p["ppid"], {}).get("name") == DAEMON_NAME)
+    p = procs.get(pid)
+    return p is not None and (outer(pid) or (p["name"].startswith("python") and outer(p["ppid"])))
+
+
 def is_standby_part(pid, procs):
-    """pid is an idle standby, or its init or its program's waiting process."""
+    """pid is an idle standby, or its init or its program's waiting process, or a fork server."""
     p = procs.get(pid)
     if p is None:
         return False
+    if is_fork_server(pid, procs):
+        return True
     if p["name"] == IDLE_INIT_NAME:
         return is_idle_standby(p["ppid"], procs)
     if ((p["name"] == PROG_NAME or p["name"].startswith("python")) and

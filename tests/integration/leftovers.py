@@ -115,12 +115,13 @@ def no_jail_process_left(before, stack):
 def no_cgroup_left(before, stack):
     """Every cgroup the service makes is named pysandbox-*: once one more jail has started (it removes those of
     every jail gone, e.g. of stacks the tests SIGKILLed), what may exist is the cgroups of the live standby jails
-    (made ahead of their run) and, with v2, the pool's leaf of a live stack."""
+    (made ahead of their run), a live stack's fork server's and, with v2, the pool's leaf of a live stack."""
     assert stack.execute("print('last')")["stdout"] == "last\n"
     def leftovers():
         procs = hostinspect.processes()
         mine = _session_pids(procs)
-        standbys = {f"pysandbox-{pid}" for pid in procs if hostinspect.is_idle_standby(pid, procs)}
+        standbys = {f"pysandbox-{pid}" for pid in procs if hostinspect.is_idle_standby(pid, procs)
+                    or (procs[pid]["name"] == hostinspect.JAIL_NAME and hostinspect.is_fork_server(pid, procs))}
         # The live jails of other instances (their runs in flight) are theirs.
         others = {f"pysandbox-{pid}" for pid, p in procs.items()
                   if p["name"] == hostinspect.JAIL_NAME and pid not in mine and p["ppid"] in procs

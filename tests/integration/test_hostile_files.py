@@ -57,7 +57,7 @@ def test_host_secrets_unreadable(service, canaries):
             "via_self_root": attempt(read, "/proc/self/root" + {vartmp_canary!r}),
             "list_root": attempt(os.listdir, "/root"),
             # /root is the jail's own empty root-only directory on the root tmpfs, not the host's.
-            "root_is_jail_dir": st_root.st_dev == st_slash.st_dev and st_root.st_uid == 0
+            "root_is_jail_dir": st_root.st_dev == st_slash.st_dev and st_root.st_uid == {attack.ROOT_UID}
                                 and (st_root.st_mode & 0o777) == 0o700,
         }}))
     ''')

@@ -366,8 +366,8 @@ def test_escape_primitives_fail(service):
         "bind_mount": "PermissionError:EPERM",
         "umount_usr": "PermissionError:EPERM",
         "chroot": "PermissionError:EPERM",
-        "setuid0": "PermissionError:EPERM",
-        "setgid0": "PermissionError:EPERM",
+        "setuid0": attack.TO_UID0,
+        "setgid0": attack.TO_UID0,
         "proc1_root": "FileNotFoundError:ENOENT",
         "proc1_environ": "FileNotFoundError:ENOENT",
         "proc1_via_self": "FileNotFoundError:ENOENT",
@@ -431,8 +431,8 @@ def test_privileges_and_limits_cannot_be_raised(service):
     names = ["RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE",
              "RLIMIT_STACK", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO"]
     assert out == {
-        "setuid0": "PermissionError:EPERM", "seteuid0": "PermissionError:EPERM",
-        "setresuid0": "PermissionError:EPERM", "setreuid0": "PermissionError:EPERM",
+        "setuid0": attack.TO_UID0, "seteuid0": attack.TO_UID0,
+        "setresuid0": attack.TO_UID0, "setreuid0": attack.TO_UID0,
         "setgroups0": "PermissionError:EPERM",
         "nice_up": "PermissionError:EPERM", "nice_down": 3,
         "renice_init": "PermissionError:EPERM",

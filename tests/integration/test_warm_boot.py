@@ -14,7 +14,8 @@ import time
 import pytest
 
 SRC = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", ".."))
-BOOT = os.path.join(SRC, "src", "jail", "warm_boot.py")
+# The warm start as the jail writes it: run_main.py, then warm_boot.py (Makefile.am's warm_boot.h).
+BOOT = [os.path.join(SRC, "src", "jail", name) for name in ("run_main.py", "warm_boot.py")]
 PYTHON = "/usr/bin/python3"
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp"}
 GO_FD = 4
@@ -57,8 +58,11 @@ def _waiting_on_go(pid):
 def start_warm(d, stdin):
     """The interpreter on warm_boot.py, as the jail starts it: (process, go pipe's write end) once it is ready
     (EOF on its ready pipe) and waits on fd 4."""
-    with open(BOOT, "rb") as f:
-        _write(os.path.join(d, "main.py"), f.read())
+    boot = b""
+    for path in BOOT:
+        with open(path, "rb") as f:
+            boot += f.read()
+    _write(os.path.join(d, "main.py"), boot)
     go_r, go_w = os.pipe()
     ready_r, ready_w = os.pipe()
 
@@ -164,7 +168,7 @@ def test_a_printed_stack_shows_one_frame_more_the_warm_start():
         w = warm(d, code)
     cold_frames, warm_frames = eval(c[1]), eval(w[1])
     assert cold_frames == [("<module>", 2)] and warm_frames[0] == ("<module>", 2), (c, w)
-    assert [f[0] for f in warm_frames[1:]] == ["_pysandbox_warm_run", "<module>"], w
+    assert [f[0] for f in warm_frames[1:]] == ["_pysandbox_run", "_pysandbox_warm_run", "<module>"], w
 
 
 def test_no_run_ends_a_warm_interpreter_quietly():

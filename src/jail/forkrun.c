@@ -1,0 +1,513 @@
+/* forkrun.c: a run forked from the fork server: the outer helper asks the server for a child, writes its user
+ * namespace's maps, moves it into the run's cgroups, checks the jailed program before any byte of the run's
+ * reaches it, writes the run's files, says go, keeps the deadline and reports (fork_server.py is the other side). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <linux/magic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "jail.h"
+#include "slots.h"
+
+#define FORK_SETUP_MS	5000	/* the server's child, from the request to the program waiting for go */
+#define FORK_REPORT_MS	2000	/* init's report, once the jail has stopped the run */
+
+static int conn = -1, alive_w = -1;
+static int pidfd_child = -1, pidfd_init = -1;
+static pid_t server_outer;	/* the root helper that listens (forkserver.c): the server's parent */
+
+static int
+pidfd_open_pid(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void
+pidfd_kill(int pidfd)
+{
+	if (pidfd != -1)
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+}
+
+/* On any failure: end what the server made for this run (its init's end takes the rest with it), so that the
+ * run's cgroups can go. */
+static void
+fork_abandon(void)
+{
+	if (alive_w != -1)
+		close(alive_w);
+	alive_w = -1;
+	pidfd_kill(pidfd_init);
+	pidfd_kill(pidfd_child);
+	if (pidfd_child != -1) {
+		struct pollfd p = { pidfd_child, POLLIN, 0 };
+
+		poll(&p, 1, 1000);
+	}
+}
+
+/* Nothing of the run ran, and the fork path could not take it: the worker runs it cold. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+fork_unavailable(const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_record(JAIL_FAIL_WARM_GONE, 0, "the fork server could not take the run: %s", msg);
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC), at least 0. */
+static int
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* (rounded up: poll must not wake before the deadline) */
+	ms = (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+	return ms < 0 ? 0 : ms > 86400000L ? 86400000 : (int)ms;
+}
+
+static struct timespec
+after_ms(long ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* One message from the server's side, with who sent it (the kernel's SO_PASSCRED) and at most one descriptor.
+ * 0: the message; -1: the connection ended or the deadline passed (errno). */
+static ssize_t
+recv_msg(char *msg, size_t len, struct ucred *who, int *fd, const struct timespec *deadline)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	struct iovec iov = { msg, len - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf) };
+	struct pollfd p = { conn, POLLIN, 0 };
+	ssize_t n;
+	int rc;
+
+	if (fd)
+		*fd = -1;
+	who->pid = 0;
+	while ((rc = poll(&p, 1, ms_left(deadline))) == -1 && errno == EINTR)
+		;
+	if (rc == 0)
+		errno = ETIMEDOUT;
+	if (rc <= 0)
+		return -1;
+	while ((n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
+		;
+	if (n <= 0) {
+		errno = n == 0 ? EPIPE : errno;
+		return -1;
+	}
+	msg[n] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+			memcpy(who, CMSG_DATA(c), sizeof(*who));
+		else if (c->cmsg_type == SCM_RIGHTS) {
+			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int got[4];
+
+			memcpy(got, CMSG_DATA(c), (nfds > 4 ? 4 : nfds) * sizeof(int));
+			for (size_t i = 0; i < nfds && i < 4; i++) {
+				if (fd && *fd == -1 && i == 0)
+					*fd = got[i];
+				else
+					close(got[i]);
+			}
+		}
+	}
+	if ((mh.msg_flags & MSG_CTRUNC) || who->pid == 0) {
+		if (fd && *fd != -1)
+			close(*fd);
+		errno = EPROTO;
+		return -1;
+	}
+	return n;
+}
+
+/* A field of /proc/PID/status ("Uid:" ...), its value after the tab; false if absent. */
+static bool
+status_field(pid_t pid, const char *key, char *out, size_t outlen)
+{
+	char path[64], line[512];
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			char *v = line + klen + 1;
+
+			v += strspn(v, " \t");
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(out, outlen, "%s", v);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/* NSpid's depth (how many pid namespaces, from ours down) and the pid in the innermost one. */
+static int
+ns_depth(pid_t pid, long *innermost)
+{
+	char v[256], *save = NULL;
+	int depth = 0;
+
+	if (!status_field(pid, "NSpid", v, sizeof(v)))
+		return -1;
+	for (char *t = strtok_r(v, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		*innermost = strtol(t, NULL, 10);
+		depth++;
+	}
+	return depth;
+}
+
+static long
+parent_of(pid_t pid)
+{
+	char v[32];
+
+	return status_field(pid, "PPid", v, sizeof(v)) ? strtol(v, NULL, 10) : -1;
+}
+
+/* Whether the four ids of a Uid: or Gid: line are all id. */
+static bool
+ids_all(pid_t pid, const char *key, long id)
+{
+	char v[128], want[128];
+
+	snprintf(want, sizeof(want), "%ld\t%ld\t%ld\t%ld", id, id, id, id);
+	return status_field(pid, key, v, sizeof(v)) && strcmp(v, want) == 0;
+}
+
+static bool
+field_is(pid_t pid, const char *key, const char *want)
+{
+	char v[128];
+
+	return status_field(pid, key, v, sizeof(v)) && strcmp(v, want) == 0;
+}
+
+/*
+ * The jail's own check of what the server's code did (it ran in an interpreter, not in the jail): the
+ * program (pid 2 of a pid namespace two below ours, its parent pid 1 there, whose parent is the child the
+ * server made for this connection) holds the run's uid and gid and nothing else, no capability in any set,
+ * no_new_privs, a seccomp filter, the run's cgroups, and an empty /work of its own. Why not, or NULL.
+ */
+static const char *
+check_program(pid_t prog, pid_t child, int workfd, int own_depth)
+{
+	static const char *const caps[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb" };
+	char path[64], cg[512];
+	struct statfs sfs;
+	struct stat st;
+	long inner;
+	pid_t init;
+	FILE *f;
+	bool in_cgroup = false;
+
+	if (sabotaged("forkcheck"))
+		return NULL;
+	if (ns_depth(prog, &inner) != own_depth + 2 || inner != 2)
+		return "the program is not pid 2 of a pid namespace of its own";
+	init = (pid_t)parent_of(prog);
+	if (init <= 0 || ns_depth(init, &inner) != own_depth + 2 || inner != 1 || parent_of(init) != child)
+		return "the program's parent is not the run's init under this child";
+	if (!ids_all(prog, "Uid", (long)run_uid) || !ids_all(prog, "Gid", (long)run_gid) || !field_is(prog, "Groups", ""))
+		return "the program does not hold the run's uid and gid alone";
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (!field_is(prog, caps[i], "0000000000000000"))
+			return "the program holds a capability";
+	if (!field_is(prog, "NoNewPrivs", "1"))
+		return "the program has no no_new_privs";
+	if (!field_is(prog, "Seccomp", "2"))
+		return "the program has no seccomp filter";
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", (long)prog);
+	if ((f = fopen(path, "re")) == NULL)
+		return "the program's cgroups cannot be read";
+	while (fgets(cg, sizeof(cg), f)) {
+		char *slash = strrchr(cg, '/');
+
+		cg[strcspn(cg, "\n")] = '\0';
+		if (run_cgroups.kind == CG_NONE || (slash && strcmp(slash + 1, run_cgroups.name) == 0))
+			in_cgroup = true;
+	}
+	fclose(f);
+	if (!in_cgroup)
+		return "the program is not in the run's cgroups";
+	if (fstatfs(workfd, &sfs) == -1 || sfs.f_type != TMPFS_MAGIC || fstat(workfd, &st) == -1 ||
+	    !S_ISDIR(st.st_mode) || st.st_uid != run_uid || (st.st_mode & 07777) != 0700 || st.st_nlink != 2)
+		return "the program's /work is not an empty tmpfs of the run's";
+	return NULL;
+}
+
+/* The fork server's socket: in a directory of root's alone, named by the service's state directory (one server
+ * per service; services on one host may share a uid pool, never a state directory). */
+void
+fork_socket_path(struct sockaddr_un *sa)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = conf.state_dir; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), FORK_SOCKET_DIR "/fork-%016llx.sock", (unsigned long long)h);
+}
+
+/* Connect and hand the server the run's stdio and the alive pipe's read end. */
+static void
+fork_request(void)
+{
+	struct sockaddr_un sa;
+	struct ucred peer;
+	socklen_t plen = sizeof(peer);
+	int one = 1, alive[2], fds[4];
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(fds))];
+	} control;
+	struct iovec iov = { "F", 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *c;
+
+	fork_socket_path(&sa);
+	if ((conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == -1)
+		die("fork server socket");
+	if (connect(conn, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		fork_unavailable("connect %s: %s", sa.sun_path, strerror(errno));
+	/* The listener is the root helper that started the server (only root can bind there). */
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == -1 || peer.uid != 0)
+		fork_unavailable("the socket's owner is not root");
+	if (pipe2(alive, O_CLOEXEC) == -1)
+		die("pipe");
+	alive_w = alive[1];
+	fds[0] = JAIL_FD_STDIN;
+	fds[1] = JAIL_FD_STDOUT;
+	fds[2] = JAIL_FD_STDERR;
+	fds[3] = alive[0];
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	if (sendmsg(conn, &mh, MSG_NOSIGNAL) != 1)
+		fork_unavailable("send the request: %s", strerror(errno));
+	close(alive[0]);
+	server_outer = peer.pid;
+}
+
+/* The child's user namespace: the run's uid and gid alone (only a root helper may map another uid than its
+ * own), no setgroups; then into the run's cgroups, before it forks the run's init. */
+static void
+fork_map_child(pid_t child)
+{
+	char path[64], map[64];
+	static const char *const files[] = { "setgroups", "uid_map", "gid_map" };
+
+	for (size_t i = 0; i < 3; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%ld/%s", (long)child, files[i]);
+		if (i == 0)
+			snprintf(map, sizeof(map), "deny");
+		else
+			snprintf(map, sizeof(map), "%lu %lu 1\n", i == 1 ? (unsigned long)run_uid : (unsigned long)run_gid,
+			    i == 1 ? (unsigned long)run_uid : (unsigned long)run_gid);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+			die("write the child's %s", files[i]);
+		close(fd);
+	}
+	if (cg_run_attach(&run_cgroups, child) == -1)
+		die("move the child into the run's cgroups");
+}
+
+/* The program's parameters, then the seccomp filter (the jail's one policy, as BPF), then its environment. */
+static void
+fork_send_params(void)
+{
+	struct buf bpf = { 0 }, env = { 0 };
+	char msg[256];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "M %lu %lu %ld %ld %ld %ld %ld %ld %ld", (unsigned long)run_uid,
+	    (unsigned long)run_gid, (long)lim.workdir_mb, (long)lim.tmp_mb, (long)program_cpu_limit(args.timeout_ms),
+	    (long)program_as_limit(args.memory_mb, cg_run_has_memory(&run_cgroups)), lim.file_size,
+	    (long)lim.open_files, (long)lim.processes);
+	seccomp_policy_export(&bpf);
+	/* Test-only: a child that skips its filter, which the check must catch (forkseccomp), or which nothing
+	 * checks (forkcheck: the hostile tests must). */
+	if (sabotaged("forkseccomp") || sabotaged("forkcheck"))
+		bpf.len = 8;	/* one instruction, which the program takes for "none" (fork_server.py) */
+	for (char **e = program_run_envp; *e; e++)
+		if (buf_append(&env, *e, strlen(*e) + 1) == -1)
+			die("the run's environment");
+	if (send(conn, msg, (size_t)n, MSG_NOSIGNAL) != n || send(conn, bpf.data, bpf.len, MSG_NOSIGNAL) != (ssize_t)bpf.len ||
+	    send(conn, env.data, env.len, MSG_NOSIGNAL) != (ssize_t)env.len)
+		die("send the child its parameters");
+	buf_free(&bpf);
+	buf_free(&env);
+}
+
+/* The go message: G (stdin holds the run's input) or N, then each argument NUL-terminated. */
+static void
+fork_go(bool has_stdin)
+{
+	struct buf msg = { 0 };
+
+	if (buf_append(&msg, has_stdin ? "G" : "N", 1) == -1)
+		die("the go message");
+	for (int k = 0; k < args.nprog_args; k++)
+		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
+			die("the go message");
+	if (send(conn, msg.data, msg.len, MSG_NOSIGNAL) != (ssize_t)msg.len)
+		die("send the go message");
+	buf_free(&msg);
+}
+
+void
+forkrun_main(void)
+{
+	struct timespec setup = after_ms(FORK_SETUP_MS), start, end, deadline;
+	struct ucred who;
+	char msg[512];
+	const char *why, *how = "exited";
+	long own_inner, status = -1, utime = 0, stime = 0, maxrss = 0;
+	pid_t child, init;
+	int own_depth = ns_depth(getpid(), &own_inner), workfd, sfd;
+	bool has_stdin;
+	struct stat st;
+	sigset_t mask;
+
+	fail_cleanup = fork_abandon;
+	run_cgroup_limits();
+	/* The worker's SIGTERM (output past its cap) ends the run as a kill; read it as an event. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		die("signalfd");
+	has_stdin = fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0);
+	fork_request();
+	/* The child, once it has its user namespace: the kernel says who it is (pid and uid, in ours). */
+	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1 || strcmp(msg, "U") != 0)
+		fork_unavailable("no child: %s", strerror(errno));
+	child = who.pid;
+	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || parent_of(parent_of(child)) != server_outer ||
+	    (pidfd_child = pidfd_open_pid(child)) == -1)
+		die("the fork server's child is not the server's");
+	fork_map_child(child);
+	fork_send_params();
+	/* The program, jailed, with its /work. */
+	if (recv_msg(msg, sizeof(msg), &who, &workfd, &setup) == -1 || strcmp(msg, "P") != 0 || workfd == -1)
+		die("the fork server's child did not become the program");
+	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, child, workfd, own_depth)) != NULL) {
+		errno = EPERM;
+		die("the fork server's program failed the jail's check: %s", why);
+	}
+	init = (pid_t)parent_of(who.pid);
+	if ((pidfd_init = pidfd_open_pid(init)) == -1 || parent_of(init) != child)
+		die("pidfd of the run's init");
+	/* Its tmpfs belongs to its user namespace, where only the run's ids are mapped: create as the run. */
+	setfsgid(run_gid);
+	setfsuid(run_uid);
+	files_set_work(workfd);
+	files_write_inputs();
+	setfsuid(0);
+	setfsgid(0);
+	/* Hold no end of the program's pipes, so the worker sees EOF when the run ends. */
+	close(JAIL_FD_STDIN);
+	close(JAIL_FD_STDOUT);
+	close(JAIL_FD_STDERR);
+	fork_go(has_stdin);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	deadline = after_ms(args.timeout_ms);
+	for (;;) {
+		struct pollfd p[2] = { { conn, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		int rc = poll(p, 2, ms_left(&deadline));
+
+		if ((rc == -1 && errno == EINTR) || (rc == 0 && ms_left(&deadline) > 0))
+			continue;
+		if (rc == 0 || p[1].revents) {
+			how = rc == 0 ? "timeout" : "killed";
+			break;
+		}
+		if (p[0].revents)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	/* Stopped by us: init ends every process of the run and still reports. */
+	if (strcmp(how, "exited") != 0) {
+		close(alive_w);
+		alive_w = -1;
+	}
+	setup = after_ms(FORK_REPORT_MS);
+	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1 || who.pid != init ||
+	    sscanf(msg, "R %ld %ld %ld %ld", &status, &utime, &stime, &maxrss) != 4)
+		die("the run's init did not report");
+	fork_abandon();
+	if (strcmp(how, "exited") == 0 && status != -1 && WIFSIGNALED(status))
+		how = "signaled";
+	status_write_check(jail_write_result(JAIL_FD_STATUS, how,
+	    status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	    status != -1 && WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+	    (end.tv_sec - start.tv_sec) * 1000000L + (end.tv_nsec - start.tv_nsec) / 1000, utime, stime, maxrss));
+	files_collect();
+	{
+		long oom, peak;
+
+		if (cg_run_report(&run_cgroups, &oom, &peak))
+			(void)jail_write_cgroup(JAIL_FD_STATUS, oom, peak);
+	}
+	(void)jail_write_done(JAIL_FD_STATUS);
+	close(JAIL_FD_STATUS);
+	cg_run_remove(&run_cgroups);
+	_exit(0);
+}

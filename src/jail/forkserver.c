@@ -1,0 +1,170 @@
+/* forkserver.c: the forkserver verb: the fork server's root, namespaces, cgroup and listening socket, and the
+ * server (fork_server.py) started in them without any privilege; this outer helper waits for it and removes
+ * what it made. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <unistd.h>
+
+#include "jail.h"
+#include "slots.h"
+
+#define FORK_LISTEN_FD	3	/* the server's listening socket (fork_server.py's LISTEN_FD) */
+
+static volatile sig_atomic_t server_pid;
+
+static void
+stop_server(int sig)
+{
+	if (server_pid > 0)
+		kill(server_pid, SIGKILL);	/* pid 1 of its namespace: every child it made goes with it */
+	(void)sig;
+}
+
+/* The socket, in a directory of root's alone (so that whoever connects reaches this server, and only the
+ * jail, as root, can connect). A socket left by a server killed outright is replaced; a live one is not. */
+static int
+listen_socket(struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(FORK_SOCKET_DIR, 0700) == -1 && errno != EEXIST)
+		die("mkdir %s", FORK_SOCKET_DIR);
+	if (lstat(FORK_SOCKET_DIR, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077) != 0) {
+		errno = EPERM;
+		die("%s is not a directory of root's alone", FORK_SOCKET_DIR);
+	}
+	fork_socket_path(sa);
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1)
+		die("socket");
+	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == -1) {
+		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (errno != EADDRINUSE || probe == -1)
+			die("bind %s", sa->sun_path);
+		if (connect(probe, (struct sockaddr *)sa, sizeof(*sa)) == 0) {
+			errno = EADDRINUSE;
+			die("another fork server serves %s", conf.state_dir);
+		}
+		close(probe);
+		if (unlink(sa->sun_path) == -1 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == -1)
+			die("bind %s", sa->sun_path);
+	}
+	if (listen(fd, 64) == -1)
+		die("listen on %s", sa->sun_path);
+	return fd;
+}
+
+/* Become the server: uid A with real uid B (each child takes B, which the server then is not: a user
+ * namespace's owner has every capability in it), no supplementary group, no capability in any set. */
+static void
+drop_to_server(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	uid_t a = (uid_t)slot_uid(&conf, slot_fork_server(&conf)), b = (uid_t)slot_uid(&conf, slot_fork_child(&conf));
+
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			die("drop capability %d", cap);
+	if (setgroups(0, NULL) == -1 || setresgid(b, a, a) == -1 || setresuid(b, a, a) == -1)
+		die("become the fork server's uid");
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		die("clear capabilities");
+	if (setresuid(0, 0, 0) != -1 || geteuid() != a) {
+		errno = EPERM;
+		die("privileges could be regained");
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+}
+
+/* pid 1 of the server's pid namespace: its other namespaces and root, then the interpreter. */
+static void __attribute__((noreturn))
+server_start(int listen_fd)
+{
+	char *argv[] = { conf.python, "-E", "-s", "-u", "main.py", NULL };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		die("pdeathsig");
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) == -1)
+		die("unshare namespaces");
+	root_for_fork_server = true;
+	root_build();
+	root_enter();
+	if (sethostname("sandbox", 7) == -1)
+		die("sethostname");
+	/* (dup2 onto itself would keep close-on-exec) */
+	if ((listen_fd != FORK_LISTEN_FD && dup2(listen_fd, FORK_LISTEN_FD) == -1) ||
+	    fcntl(FORK_LISTEN_FD, F_SETFD, 0) == -1)
+		die("dup the listening socket");
+	close_from(FORK_LISTEN_FD + 1);
+	if (chdir("/work") == -1)
+		die("chdir /work");
+	drop_to_server();
+	prctl(PR_SET_NAME, "pysandbox-fork", 0, 0, 0);
+	execve(conf.python, argv, program_run_envp);
+	die("exec %s", conf.python);
+}
+
+void
+forkserver_main(void)
+{
+	struct cg_run_limits l = { .memory_bytes = (long)lim.max_memory_mb << 20, .pids = 2L * conf_workers(&conf) + 8,
+	    .cpu_milli = -1 };
+	struct sockaddr_un sa;
+	struct sigaction act;
+	char why[300];
+	int listen_fd, status, join_errno;
+	pid_t pid;
+
+	if (!conf.fork_server)
+		refuse("fork_server is off in the configuration");
+	limit_from_conf(&conf, LIMIT_RUN, &lim);
+	l.memory_bytes = (long)lim.max_memory_mb << 20;
+	/* The server's root has what a run's has (its programs cover /proc, /work, /tmp and /dev/shm). */
+	args.max_files = args.max_return_bytes = 0;
+	listen_fd = listen_socket(&sa);
+	if (cg_run_create(&run_cgroups, (long)getpid(), why, sizeof(why)) == -1 ||
+	    cg_run_limit(&run_cgroups, &l, why, sizeof(why)) == -1)
+		die("%s", why);
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = stop_server;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	sigaction(SIGHUP, &act, NULL);
+	if (unshare(CLONE_NEWPID) == -1)
+		die("unshare the pid namespace");
+	if ((pid = cg_run_fork(&run_cgroups, &join_errno)) == -1)
+		die("fork the server");
+	if (pid == 0) {
+		if (join_errno != 0) {
+			errno = join_errno;
+			die("join the server's cgroup");
+		}
+		server_start(listen_fd);
+	}
+	server_pid = pid;
+	close(listen_fd);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	unlink(sa.sun_path);
+	cg_run_remove(&run_cgroups);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+}
