@@ -65,6 +65,9 @@ health_metrics(const struct conf *c, struct sqlite3 *envs_db)
 	g.queue_size = c->queue_size;
 	g.queued = st.queued;
 	g.warm_ready = w.warm_ready;
+	g.fork_server = c->fork_server ? scoreboard->fork_server_pid > 0 : -1;
+	g.fork_server_starts = (long)scoreboard->fork_server_starts;
+	g.fork_server_pss_kb = scoreboard->fork_server_pid > 0 ? scoreboard->fork_server_pss_kb : -1;
 	if (envs_db == NULL || db_env_counts(envs_db, metrics_env_statuses, g.envs, 3) != SBX_OK)
 		g.envs[0] = -1;
 	if (metrics_render(&scoreboard->metrics, &g, &out) == -1) {
@@ -93,6 +96,25 @@ warm_json(const struct conf *c, const struct worker_counts *w)
 	json_object_object_add(cold, "not_ready", json_object_new_int64((int64_t)not_ready));
 	json_object_object_add(o, "cold_runs", cold);
 	json_object_object_add(o, "hit_rate", all ? json_object_new_double((double)warm / (double)all) : NULL);
+	return o;
+}
+
+/* The fork path: whether it is on and running, its server's memory, and how runs took it since the start. */
+static json_object *
+fork_json(const struct conf *c)
+{
+	json_object *o = json_object_new_object();
+	const struct metrics *m = &scoreboard->metrics;
+	uint64_t forked = metrics_get(&m->starts[MS_FORK]), down = metrics_get(&m->starts[MS_COLD_FORK_DOWN]);
+	bool running = scoreboard->fork_server_pid > 0;
+
+	json_object_object_add(o, "enabled", json_object_new_boolean(c->fork_server));
+	json_object_object_add(o, "running", json_object_new_boolean(running));
+	json_object_object_add(o, "starts", json_object_new_int64((int64_t)scoreboard->fork_server_starts));
+	json_object_object_add(o, "pss_kb", running && scoreboard->fork_server_pss_kb >= 0 ?
+	    json_object_new_int64(scoreboard->fork_server_pss_kb) : NULL);
+	json_object_object_add(o, "runs", json_object_new_int64((int64_t)forked));
+	json_object_object_add(o, "cold_runs", json_object_new_int64((int64_t)down));
 	return o;
 }
 
@@ -148,6 +170,7 @@ health_json(const struct conf *c, int *status)
 	}
 	json_object_object_add(o, "pool", pool);
 	json_object_object_add(o, "warm", warm_json(c, &w));
+	json_object_object_add(o, "fork_server", fork_json(c));
 	{
 		struct interp found[INTERP_MAX];
 		int n = interp_discover(c, found, INTERP_MAX);

@@ -3,6 +3,7 @@
  * reaches it, writes the run's files, says go, keeps the deadline and reports (fork_server.py is the other side). */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,7 +29,9 @@
 #include "jail.h"
 #include "slots.h"
 
-#define FORK_SETUP_MS	5000	/* the server's child, from the request to the program waiting for go */
+#define FORK_CHILD_MS	2000	/* the server's child, from the request to its user namespace */
+#define FORK_SETUP_MS	5000	/* from the request to the program waiting for go */
+#define FORK_END_MS	5000	/* the run's processes, once killed */
 #define FORK_REPORT_MS	2000	/* init's report, once the jail has stopped the run */
 
 static int conn = -1, alive_w = -1;
@@ -48,21 +51,42 @@ pidfd_kill(int pidfd)
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
-/* On any failure: end what the server made for this run (its init's end takes the rest with it), so that the
- * run's cgroups can go. */
-static void
-fork_abandon(void)
+/* Whether the process of pidfd has ended, waiting up to ms for it. */
+static bool
+pidfd_ended(int pidfd, int ms)
 {
+	struct pollfd p = { pidfd, POLLIN, 0 };
+	int rc;
+
+	while ((rc = poll(&p, 1, ms)) == -1 && errno == EINTR)
+		;
+	return rc == 1;
+}
+
+/* End what the server made for this run: its init (whose end the kernel makes every process of the run's pid
+ * namespace's first) and the child above it (in the run's cgroups). Whether both ended. */
+static bool
+fork_end(void)
+{
+	bool ended = true;
+
 	if (alive_w != -1)
 		close(alive_w);
 	alive_w = -1;
 	pidfd_kill(pidfd_init);
 	pidfd_kill(pidfd_child);
-	if (pidfd_child != -1) {
-		struct pollfd p = { pidfd_child, POLLIN, 0 };
+	if (pidfd_init != -1)
+		ended = pidfd_ended(pidfd_init, FORK_END_MS);
+	if (pidfd_child != -1)
+		ended = pidfd_ended(pidfd_child, FORK_END_MS) && ended;
+	return ended;
+}
 
-		poll(&p, 1, 1000);
-	}
+/* On any failure: the same, so that the run's cgroups can go. */
+static void
+fork_abandon(void)
+{
+	(void)fork_end();
 }
 
 /* Nothing of the run ran, and the fork path could not take it: the worker runs it cold. */
@@ -163,6 +187,26 @@ recv_msg(char *msg, size_t len, struct ucred *who, int *fd, const struct timespe
 		return -1;
 	}
 	return n;
+}
+
+/* Whether the directory dirfd holds nothing (its names are what the jail writes next). */
+static bool
+dir_empty(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	bool empty = true;
+	DIR *d;
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return false;
+	}
+	while (empty && (de = readdir(d)) != NULL)
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
 }
 
 /* A field of /proc/PID/status ("Uid:" ...), its value after the tab; false if absent. */
@@ -280,7 +324,7 @@ check_program(pid_t prog, pid_t child, int workfd, int own_depth)
 	if (!in_cgroup)
 		return "the program is not in the run's cgroups";
 	if (fstatfs(workfd, &sfs) == -1 || sfs.f_type != TMPFS_MAGIC || fstat(workfd, &st) == -1 ||
-	    !S_ISDIR(st.st_mode) || st.st_uid != run_uid || (st.st_mode & 07777) != 0700 || st.st_nlink != 2)
+	    !S_ISDIR(st.st_mode) || st.st_uid != run_uid || (st.st_mode & 07777) != 0700 || !dir_empty(workfd))
 		return "the program's /work is not an empty tmpfs of the run's";
 	return NULL;
 }
@@ -414,7 +458,7 @@ fork_go(bool has_stdin)
 void
 forkrun_main(void)
 {
-	struct timespec setup = after_ms(FORK_SETUP_MS), start, end, deadline;
+	struct timespec child_by = after_ms(FORK_CHILD_MS), setup = after_ms(FORK_SETUP_MS), start, end, deadline;
 	struct ucred who;
 	char msg[512];
 	const char *why, *how = "exited";
@@ -437,11 +481,12 @@ forkrun_main(void)
 	has_stdin = fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0);
 	fork_request();
 	/* The child, once it has its user namespace: the kernel says who it is (pid and uid, in ours). */
-	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1 || strcmp(msg, "U") != 0)
+	if (recv_msg(msg, sizeof(msg), &who, NULL, &child_by) == -1 || strcmp(msg, "U") != 0)
 		fork_unavailable("no child: %s", strerror(errno));
 	child = who.pid;
+	/* (Its uid again once the pidfd holds it: the pid cannot have been reused by another than a child.) */
 	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || parent_of(parent_of(child)) != server_outer ||
-	    (pidfd_child = pidfd_open_pid(child)) == -1)
+	    (pidfd_child = pidfd_open_pid(child)) == -1 || !ids_all(child, "Uid", (long)who.uid))
 		die("the fork server's child is not the server's");
 	fork_map_child(child);
 	fork_send_params();
@@ -475,6 +520,8 @@ forkrun_main(void)
 
 		if ((rc == -1 && errno == EINTR) || (rc == 0 && ms_left(&deadline) > 0))
 			continue;
+		if (rc == -1)
+			die("poll");
 		if (rc == 0 || p[1].revents) {
 			how = rc == 0 ? "timeout" : "killed";
 			break;
@@ -492,7 +539,9 @@ forkrun_main(void)
 	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1 || who.pid != init ||
 	    sscanf(msg, "R %ld %ld %ld %ld", &status, &utime, &stime, &maxrss) != 4)
 		die("the run's init did not report");
-	fork_abandon();
+	/* Every process of the run has ended before its files are read (as root: none may swap one under us). */
+	if (!fork_end())
+		die("the run's processes did not end");
 	if (strcmp(how, "exited") == 0 && status != -1 && WIFSIGNALED(status))
 		how = "signaled";
 	status_write_check(jail_write_result(JAIL_FD_STATUS, how,

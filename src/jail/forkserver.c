@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -25,13 +26,50 @@
 
 #define FORK_LISTEN_FD	3	/* the server's listening socket (fork_server.py's LISTEN_FD) */
 
-static volatile sig_atomic_t server_pid;
+#define FORK_PSS_EVERY_S	2
+
+static volatile sig_atomic_t server_pid, stopping;
+static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* A failure of ours after the socket was bound: nobody will listen on it. */
+static void
+remove_socket(void)
+{
+	unlink(socket_path);
+}
+
+/* "P <kB>\n": the server's proportional set size (its own pages, and its share of what its children still
+ * share with it), from smaps_rollup. */
+static void
+report_pss(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		long kb;
+
+		if (sscanf(line, "Pss: %ld kB", &kb) == 1) {
+			int n = snprintf(line, sizeof(line), "P %ld\n", kb);
+			/* (non-blocking: a master that does not read it only misses figures) */
+			ssize_t w = write(STDOUT_FILENO, line, (size_t)n);
+
+			(void)w;
+			break;
+		}
+	}
+	fclose(f);
+}
 
 static void
 stop_server(int sig)
 {
 	if (server_pid > 0)
 		kill(server_pid, SIGKILL);	/* pid 1 of its namespace: every child it made goes with it */
+	stopping = 1;
 	(void)sig;
 }
 
@@ -126,21 +164,22 @@ server_start(int listen_fd)
 void
 forkserver_main(void)
 {
-	struct cg_run_limits l = { .memory_bytes = (long)lim.max_memory_mb << 20, .pids = 2L * conf_workers(&conf) + 8,
-	    .cpu_milli = -1 };
+	struct cg_run_limits l = { .pids = 2L * conf_workers(&conf) + 8, .cpu_milli = -1 };
 	struct sockaddr_un sa;
 	struct sigaction act;
 	char why[300];
-	int listen_fd, status, join_errno;
-	pid_t pid;
+	int listen_fd, status = 0, join_errno;
+	pid_t pid, master = getppid();	/* (main armed a SIGKILL for its end until here) */
 
 	if (!conf.fork_server)
 		refuse("fork_server is off in the configuration");
+	/* The server's root is a run's (its programs cover /proc, /work, /tmp and /dev/shm); its cgroup holds it and
+	 * the children not yet moved into their runs': at most one run's memory, a few processes per run slot. */
 	limit_from_conf(&conf, LIMIT_RUN, &lim);
 	l.memory_bytes = (long)lim.max_memory_mb << 20;
-	/* The server's root has what a run's has (its programs cover /proc, /work, /tmp and /dev/shm). */
-	args.max_files = args.max_return_bytes = 0;
 	listen_fd = listen_socket(&sa);
+	snprintf(socket_path, sizeof(socket_path), "%s", sa.sun_path);
+	fail_cleanup = remove_socket;
 	if (cg_run_create(&run_cgroups, (long)getpid(), why, sizeof(why)) == -1 ||
 	    cg_run_limit(&run_cgroups, &l, why, sizeof(why)) == -1)
 		die("%s", why);
@@ -149,6 +188,11 @@ forkserver_main(void)
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
 	sigaction(SIGHUP, &act, NULL);
+	/* The master's end is ours too, but by SIGTERM: the socket and the cgroup go with us. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1)
+		die("pdeathsig");
+	if (getppid() != master)
+		die("the master is gone");
 	if (unshare(CLONE_NEWPID) == -1)
 		die("unshare the pid namespace");
 	if ((pid = cg_run_fork(&run_cgroups, &join_errno)) == -1)
@@ -161,10 +205,23 @@ forkserver_main(void)
 		server_start(listen_fd);
 	}
 	server_pid = pid;
+	if (stopping)
+		kill(pid, SIGKILL);	/* (stopped before its pid was known) */
 	close(listen_fd);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	unlink(sa.sun_path);
+	/* Until it ends: its memory for the master (which cannot read it: the server is not its uid), on fd 1. */
+	signal(SIGPIPE, SIG_IGN);
+	(void)fcntl(STDOUT_FILENO, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		struct timespec pause = { FORK_PSS_EVERY_S, 0 };
+		pid_t w = waitpid(pid, &status, stopping ? 0 : WNOHANG);
+
+		if (w == pid || (w == -1 && errno != EINTR))
+			break;
+		/* (a signal ends the pause early: stop_server has killed the server, and the next wait blocks) */
+		if (w == 0 && nanosleep(&pause, NULL) == 0)
+			report_pss(pid);
+	}
+	remove_socket();
 	cg_run_remove(&run_cgroups);
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
 }

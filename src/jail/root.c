@@ -65,7 +65,7 @@ write_users(const char *dir, unsigned long uid, unsigned long gid)
 }
 
 /* A fork server's /work (its programs cover it with their own): its main.py, and each run slot's passwd and
- * group in users/UID/, which its program binds over /etc's. */
+ * group in users/UID/ (the self-test's too), which its program binds over /etc's. */
 static void
 write_fork_server_work(void)
 {
@@ -74,8 +74,8 @@ write_fork_server_work(void)
 	files_write_fork_server();
 	if (mkdir(NEWROOT "/work/users", 0755) == -1)
 		die("mkdir /work/users");
-	for (int s = 0; s < conf_workers(&conf); s++) {
-		unsigned long uid = (unsigned long)slot_uid(&conf, s);
+	for (int s = 0; s <= conf_workers(&conf); s++) {
+		unsigned long uid = (unsigned long)slot_uid(&conf, s < conf_workers(&conf) ? s : slot_selftest(&conf));
 
 		snprintf(dir, sizeof(dir), NEWROOT "/work/users/%lu", uid);
 		if (mkdir(dir, 0755) == -1)
@@ -256,7 +256,8 @@ root_build(void)
 	/* (A fork server's holds its main.py and the run slots' users, root's; each of its programs covers it with
 	 * one of the run's.) */
 	if (root_for_fork_server)
-		snprintf(opts, sizeof(opts), "size=1m,nr_inodes=%d,mode=0755", 3 * conf_workers(&conf) + 8);
+		snprintf(opts, sizeof(opts), "size=%dk,nr_inodes=%d,mode=0755", 64 + 2 * conf_workers(&conf),
+		    3 * conf_workers(&conf) + 16);
 	else
 		snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=0700,uid=%lu,gid=%lu",
 		    (long)lim.workdir_mb, args.build ? 262144 : 16384, (unsigned long)run_uid, (unsigned long)run_gid);

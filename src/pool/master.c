@@ -361,6 +361,7 @@ struct master {
 	int		 fast_deaths, stopping, killed;
 	double		 stop_deadline, last_check, respawn_after, last_suspect_test;
 	double		 fork_server_after;	/* not restarted before (one start a second) */
+	int		 fork_report;	/* the read end of its jail's reports; -1 */
 };
 
 /* Runs' cgroups: v2 where it hands us the controllers, else v1, else the rlimits alone (/health says
@@ -412,10 +413,35 @@ fork_server_start(struct master *m)
 	if (!m->c->fork_server || scoreboard->fork_server_pid > 0 || now_wall() < m->fork_server_after)
 		return;
 	m->fork_server_after = now_wall() + 1;
-	if ((pid = run_fork_server_spawn(m->c)) == -1)
+	if ((pid = run_fork_server_spawn(m->c, &m->fork_report)) == -1)
 		log_warn("cannot start the fork server");
-	else
+	else {
+		fcntl(m->fork_report, F_SETFL, O_NONBLOCK);
 		sb_set_fork_server(pid);
+	}
+}
+
+/* Its jail's reports ("P <kB>" lines: the server's memory), the last one kept; EOF when it has ended. */
+static void
+fork_server_read(struct master *m)
+{
+	char chunk[512], *line, *save = NULL;
+	ssize_t n;
+
+	if (m->fork_report == -1 || (n = read(m->fork_report, chunk, sizeof(chunk) - 1)) == -1)
+		return;
+	if (n == 0) {
+		close(m->fork_report);
+		m->fork_report = -1;
+		return;
+	}
+	chunk[n] = '\0';
+	for (line = strtok_r(chunk, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		long kb;
+
+		if (sscanf(line, "P %ld", &kb) == 1 && kb >= 0)
+			sb_set_fork_server_pss(kb);
+	}
 }
 
 static void
@@ -455,9 +481,9 @@ master_start(struct master *m)
 		}
 		return -1;
 	}
+	fork_server_start(m);
 	selftest_run(c);
 	m->last_check = now_wall();
-	fork_server_start(m);
 	sb_set_workers(conf_processes(c));
 	for (int i = 0; i < scoreboard->nworkers; i++)
 		spawn_worker(c, m->listen_fd, m->api_fd, i);
@@ -528,6 +554,9 @@ reap_children(struct master *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == scoreboard->fork_server_pid) {
+			if (m->fork_report != -1)
+				close(m->fork_report);
+			m->fork_report = -1;
 			if (!m->stopping)
 				log_warnx("fork server (pid %ld) ended (%s %d); restarting it", (long)pid,
 				    WIFSIGNALED(status) ? "signal" : "exit",
@@ -629,17 +658,19 @@ master_finish(struct master *m)
 int
 pool_main(struct conf *c, const char *conf_path)
 {
-	struct master m = { .c = c, .conf_path = conf_path, .listen_fd = -1, .api_fd = -1 };
+	struct master m = { .c = c, .conf_path = conf_path, .listen_fd = -1, .api_fd = -1, .fork_report = -1 };
 
 	if (master_start(&m) == -1)
 		return 1;
 	while (!m.stopping || live_workers() > 0) {
-		struct pollfd pfd = { sig_pipe[0], POLLIN, 0 };
+		struct pollfd pfd[2] = { { sig_pipe[0], POLLIN, 0 }, { m.fork_report, POLLIN, 0 } };
 		unsigned char sigs[64];
 		ssize_t n;
 
-		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
+		if (poll(pfd, m.fork_report != -1 ? 2 : 1, 1000) == -1 && errno != EINTR)
 			fatal("poll");
+		if (m.fork_report != -1 && pfd[1].revents)
+			fork_server_read(&m);
 		n = read(sig_pipe[0], sigs, sizeof(sigs));
 		for (ssize_t i = 0; i < n; i++) {
 			if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)

@@ -166,8 +166,9 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct b
 		rc |= buf_printf(out, "pysandbox_runs_total{status=\"%s\"} %llu\n", run_labels[i],
 		    (unsigned long long)get(&m->runs[i]));
 	rc |= buf_printf(out, "# HELP pysandbox_run_starts_total Runs started, by path: warm (in an interpreter up "
-	    "before the request) or cold, and why cold (off: warm_interpreters is off; unfit: network, an environment "
-	    "or limits beyond the warm profile; not_ready: no warm interpreter was there).\n"
+	    "before the request), fork (forked from the fork server) or cold, and why cold (off: warm_interpreters is "
+	    "off; unfit: network, an environment or limits beyond the warm profile; not_ready: no warm interpreter was "
+	    "there; fork_unavailable: the fork server could not take it).\n"
 	    "# TYPE pysandbox_run_starts_total counter\n");
 	for (int i = MS_NONE + 1; i < MS_COUNT; i++)
 		rc |= buf_printf(out, "pysandbox_run_starts_total{path=\"%s\",reason=\"%s\"} %llu\n", start_labels[i][0],
@@ -191,6 +192,17 @@ metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct b
 	rc |= buf_printf(out, "# HELP pysandbox_warm_interpreters_ready Run workers holding a warm interpreter for "
 	    "their next run (started, or starting: about 10 ms after the last answer).\n"
 	    "# TYPE pysandbox_warm_interpreters_ready gauge\npysandbox_warm_interpreters_ready %d\n", g->warm_ready);
+	if (g->fork_server >= 0) {
+		rc |= buf_printf(out, "# HELP pysandbox_fork_server_up Whether the fork server is running (1) or being "
+		    "restarted (0).\n# TYPE pysandbox_fork_server_up gauge\npysandbox_fork_server_up %d\n", g->fork_server);
+		rc |= buf_printf(out, "# HELP pysandbox_fork_server_starts_total Times the master started the fork server.\n"
+		    "# TYPE pysandbox_fork_server_starts_total counter\npysandbox_fork_server_starts_total %ld\n",
+		    g->fork_server_starts);
+		if (g->fork_server_pss_kb >= 0)
+			rc |= buf_printf(out, "# HELP pysandbox_fork_server_pss_bytes The fork server's proportional set size "
+			    "(its children, the runs, are charged apart).\n# TYPE pysandbox_fork_server_pss_bytes gauge\n"
+			    "pysandbox_fork_server_pss_bytes %ld\n", g->fork_server_pss_kb * 1024);
+	}
 	rc |= buf_printf(out, "# HELP pysandbox_run_slots Runs that may run at once (workers in the configuration).\n"
 	    "# TYPE pysandbox_run_slots gauge\npysandbox_run_slots %d\n", g->run_slots);
 	rc |= buf_printf(out, "# HELP pysandbox_runs_running Runs running now.\n"

@@ -54,6 +54,8 @@ struct metrics_gauges {
 	int		 api_workers;
 	int		 run_slots, runs, queue_size, queued;
 	int		 warm_ready;	/* run workers holding a warm standby */
+	int		 fork_server;	/* -1: fork_server off; 0: not running now; 1: running */
+	long		 fork_server_starts, fork_server_pss_kb;	/* pss: -1 not known yet */
 	/* environments by status, in the order of metrics_env_statuses; -1: the database could not be read */
 	long		 envs[3];
 };

@@ -583,12 +583,12 @@ out:
 }
 
 pid_t
-run_fork_server_spawn(const struct conf *c)
+run_fork_server_spawn(const struct conf *c, int *report_r)
 {
 	struct jail_args a;
 	struct buf bytes = { 0 };
 	char *argv[8];
-	int devnull;
+	int devnull, report[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	pid_t pid = -1;
 
@@ -599,15 +599,29 @@ run_fork_server_spawn(const struct conf *c)
 		buf_free(&bytes);
 		return -1;
 	}
-	/* Its stderr is ours (the server's own complaints reach the log); nothing else of ours. */
+	if (pipe2(report, O_CLOEXEC) == -1 || (report[1] = high_fd(report[1])) == -1) {
+		close(devnull);
+		if (report[0] != -1)
+			close(report[0]);
+		buf_free(&bytes);
+		return -1;
+	}
+	/* Its stdout is its reports (the server's memory), its stderr ours (the server's own complaints reach the
+	 * log); nothing else of ours. */
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+	posix_spawn_file_actions_adddup2(&fa, report[1], 1);
 	errno = posix_spawn(&pid, c->jail, &fa, NULL, argv, (char *[]){ NULL });
 	posix_spawn_file_actions_destroy(&fa);
 	close(devnull);
+	close(report[1]);
 	buf_free(&bytes);
-	return errno == 0 ? pid : -1;
+	if (errno != 0) {
+		close(report[0]);
+		return -1;
+	}
+	*report_r = report[0];
+	return pid;
 }
 
 int

@@ -83,7 +83,8 @@ void run_standby_drop(void);
 /* Run one of the jail's housekeeping verbs ("remove", ".build-N"), ("sweep", NULL): the privileged
  * clean-ups an unprivileged pool cannot do itself. 0 on success. */
 int run_jail_command(const struct conf *c, enum jail_verb verb, const char *target);
-/* Start the fork server's jail (the master's to reap and stop); its pid, or -1. */
-pid_t run_fork_server_spawn(const struct conf *c);
+/* Start the fork server's jail (the master's to reap and stop); its pid and the read end of its reports
+ * ("P <PSS kB>" lines), or -1. */
+pid_t run_fork_server_spawn(const struct conf *c, int *report_r);
 
 #endif

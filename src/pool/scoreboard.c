@@ -100,9 +100,17 @@ sb_set_fork_server(pid_t pid)
 {
 	if (is_master("the fork server's pid")) {
 		board->fork_server_pid = pid;
+		board->fork_server_pss_kb = -1;
 		if (pid > 0)
 			board->fork_server_starts++;
 	}
+}
+
+void
+sb_set_fork_server_pss(long kb)
+{
+	if (is_master("the fork server's memory"))
+		board->fork_server_pss_kb = kb;
 }
 
 void

@@ -44,6 +44,7 @@ struct scoreboard {
 	pid_t		 builder_pid;	/* workers wake it with SIGUSR1 */
 	pid_t		 fork_server_pid;	/* the fork server's jail (fork_server); 0: not running */
 	uint64_t	 fork_server_starts;
+	long		 fork_server_pss_kb;	/* the server's PSS, as its jail last reported it; -1: not yet */
 	pid_t		 master_pid;	/* workers ask it for a self-test with SIGUSR1 */
 	int		 selftest_wanted;
 	struct admit_state admit;
@@ -64,6 +65,7 @@ void sb_worker_gone(int slot);
 void sb_set_builder(pid_t pid);
 /* The fork server's jail, started (counted) or gone (0). */
 void sb_set_fork_server(pid_t pid);
+void sb_set_fork_server_pss(long kb);
 /* Whether a worker asked for a self-test since the last call (and lower the flag). */
 bool sb_take_selftest_request(void);
 

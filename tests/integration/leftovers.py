@@ -5,11 +5,13 @@ fixture's stack has stopped (with pytest-xdist: in the controller, after all its
 of CHECKS with a probe stack of its own started (`stack`), reporting each as a test of this file."""
 import glob
 import os
+import socket
 import time
 
 import hostinspect
 
 RUN_DIRS = "/tmp/pysandbox-run.*"
+FORK_SOCKETS = "/run/pysandbox-jail/fork-*.sock"	# fork servers' (src/jail/forkserver.c), each its stack's
 STATE_DIRS = "/tmp/pysandbox-test-state.*"
 CANARIES = ["/root/pysandbox-canary-*", "/var/tmp/pysandbox-canary-*", "/tmp/pysandbox-canary-*"]
 
@@ -29,6 +31,7 @@ def snapshot():
         "run": set(glob.glob(RUN_DIRS)),
         "state": set(glob.glob(STATE_DIRS)),
         "canary": {p for pattern in CANARIES for p in glob.glob(pattern)},
+        "fork_sockets": set(glob.glob(FORK_SOCKETS)),
         # Processes, cgroups and mounts of other instances on this host (another root's, a packaged
         # service, another session's): this suite judges only what it started.
         "procs": {hostinspect.identity(pid) for pid in hostinspect.processes()} - {None},
@@ -185,8 +188,24 @@ def no_canary_left(before, stack):
     assert new == [], _left("canary files left", new)
 
 
+def no_fork_server_socket_left(before, stack):
+    """A fork server's jail removes its socket when it ends; one that no server listens on is left behind."""
+    def dead(path):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            try:
+                s.connect(path)
+                return False	# (a live server of a stack still running: the connection is dropped at once)
+            except OSError:
+                return os.path.exists(path)
+    deadline = time.monotonic() + 2
+    while (bad := sorted(p for p in set(glob.glob(FORK_SOCKETS)) - before["fork_sockets"] if dead(p))) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bad == [], _left("fork server sockets left (no server listens)", bad)
+
+
 # In this order, each reported as its own test (tests/integration/leftovers.py::NAME).
 CHECKS = (no_run_process_left, no_jail_process_left, no_cgroup_left, no_stray_stack_process, no_pysandbox_mount,
-          no_runtime_or_state_dir_left, no_canary_left)
+          no_runtime_or_state_dir_left, no_canary_left, no_fork_server_socket_left)
 # The checks that do not use the probe stack (they still run when it could not start).
-STACKLESS = (no_pysandbox_mount, no_canary_left)
+STACKLESS = (no_pysandbox_mount, no_canary_left, no_fork_server_socket_left)

@@ -2,6 +2,7 @@
 user namespace of its own, checked by the jail, and runs as the cold path would; what one child does reaches no
 other child nor the server; a server killed under load comes back, and meanwhile runs go cold. (PYSANDBOX_FORK=1
 runs the API, hostile and environment suites on this path too: make check-fork.)"""
+import json
 import os
 import re
 import signal
@@ -24,16 +25,19 @@ def fork(make_module_service):
     return s
 
 
-def _server(service):
-    """The stack's fork server: (its jail's pid, the interpreter's pid), once both are up."""
-    def look():
-        procs = hostinspect.processes()
-        for pid in hostinspect.stack_pids(service, procs):
-            p = procs[pid]
-            if p["name"].startswith("python") and hostinspect.is_fork_server(pid, procs):
-                return p["ppid"], pid
-        return None
-    return wait_for("the fork server", look)
+def _look(service):
+    """The stack's fork server now: (its jail's pid, the interpreter's pid), or None."""
+    procs = hostinspect.processes()
+    for pid in hostinspect.stack_pids(service, procs):
+        p = procs[pid]
+        if p["name"].startswith("python") and p["state"] != "Z" and hostinspect.is_fork_server(pid, procs):
+            return p["ppid"], pid
+    return None
+
+
+def _server(service, other_than=None):
+    """The stack's fork server, once it is up (and is not other_than)."""
+    return wait_for("the fork server", lambda: (lambda s: s if s and s != other_than else None)(_look(service)))
 
 
 def _starts(service):
@@ -61,23 +65,66 @@ def test_children_share_nothing_of_each_other(fork):
     """Each child is a copy of the server, never of another child: what one run changes in its interpreter
     (a builtin, a module, random's state) and in /work or /tmp, the next does not see."""
     first, _ = run(fork, """
-        import builtins, random, sys
+        import atexit, builtins, random, signal, sys, threading, time
         builtins.print_ = print
         sys.modules["planted"] = sys
+        sys.path.insert(0, "/tmp")
+        os.environ["PLANTED"] = "1"
         open("/tmp/left", "w").write("x")
         open("/work/left", "w").write("x")
-        print(json.dumps({"r": random.random()}))
+        signal.signal(signal.SIGTERM, lambda *a: None)
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        atexit.register(print, "first run's exit handler")
+        os.chdir("/tmp")
+        print(json.dumps({"r": random.random(), "h": hash("pysandbox")}))
         """)
     second, _ = run(fork, """
-        import builtins, os, random, sys
+        import atexit, builtins, random, signal, sys, threading
         print(json.dumps({"r": random.random(), "builtin": hasattr(builtins, "print_"),
-                          "module": "planted" in sys.modules, "tmp": os.listdir("/tmp"),
-                          "work": sorted(os.listdir("/work"))}))
+                          "module": "planted" in sys.modules, "path": "/tmp" in sys.path,
+                          "env": "PLANTED" in os.environ, "tmp": os.listdir("/tmp"),
+                          "work": sorted(os.listdir("/work")), "cwd": os.getcwd(),
+                          "sigterm": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+                          "threads": threading.active_count(), "atexit": atexit._ncallbacks(),
+                          "h": hash("pysandbox")}))
         """)
-    a, b = last_json(first), last_json(second)
     assert first["status"] == "ok" and second["status"] == "ok", (brief(first), brief(second))
-    assert a["r"] != b["r"]
-    assert b == {"r": b["r"], "builtin": False, "module": False, "tmp": [], "work": ["main.py"]}
+    a, b = json.loads(first["stdout"].splitlines()[0]), last_json(second)
+    assert a["r"] != b["r"] and "exit handler" in first["stdout"] and "exit handler" not in second["stdout"]
+    assert b == {"r": b["r"], "builtin": False, "module": False, "path": False, "env": False, "tmp": [],
+                 "work": ["main.py"], "cwd": "/work", "sigterm": True, "threads": 1, "atexit": 0, "h": a["h"]}
+    # (The hash seed is the server's, shared by its children: documented, SECURITY.md.)
+
+
+def test_a_child_that_corrupts_its_interpreter_touches_no_other(fork):
+    """Copy on write: a child that overwrites the interpreter's shared objects (a small int's value, a
+    builtin's code) and then crashes it leaves the server, and the next child, as they were."""
+    server = _server(fork)
+    r, _ = run(fork, """
+        import ctypes
+        ctypes.c_ssize_t.from_address(id(5) + 24).value = 6	# the cached int 5 now reads 6
+        print(json.dumps({"five": 5 + 0}), flush=True)
+        ctypes.memset(id(len), 0xff, 64)	# the builtin's object itself
+        ctypes.string_at(0)	# and down
+        """)
+    assert r["status"] == "killed" and r["signal"] == "SIGSEGV" and last_json(r) == {"five": 6}, brief(r)
+    r, _ = run(fork, "print(5 + 0, len('abc'))")
+    assert r["status"] == "ok" and r["stdout"] == "5 3\n", brief(r)
+    assert _server(fork) == server
+
+
+def test_health_and_metrics_show_the_fork_server(fork):
+    def fork_server():
+        _, h = fork.request("GET", "/health")
+        return h["fork_server"] if h["fork_server"]["pss_kb"] else None
+    f = wait_for("the fork server's memory on /health", fork_server)
+    assert f["enabled"] is True and f["running"] is True and f["starts"] >= 1 and f["runs"] >= 1, f
+    # An idle interpreter's pages, most of them shared with its children: some MB, not tens.
+    assert 1000 < f["pss_kb"] < 40000, f
+    m = scrape(fork)
+    assert m["pysandbox_fork_server_up"] == 1 and m["pysandbox_fork_server_starts_total"] >= 1
+    assert m["pysandbox_fork_server_pss_bytes"] > 1000 * 1024
+    assert m['pysandbox_run_starts_total{path="fork",reason="ready"}'] >= 1
 
 
 def test_a_run_cannot_reach_its_fork_server(fork):
@@ -106,7 +153,8 @@ def test_a_run_cannot_reach_its_fork_server(fork):
 
 
 def test_a_killed_fork_server_comes_back_and_runs_go_cold_meanwhile(fork):
-    _, server = _server(fork)
+    old = _server(fork)
+    _, server = old
     cold_before = _starts(fork).get(("cold", "fork_unavailable"), 0)
     os.kill(server, signal.SIGKILL)	# (the stack's own fork server, which this test started)
     results = []
@@ -116,8 +164,7 @@ def test_a_killed_fork_server_comes_back_and_runs_go_cold_meanwhile(fork):
         if _starts(fork).get(("cold", "fork_unavailable"), 0) > cold_before:
             break
     assert all(r["status"] == "ok" and r["stdout"] == "ok\n" for r in results), [brief(r) for r in results]
-    _, again = _server(fork)
-    assert again != server
+    assert _server(fork, other_than=old)[1] != server
     before = _starts(fork).get(("fork", "ready"), 0)
     wait_for("a forked run", lambda: run(fork, "print('ok')")[0]["stdout"] == "ok\n" and
              _starts(fork).get(("fork", "ready"), 0) > before)
