@@ -28,7 +28,7 @@ iso8601(double t, char *out, size_t n)
 
 /* The worker processes now: every one, the busy ones, those of the API socket, the busy ones of the run socket. */
 struct worker_counts {
-	int	 total, busy, api, run_busy, warm_ready;
+	int	 total, busy, api, run_busy, warm_ready, fork_ready;
 };
 
 static void
@@ -42,6 +42,7 @@ count_workers(struct worker_counts *w)
 			w->api += !scoreboard->slot[i].takes_runs;
 			w->run_busy += scoreboard->slot[i].takes_runs && scoreboard->slot[i].busy;
 			w->warm_ready += scoreboard->slot[i].standby == SB_STANDBY_WARM;
+			w->fork_ready += scoreboard->slot[i].standby == SB_STANDBY_FORK;
 		}
 }
 
@@ -99,9 +100,10 @@ warm_json(const struct conf *c, const struct worker_counts *w)
 	return o;
 }
 
-/* The fork path: whether it is on and running, its server's memory, and how runs took it since the start. */
+/* The fork path: whether it is on and running, its server's memory, the run workers holding its child for their
+ * next run, and how runs took it since the start. */
 static json_object *
-fork_json(const struct conf *c)
+fork_json(const struct conf *c, const struct worker_counts *w)
 {
 	json_object *o = json_object_new_object();
 	const struct metrics *m = &scoreboard->metrics;
@@ -113,6 +115,7 @@ fork_json(const struct conf *c)
 	json_object_object_add(o, "starts", json_object_new_int64((int64_t)scoreboard->fork_server_starts));
 	json_object_object_add(o, "pss_kb", running && scoreboard->fork_server_pss_kb >= 0 ?
 	    json_object_new_int64(scoreboard->fork_server_pss_kb) : NULL);
+	json_object_object_add(o, "ready", json_object_new_int(w->fork_ready));
 	json_object_object_add(o, "runs", json_object_new_int64((int64_t)forked));
 	json_object_object_add(o, "cold_runs", json_object_new_int64((int64_t)down));
 	return o;
@@ -170,7 +173,7 @@ health_json(const struct conf *c, int *status)
 	}
 	json_object_object_add(o, "pool", pool);
 	json_object_object_add(o, "warm", warm_json(c, &w));
-	json_object_object_add(o, "fork_server", fork_json(c));
+	json_object_object_add(o, "fork_server", fork_json(c, &w));
 	{
 		struct interp found[INTERP_MAX];
 		int n = interp_discover(c, found, INTERP_MAX);

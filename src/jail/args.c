@@ -185,6 +185,9 @@ args_take(int argc, char **argv, bool run_only)
 		_exit(0);
 	case JAIL_VERB_REMOVE:
 		remove_env_dir(args.target);
+	case JAIL_VERB_FORKSTANDBY:
+		args.fork = true;	/* (its runs are) */
+		/* fall through */
 	case JAIL_VERB_RUN:
 	case JAIL_VERB_WARM:
 		check_run();
@@ -198,7 +201,7 @@ args_take(int argc, char **argv, bool run_only)
 }
 
 void
-args_take_warm_run(int argc, char **argv)
+args_take_standby_run(int argc, char **argv)
 {
 	char why[300], config[sizeof(args.config)];
 
@@ -212,7 +215,7 @@ args_take_warm_run(int argc, char **argv)
 	/* The configuration is the profile's, read before the root was entered (its file is not in it). */
 	if (strcmp(args.config, config) != 0) {
 		errno = EINVAL;
-		die("a warm run names another configuration than its standby's");
+		die("a run names another configuration than its standby's");
 	}
 	check_run();
 }

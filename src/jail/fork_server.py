@@ -49,6 +49,9 @@ def _pysandbox_fork_server():
     def prctl(option, arg):
         check(libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl {option}")
 
+    def set_name(name):
+        check(libc.prctl(15, ctypes.c_char_p(name), 0, 0, 0), "prctl PR_SET_NAME")
+
     class CapHeader(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -119,9 +122,12 @@ def _pysandbox_fork_server():
                              (resource.RLIMIT_STACK, (8 << 20,) * 2), (resource.RLIMIT_MEMLOCK, (0, 0)),
                              (resource.RLIMIT_MSGQUEUE, (0, 0))):
             resource.setrlimit(limit, value)
+        # Named while it waits (ps tells a fork standby's program from a run's), then as a cold start names it.
+        set_name(b"pysandbox-ready")
         conn.sendmsg([b"P"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, work.to_bytes(4, sys.byteorder))])
         os.close(work)
         go = recv_exact(conn, "go")
+        set_name(p["comm"])
         # Nothing of the server's is left open, and nothing of its modules that a cold start does not have.
         conn.close()
         os.closerange(3, 1 << 20)
@@ -143,6 +149,7 @@ def _pysandbox_fork_server():
         if prog == 0:
             os.close(alive)
             return program(conn, p)
+        set_name(b"pysandbox-init")
         drop_capabilities(keep=1 << 5)	# CAP_KILL, in the run's user namespace: it ends the run's processes
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         load_seccomp(p["bpf"])
@@ -173,6 +180,9 @@ def _pysandbox_fork_server():
     def child(conn, fds):
         """The server's child: its user namespace and the rest, then the run's init."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        with open("/proc/self/comm", "rb") as f:
+            comm = f.read().rstrip(b"\n")	# (the server's: the interpreter's, as a cold start has it)
+        set_name(b"pysandbox-fork")
         alive = fds[3]
         for i in range(3):
             os.dup2(fds[i], i)
@@ -189,6 +199,7 @@ def _pysandbox_fork_server():
                      (int(f) for f in fields[1:])))
         p["bpf"] = recv_exact(conn, "the seccomp filter")
         p["env"] = recv_exact(conn, "the environment")
+        p["comm"] = comm
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         pid = os.fork()
         if pid == 0:

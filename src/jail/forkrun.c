@@ -102,6 +102,20 @@ fork_unavailable(const char *fmt, ...)
 	fail_record(JAIL_FAIL_WARM_GONE, 0, "the fork server could not take the run: %s", msg);
 }
 
+/* A step before go failed: when the server's side went away (the server killed, restarting), nothing of the run
+ * ran and the worker runs it cold (W); anything else is the sandbox's failure (E). */
+static void __attribute__((noreturn))
+fork_lost(const char *what)
+{
+	int saved = errno;
+
+	if (saved == EPIPE || saved == ECONNRESET || saved == ETIMEDOUT || saved == ESRCH ||
+	    (pidfd_child != -1 && pidfd_ended(pidfd_child, 0)))
+		fork_unavailable("%s: the server's child is gone", what);
+	errno = saved;
+	die("%s", what);
+}
+
 /* Milliseconds left until deadline (CLOCK_MONOTONIC), at least 0. */
 static int
 ms_left(const struct timespec *deadline)
@@ -388,7 +402,7 @@ fork_request(void)
 }
 
 /* The child's user namespace: the run's uid and gid alone (only a root helper may map another uid than its
- * own), no setgroups; then into the run's cgroups, before it forks the run's init. */
+ * own), no setgroups. */
 static void
 fork_map_child(pid_t child)
 {
@@ -405,11 +419,9 @@ fork_map_child(pid_t child)
 			snprintf(map, sizeof(map), "%lu %lu 1\n", i == 1 ? (unsigned long)run_uid : (unsigned long)run_gid,
 			    i == 1 ? (unsigned long)run_uid : (unsigned long)run_gid);
 		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
-			die("write the child's %s", files[i]);
+			fork_lost("write the child's user namespace maps");
 		close(fd);
 	}
-	if (cg_run_attach(&run_cgroups, child) == -1)
-		die("move the child into the run's cgroups");
 }
 
 /* The program's parameters, then the seccomp filter (the jail's one policy, as BPF), then its environment. */
@@ -434,31 +446,58 @@ fork_send_params(void)
 			die("the run's environment");
 	if (send(conn, msg, (size_t)n, MSG_NOSIGNAL) != n || send(conn, bpf.data, bpf.len, MSG_NOSIGNAL) != (ssize_t)bpf.len ||
 	    send(conn, env.data, env.len, MSG_NOSIGNAL) != (ssize_t)env.len)
-		die("send the child its parameters");
+		fork_lost("send the child its parameters");
 	buf_free(&bpf);
 	buf_free(&env);
 }
 
-/* The go message: G (stdin holds the run's input) or N, then each argument NUL-terminated. */
+/* The go message (run_main.py's, as a warm interpreter's): once the program has its files, it runs. */
 static void
 fork_go(bool has_stdin)
 {
 	struct buf msg = { 0 };
 
-	if (buf_append(&msg, has_stdin ? "G" : "N", 1) == -1)
-		die("the go message");
-	for (int k = 0; k < args.nprog_args; k++)
-		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
-			die("the go message");
+	program_go_message(&msg, has_stdin);
 	if (send(conn, msg.data, msg.len, MSG_NOSIGNAL) != (ssize_t)msg.len)
-		die("send the go message");
+		fork_lost("send the go message");
 	buf_free(&msg);
 }
 
-void
-forkrun_main(void)
+/* A fork standby's run: its argv on JAIL_FD_ARGS (EOF alone: none; the child and the cgroups go), a run with
+ * --fork within the profile the program jailed itself by (its slot, no more than its limits); its own limits in
+ * place of the profile's, the cgroup's and the program's CPU and address-space ones. */
+static void
+fork_take_run(pid_t prog)
 {
-	struct timespec child_by = after_ms(FORK_CHILD_MS), setup = after_ms(FORK_SETUP_MS), start, end, deadline;
+	struct jail_args profile = args, within;
+	char **argv;
+	int argc;
+
+	if ((argc = args_read_standby(&argv)) == 0) {
+		fork_abandon();
+		close(JAIL_FD_STATUS);
+		cg_run_remove(&run_cgroups);
+		_exit(0);
+	}
+	args_take_standby_run(argc, argv);
+	within = args;
+	within.fork = false;	/* (what the profile's check asks of any plain run) */
+	if (!args.fork || !jail_args_within(&within, &profile)) {
+		errno = EINVAL;
+		die("a run beyond its fork standby's profile");
+	}
+	/* The child may have gone with its server while the standby waited: then nothing of the run ran. */
+	if (pidfd_ended(pidfd_child, 0))
+		fork_unavailable("the server's child had ended before its run");
+	run_cgroup_limits();
+	if (program_limit_warm(prog) == -1)
+		fork_lost("the run's limits");
+}
+
+void
+forkrun_main(bool standby)
+{
+	struct timespec child_by = after_ms(FORK_CHILD_MS), setup, start, end, deadline;
 	struct ucred who;
 	char msg[512];
 	const char *why, *how = "exited";
@@ -470,7 +509,6 @@ forkrun_main(void)
 	sigset_t mask;
 
 	fail_cleanup = fork_abandon;
-	run_cgroup_limits();
 	/* The worker's SIGTERM (output past its cap) ends the run as a kill; read it as an event. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -478,28 +516,44 @@ forkrun_main(void)
 	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		die("signalfd");
-	has_stdin = fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0);
 	fork_request();
 	/* The child, once it has its user namespace: the kernel says who it is (pid and uid, in ours). */
 	if (recv_msg(msg, sizeof(msg), &who, NULL, &child_by) == -1 || strcmp(msg, "U") != 0)
 		fork_unavailable("no child: %s", strerror(errno));
 	child = who.pid;
 	/* (Its uid again once the pidfd holds it: the pid cannot have been reused by another than a child.) */
-	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || parent_of(parent_of(child)) != server_outer ||
-	    (pidfd_child = pidfd_open_pid(child)) == -1 || !ids_all(child, "Uid", (long)who.uid))
+	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || (pidfd_child = pidfd_open_pid(child)) == -1)
 		die("the fork server's child is not the server's");
+	if (parent_of(parent_of(child)) != server_outer || !ids_all(child, "Uid", (long)who.uid))
+		fork_lost("the fork server's child is not the server's");
+	/* Into the run's cgroups first: with cgroup v1 a move waits out an RCU grace period (some 10 ms), which a
+	 * standby spends before its run comes. */
+	if (cg_run_attach(&run_cgroups, child) == -1)
+		fork_lost("move the child into the run's cgroups");
+	setup = after_ms(FORK_SETUP_MS);
+	run_cgroup_limits();	/* (a standby's: its profile's until its run) */
 	fork_map_child(child);
 	fork_send_params();
 	/* The program, jailed, with its /work. */
-	if (recv_msg(msg, sizeof(msg), &who, &workfd, &setup) == -1 || strcmp(msg, "P") != 0 || workfd == -1)
+	if (recv_msg(msg, sizeof(msg), &who, &workfd, &setup) == -1)
+		fork_lost("the fork server's child did not become the program");
+	if (strcmp(msg, "P") != 0 || workfd == -1) {
+		errno = EPROTO;
 		die("the fork server's child did not become the program");
+	}
+	/* (A child gone meanwhile, with its server, fails any check: that is the server's end, not the child's.) */
 	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, child, workfd, own_depth)) != NULL) {
+		snprintf(msg, sizeof(msg), "the fork server's program failed the jail's check: %s", why);
 		errno = EPERM;
-		die("the fork server's program failed the jail's check: %s", why);
+		fork_lost(msg);
 	}
 	init = (pid_t)parent_of(who.pid);
 	if ((pidfd_init = pidfd_open_pid(init)) == -1 || parent_of(init) != child)
-		die("pidfd of the run's init");
+		fork_lost("pidfd of the run's init");
+	/* A standby has all it can do ahead done: the program waits for go as its profile's slot. */
+	if (standby)
+		fork_take_run(who.pid);
+	has_stdin = fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0);
 	/* Its tmpfs belongs to its user namespace, where only the run's ids are mapped: create as the run. */
 	setfsgid(run_gid);
 	setfsuid(run_uid);
@@ -536,9 +590,18 @@ forkrun_main(void)
 		alive_w = -1;
 	}
 	setup = after_ms(FORK_REPORT_MS);
-	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1 || who.pid != init ||
-	    sscanf(msg, "R %ld %ld %ld %ld", &status, &utime, &stime, &maxrss) != 4)
+	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1) {
+		/* Its init ended without a word: killed from outside the run (its fork server ended, taking its
+		 * pid namespace, or the run's memory cgroup chose it): the run was killed, with what it had done. */
+		if ((errno != EPIPE && errno != ECONNRESET) || !pidfd_ended(pidfd_init, FORK_END_MS))	/* (its files close before it has ended) */
+			die("the run's init did not report");
+		status = SIGKILL;	/* (a wait status: killed by SIGKILL) */
+		if (strcmp(how, "exited") == 0)
+			how = "killed";
+	} else if (who.pid != init || sscanf(msg, "R %ld %ld %ld %ld", &status, &utime, &stime, &maxrss) != 4) {
+		errno = EPROTO;
 		die("the run's init did not report");
+	}
 	/* Every process of the run has ended before its files are read (as root: none may swap one under us). */
 	if (!fork_end())
 		die("the run's processes did not end");

@@ -171,6 +171,9 @@ forkserver_main(void)
 	int listen_fd, status = 0, join_errno;
 	pid_t pid, master = getppid();	/* (main armed a SIGKILL for its end until here) */
 
+	/* Its failure records (and its server's, before it runs) go to the master's log: no worker reads them. */
+	if (dup2(STDERR_FILENO, JAIL_FD_STATUS) == -1)
+		_exit(JAIL_EXIT_SETUP);
 	if (!conf.fork_server)
 		refuse("fork_server is off in the configuration");
 	/* The server's root is a run's (its programs cover /proc, /work, /tmp and /dev/shm); its cgroup holds it and
@@ -223,5 +226,8 @@ forkserver_main(void)
 	}
 	remove_socket();
 	cg_run_remove(&run_cgroups);
-	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+	/* (The master logs our end; say the server's, unless it was ours to stop.) */
+	if (!stopping && WIFSIGNALED(status))
+		fprintf(stderr, "pysandbox-jail: the fork server was killed by signal %d\n", WTERMSIG(status));
+	_exit(stopping ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }

@@ -196,7 +196,7 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 			;
 		_exit(INIT_EXIT_NO_RUN);
 	}
-	args_take_warm_run(argc, argv);
+	args_take_standby_run(argc, argv);
 	prctl(PR_SET_NAME, "pysandbox-init", 0, 0, 0);
 	if (!jail_args_within(&args, &profile)) {
 		errno = EINVAL;
@@ -212,7 +212,8 @@ init_warm_hand_over(int go_w, int ready_r, pid_t prog)
 	 * the worker runs it cold. */
 	if (program_ended(prog))
 		fail_record(JAIL_FAIL_WARM_GONE, 0, "the warm interpreter had ended before its run");
-	program_limit_warm(prog);
+	if (program_limit_warm(prog) == -1)
+		die("the warm run's limits");
 	files_write_inputs();
 	program_hand_over(go_w, fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0));
 }

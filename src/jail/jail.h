@@ -43,8 +43,8 @@ extern struct cg_run run_cgroups;
 void args_take(int argc, char **argv, bool run_only);
 /* A standby's run: its argv from JAIL_FD_ARGS up to EOF. Returns argc, 0 when the worker closed without one. */
 int args_read_standby(char ***argvp);
-/* A warm standby's run, read with the table and checked against the configuration its profile loaded. */
-void args_take_warm_run(int argc, char **argv);
+/* A warm or fork standby's run, read with the table and checked against the configuration it loaded. */
+void args_take_standby_run(int argc, char **argv);
 
 /* ---- failing (fail.c): one failure record, then exit; nothing has run ---- */
 /* What the outer helper must end before its cgroups can go (a fork run's processes), when it fails. */
@@ -86,10 +86,14 @@ pid_t program_fork(const sigset_t *oldmask, int *go_w, int *ready_r);
  * profile, to start the interpreter, which then waits on the same pipe for program_hand_over. */
 void program_configure(bool warm);
 void program_go(int go_w);
-void program_limit_warm(pid_t prog);
+/* -1 with errno when the program's limits could not be set (ESRCH: it has ended). */
+int program_limit_warm(pid_t prog);
 /* Whether the program's process has ended (it is left for init's wait to reap). */
 bool program_ended(pid_t prog);
 void program_hand_over(int go_w, bool has_stdin);
+/* The run's go message, as run_main.py reads it: G (stdin holds the run's input) or N, then each argument
+ * NUL-terminated. */
+void program_go_message(struct buf *msg, bool has_stdin);
 /* Close every descriptor from lowfd up (with or without close_range). */
 void close_from(int lowfd);
 /* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
@@ -124,7 +128,8 @@ void run_cgroup_limits(void);
 struct sockaddr_un;
 void fork_socket_path(struct sockaddr_un *sa);
 void forkserver_main(void) __attribute__((noreturn));
-void forkrun_main(void) __attribute__((noreturn));
+/* A run through the fork server; a standby's (forkstandby) takes its child first, then reads its run. */
+void forkrun_main(bool standby) __attribute__((noreturn));
 /* The fork server's root (root.c): a /work of root's with its main.py and every run slot's passwd and group. */
 extern bool root_for_fork_server;
 

@@ -100,7 +100,7 @@ main(int argc, char **argv)
 {
 	struct sigaction sa;
 	int status, fd, alive[2], ctl[2], slirp_exit = -1;
-	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd, server;
+	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd, server, fork_standby;
 	struct jail_args peek;
 	char peek_why[64];
 	pid_t child, p, slirp = -1;
@@ -111,7 +111,9 @@ main(int argc, char **argv)
 	    peek.verb == JAIL_VERB_WARM;
 	server = !standby && !warm && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
 	    peek.verb == JAIL_VERB_FORKSERVER;
-	args_fd = standby || warm;
+	fork_standby = !standby && !warm && !server && jail_args_parse(argc, argv, &peek, peek_why,
+	    sizeof(peek_why)) == SBX_OK && peek.verb == JAIL_VERB_FORKSTANDBY;
+	args_fd = standby || warm || fork_standby;
 
 	/* The worker must hand us exactly fds 0-4 (0-5 to a standby, 0-2 to a fork server); refuse to run with
 	 * fewer. */
@@ -139,8 +141,8 @@ main(int argc, char **argv)
 		if (cg_run_create(&run_cgroups, (long)getpid(), why, sizeof(why)) == -1)
 			die("%s", why);
 	}
-	if (args.fork)
-		forkrun_main();
+	if (args.fork || fork_standby)
+		forkrun_main(fork_standby);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward_signal;

@@ -344,27 +344,28 @@ program_go(int go_w)
 		close(go_w);
 }
 
-/* A warm interpreter started under its profile's CPU and address-space limits: the run's own, from init,
- * before the run starts. init holds no CAP_SYS_RESOURCE: it may lower the limits of a process whose uids and
- * gids are its real ones, so it takes the run's as its real ids for the call (nothing of the run's runs yet:
- * its message comes after). */
-void
+/* A warm interpreter (or a fork standby's program) started under its profile's CPU and address-space limits:
+ * the run's own, from init (or the outer helper), before the run starts. Neither holds CAP_SYS_RESOURCE: they
+ * may lower the limits of a process whose uids and gids are their real ones, so they take the run's as their
+ * real ids for the call (nothing of the run's runs yet: its message comes after), then their own again. */
+int
 program_limit_warm(pid_t prog)
 {
 	rlim_t cpu = program_cpu_limit(args.timeout_ms), as = program_as_limit(args.memory_mb,
 	    cg_run_has_memory(&run_cgroups));
 	struct rlimit rl_cpu = { cpu, cpu + 1 }, rl_as = { as, as };
+	uid_t ruid = getuid();
+	gid_t rgid = getgid();
 	int rc, saved;
 
 	if (setresgid(run_gid, 0, 0) == -1 || setresuid(run_uid, 0, 0) == -1)
 		die("take the run's ids");
 	rc = prlimit(prog, RLIMIT_CPU, &rl_cpu, NULL) == -1 || prlimit(prog, RLIMIT_AS, &rl_as, NULL) == -1 ? -1 : 0;
 	saved = errno;
-	if (setresuid(0, 0, 0) == -1 || setresgid(0, 0, 0) == -1)
+	if (setresuid(ruid, 0, 0) == -1 || setresgid(rgid, 0, 0) == -1)
 		die("back to root");
 	errno = saved;
-	if (rc == -1)
-		die("the warm run's limits");
+	return rc;
 }
 
 bool
@@ -378,15 +379,21 @@ program_ended(pid_t prog)
 /* The warm interpreter's run: G (stdin holds the run's input) or N (it reads /dev/null), the program's
  * arguments each NUL-terminated, then EOF (warm_boot.py). Its main.py and files are in /work already. */
 void
+program_go_message(struct buf *msg, bool has_stdin)
+{
+	if (buf_append(msg, has_stdin ? "G" : "N", 1) == -1)
+		die("the run's go message");
+	for (int k = 0; k < args.nprog_args; k++)
+		if (buf_append(msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
+			die("the run's go message");
+}
+
+void
 program_hand_over(int go_w, bool has_stdin)
 {
 	struct buf msg = { 0 };
 
-	if (buf_append(&msg, has_stdin ? "G" : "N", 1) == -1)
-		die("the warm run's message");
-	for (int k = 0; k < args.nprog_args; k++)
-		if (buf_append(&msg, args.prog_args[k], strlen(args.prog_args[k]) + 1) == -1)
-			die("the warm run's message");
+	program_go_message(&msg, has_stdin);
 	/* EPIPE: the interpreter is gone (dying as init looked), and nothing of the run has run: W, as for one
 	 * found dead. */
 	if (fd_write_all(go_w, msg.data, msg.len) == -1 && errno == EPIPE)

@@ -555,7 +555,7 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	if (c->uid_count < slots_needed(c)) {
 		snprintf(err, errlen, "uid_count (%d) must be at least workers + 1 + max_builds%s%s (%d): "
 		    "each concurrent run and build needs its own uid", c->uid_count,
-		    c->warm_interpreters ? " + the run workers (warm_interpreters)" : "",
+		    c->warm_interpreters || c->fork_server ? " + the run workers (warm_interpreters, fork_server)" : "",
 		    c->fork_server ? " + 2 (fork_server)" : "", slots_needed(c));
 		return -1;
 	}

@@ -43,6 +43,7 @@ static const struct jail_opt {
 static const char *const verb_names[] = {
 	[JAIL_VERB_RUN] = "run", [JAIL_VERB_STANDBY] = "standby", [JAIL_VERB_REMOVE] = "remove",
 	[JAIL_VERB_SWEEP] = "sweep", [JAIL_VERB_WARM] = "warm", [JAIL_VERB_FORKSERVER] = "forkserver",
+	[JAIL_VERB_FORKSTANDBY] = "forkstandby",
 };
 
 void
@@ -163,13 +164,16 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 			return e;
 	}
 	if (i >= argc)
-		return bad(why, whylen, "%s", "no verb (run, warm, remove, sweep or forkserver)");
+		return bad(why, whylen, "%s", "no verb (run, warm, remove, sweep, forkserver or forkstandby)");
 	if (strcmp(argv[i], "sweep") == 0 && i + 1 == argc) {
 		a->verb = JAIL_VERB_SWEEP;
 		return SBX_OK;
 	}
 	if (strcmp(argv[i], "forkserver") == 0 && i + 1 == argc) {
 		a->verb = JAIL_VERB_FORKSERVER;
+		if (a->slot >= 0 || a->timeout_ms >= 0 || a->memory_mb >= 0 || a->cpus_milli >= 0 || a->max_files >= 0 ||
+		    a->max_return_bytes >= 0 || a->net || a->env[0] || a->build || a->python[0] || a->fork)
+			return bad(why, whylen, "%s", "usage: pysandbox-jail [--config FILE] forkserver");
 		return SBX_OK;
 	}
 	if (strcmp(argv[i], "remove") == 0) {
@@ -179,13 +183,13 @@ jail_args_parse(int argc, char *const *argv, struct jail_args *a, char *why, siz
 		memcpy(a->target, argv[i + 1], strlen(argv[i + 1]) + 1);
 		return SBX_OK;
 	}
-	if (strcmp(argv[i], "warm") == 0) {
+	if (strcmp(argv[i], "warm") == 0 || strcmp(argv[i], "forkstandby") == 0) {
 		/* A plain run's profile: no program arguments (they come with the run), no environment, no
-		 * network, nothing of a build. */
-		a->verb = JAIL_VERB_WARM;
-		if (i + 1 != argc || a->env[0] || a->net || a->build || a->python[0])
-			return bad(why, whylen, "%s", "usage: pysandbox-jail [--config FILE] --slot N --timeout-ms N "
-			    "--memory-mb N [--cpus-milli N] [--max-files N] [--max-return-bytes N] warm");
+		 * network, nothing of a build (a fork standby's runs come with --fork). */
+		a->verb = strcmp(argv[i], "warm") == 0 ? JAIL_VERB_WARM : JAIL_VERB_FORKSTANDBY;
+		if (i + 1 != argc || a->env[0] || a->net || a->build || a->python[0] || a->fork)
+			return bad(why, whylen, "usage: pysandbox-jail [--config FILE] --slot N --timeout-ms N "
+			    "--memory-mb N [--cpus-milli N] [--max-files N] [--max-return-bytes N] %s", argv[i]);
 	} else if (strcmp(argv[i], "run") == 0) {
 		a->verb = JAIL_VERB_RUN;
 		a->prog_args = argv + i + 1;

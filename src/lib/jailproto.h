@@ -17,8 +17,11 @@
  *             pysandbox-jail [--config FILE] sweep
  *             pysandbox-jail standby
  *             pysandbox-jail [--config FILE] forkserver
+ *             pysandbox-jail [--config FILE] --slot N --timeout-ms N --memory-mb N [...] forkstandby
  * A run with --fork is forked from the fork server (no network, no environment, no build): when the server
- * cannot take it, nothing ran and the failure is W (the worker runs it cold).
+ * cannot take it, nothing ran and the failure is W (the worker runs it cold). A fork standby (its profile as a
+ * warm standby's) takes the fork server's child ahead and has it jail itself as its profile's slot, then
+ * reads its run's argv (a run with --fork, within the profile) from JAIL_FD_ARGS as a standby does.
  * One option table (jailproto.c) both writes (jail_args_to_argv) and reads (jail_args_parse) them.
  *
  * A standby is started ahead of a request: it makes its cgroups, init and the program's process (which
@@ -74,9 +77,9 @@ enum {
 /* run: one run now; standby: one run whose arguments come on JAIL_FD_ARGS; warm: a standby whose interpreter
  * starts ahead, its profile (the options a run may then ask for at most, its slot, no environment, no network)
  * on the command line and its run's arguments on JAIL_FD_ARGS; remove, sweep: the pool's housekeeping;
- * forkserver: the fork server, until it is stopped (SIGTERM). */
+ * forkserver: the fork server, until it is stopped (SIGTERM); forkstandby: a standby of the fork path. */
 enum jail_verb { JAIL_VERB_RUN, JAIL_VERB_STANDBY, JAIL_VERB_REMOVE, JAIL_VERB_SWEEP, JAIL_VERB_WARM,
-	JAIL_VERB_FORKSERVER };
+	JAIL_VERB_FORKSERVER, JAIL_VERB_FORKSTANDBY };
 
 /* One invocation. Numbers are -1 when not given; strings "" when not given. */
 struct jail_args {

@@ -8,7 +8,8 @@
  * Slots 0 .. workers-1 are the runs' (admit.c hands them out), the top one is the self-test's, and the
  * max_builds below it are the builds'. With warm_interpreters, each run worker has one more of its own
  * (workers + its place on the scoreboard), which its warm standby's interpreter runs as before any run is
- * admitted: a worker serves one run at a time. conf_check insists on enough of them (slots_needed), so that
+ * admitted: a worker serves one run at a time; with fork_server its fork standby's child takes that slot the
+ * same way. conf_check insists on enough of them (slots_needed), so that
  * no two processes of a run ever share a uid. With fork_server, the two below the builds' are the fork
  * server's (its uid) and its children's before each makes its own user namespace (the server's real uid): a
  * uid that owns a user namespace has every capability in it, so the server must not be its children's.
@@ -60,8 +61,8 @@ slot_fork_child(const struct conf *c)
 static inline int
 slots_needed(const struct conf *c)
 {
-	return conf_workers(c) + (c->warm_interpreters ? slots_run_workers(c) : 0) + 1 + c->max_builds +
-	    (c->fork_server ? 2 : 0);
+	return conf_workers(c) + (c->warm_interpreters || c->fork_server ? slots_run_workers(c) : 0) + 1 +
+	    c->max_builds + (c->fork_server ? 2 : 0);
 }
 
 #endif

@@ -85,7 +85,7 @@ struct jail_proc {
 /* This worker's jail for its next request, spawned after the last answer; a warm one's profile (the most
  * a plain run it takes may ask for, and its uid slot). */
 static struct jail_proc standby = JAIL_PROC_NONE;
-static bool standby_is_warm;
+static bool standby_is_warm, standby_is_fork;
 static struct jail_args warm_profile;
 static bool have_warm_profile;	/* this worker's warm profile is set (its first warm standby) */
 static int standby_wslot;	/* the worker's place on the scoreboard, where it shows what it holds */
@@ -219,14 +219,16 @@ run_standby(const struct conf *c, int wslot)
 
 	if (standby.pid > 0)
 		return;
-	standby_is_warm = c->warm_interpreters && wslot < slots_run_workers(c);
-	if (standby_is_warm) {
+	/* With fork_server, a run worker's standby holds the fork server's child for its next plain run. */
+	standby_is_fork = c->fork_server && wslot < slots_run_workers(c);
+	standby_is_warm = !standby_is_fork && c->warm_interpreters && wslot < slots_run_workers(c);
+	if (standby_is_fork || standby_is_warm) {
 		struct limits lim;
 
 		/* Its profile: the configuration's maxima for a plain run, as this worker's own uid. */
 		limit_from_conf(c, LIMIT_RUN, &lim);
 		run_args(c, slot_warm(c, wslot), lim.max_timeout, lim.max_memory_mb, lim.max_cpus, false, &a);
-		a.verb = JAIL_VERB_WARM;
+		a.verb = standby_is_fork ? JAIL_VERB_FORKSTANDBY : JAIL_VERB_WARM;
 		warm_profile = a;
 		have_warm_profile = true;
 	} else {
@@ -239,7 +241,8 @@ run_standby(const struct conf *c, int wslot)
 	else if (jail_spawn(c, argv, true, NULL, NULL, &standby, why, sizeof(why)) != SBX_OK)
 		log_debug("no standby jail: %s", why);	/* the next run spawns its own */
 	else
-		sb_worker_standby(wslot, standby_is_warm ? SB_STANDBY_WARM : SB_STANDBY_PLAIN);
+		sb_worker_standby(wslot, standby_is_fork ? SB_STANDBY_FORK : standby_is_warm ? SB_STANDBY_WARM :
+		    SB_STANDBY_PLAIN);
 	buf_free(&bytes);
 }
 
@@ -308,8 +311,51 @@ input_records(const struct run_input *in, struct buf *b)
 	return input_record(b, in->main_name ? in->main_name : "main.py", in->code, in->code_len);
 }
 
-/* A plain run with fork_server: a jail of its own that asks the fork server for the run's program (unless
- * the server could not take it a moment ago). Else the worker's standby, if it is still there and takes the
+/* A plain run with fork_server: the worker's fork standby (its child jailed already as the worker's own slot,
+ * when the run fits its profile: the configuration's maxima), or a jail of its own that asks the server for one
+ * as the slot the run was admitted to. */
+static enum sbx_err
+fork_start(const struct conf *c, const struct jail_args *a, const struct buf *input, const struct run_input *in,
+    struct jail_proc *jp, char *why, size_t whylen)
+{
+	struct jail_args own = *a;
+	struct buf bytes = { 0 };
+	char *argv[JAIL_MAX_ARGV];
+	bool take = standby.pid > 0 && standby_is_fork && have_warm_profile;
+	enum sbx_err rc = SBX_OK;
+	int wstatus;
+
+	own.slot = warm_profile.slot;
+	if (take && jail_args_within(&own, &warm_profile)) {
+		*jp = standby;
+		standby = (struct jail_proc)JAIL_PROC_NONE;
+		sb_worker_standby(standby_wslot, SB_STANDBY_NONE);
+		if (waitpid(jp->pid, &wstatus, WNOHANG) != 0) {
+			/* (when the fork server is away, as when it is restarting: not worth a warning) */
+			log_info("fork standby jail %ld had ended; starting another", (long)jp->pid);
+			jail_proc_close(jp);
+			jp->pid = -1;
+			take = false;
+		}
+	} else
+		take = false;
+	if (!take)
+		own.slot = a->slot;
+	own.fork = true;
+	if (jail_args_to_argv(&own, &bytes, argv, JAIL_MAX_ARGV) == -1) {
+		rc = SBX_ENOMEM;
+		snprintf(why, whylen, "out of memory");
+	} else if (take && standby_start(jp, &bytes, input, in) == -1) {
+		rc = SBX_ESYS;
+		snprintf(why, whylen, "input memfd: %s", strerror(errno));
+	} else if (!take)
+		rc = jail_spawn(c, argv, false, input, in, jp, why, whylen);
+	buf_free(&bytes);
+	return rc;
+}
+
+/* A plain run with fork_server: fork_start (unless the server could not take it a moment ago). Else the
+ * worker's standby, if it is still there and takes the
  * run, else a jail of its own. A warm standby takes it as its own uid slot (argv_bytes rewritten); a run it
  * does not fit goes cold and leaves it waiting for the next. *start: which path it took, and why cold. */
 static enum sbx_err
@@ -322,21 +368,16 @@ jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, c
 	int wstatus, started;
 
 	if (c->fork_server && !a->net && a->env[0] == '\0' && !a->build && *start != MS_COLD_FORK_DOWN) {
-		char *fork_argv[JAIL_MAX_ARGV];
-		enum sbx_err rc;
-
-		own.fork = true;
 		*start = MS_FORK;
-		if (jail_args_to_argv(&own, &warm_bytes, fork_argv, JAIL_MAX_ARGV) == -1) {
-			buf_free(&warm_bytes);
-			snprintf(why, whylen, "out of memory");
-			return SBX_ENOMEM;
-		}
-		rc = jail_spawn(c, fork_argv, false, input, in, jp, why, whylen);
-		buf_free(&warm_bytes);
-		return rc;
+		return fork_start(c, a, input, in, jp, why, whylen);
 	}
 	own.slot = warm_profile.slot;	/* a warm standby's run is its worker's own uid slot */
+	/* A fork standby takes only fork runs: the rest spawn a jail of their own, and it waits for the next. */
+	if (standby.pid > 0 && standby_is_fork) {
+		if (*start != MS_COLD_FORK_DOWN)
+			*start = MS_COLD_UNFIT;
+		return jail_spawn(c, argv, false, input, in, jp, why, whylen);
+	}
 	if (*start == MS_COLD_FORK_DOWN) {
 		/* (counted as the fork server's; a warm standby, which takes its own slot's runs, waits) */
 		if (standby.pid > 0 && standby_is_warm)
@@ -531,33 +572,24 @@ again:
 	jp.pid = -1;
 	rc = jail_parse_status(rd.status.data ? rd.status.data : "", rd.status.len, &res->jail, &res->failure, why,
 	    whylen);
-	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_FORK && !retried) {
-		/* The fork server was not there (restarting, say): nothing ran; run it cold. */
-		log_info("fork server: %s; running cold", why);
-		retried = true;
-		jail_proc_close(&jp);
-		run_reap();
-		run_result_free(res);
-		result_clear(res);
-		res->start = MS_COLD_FORK_DOWN;
-		buf_free(&rd.status);
-		rd = (struct reading){ .jp = &jp, .res = res, .max_output = rd.max_output, .status_cap = rd.status_cap };
-		if (input_records(in, &input) == -1) {
-			rc = SBX_ENOMEM;
-			snprintf(why, whylen, "out of memory");
-			goto out;
-		}
-		goto again;
-	}
-	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && res->start == MS_WARM && !retried) {
+	if (rc != SBX_OK && res->failure == JAIL_FAIL_WARM_GONE && (res->start == MS_WARM || res->start == MS_FORK) &&
+	    !retried) {
 		/* Nothing of the run ran (its files, if written, went with that jail): run it cold, in a jail
-		 * of its own (the standby is used up, so jail_start spawns one). */
-		log_warnx("standby jail %ld: %s; running cold", (long)jail_pid, why);
+		 * of its own (the standby is used up, so jail_start spawns one). The fork server away (restarting,
+		 * say) is no surprise: jail_start then leaves it out for this run. */
+		bool fork = res->start == MS_FORK;
+
+		if (fork)
+			log_info("fork server: %s; running cold", why);
+		else
+			log_warnx("standby jail %ld: %s; running cold", (long)jail_pid, why);
 		retried = true;
 		jail_proc_close(&jp);
 		run_reap();
 		run_result_free(res);
 		result_clear(res);
+		if (fork)
+			res->start = MS_COLD_FORK_DOWN;
 		buf_free(&rd.status);
 		rd = (struct reading){ .jp = &jp, .res = res, .max_output = rd.max_output, .status_cap = rd.status_cap };
 		if (input_records(in, &input) == -1) {

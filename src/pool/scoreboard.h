@@ -21,7 +21,7 @@
  * Everyone reads through the const pointer `scoreboard`.
  */
 /* What a run worker holds for its next run (run.c's standby). */
-enum sb_standby { SB_STANDBY_NONE, SB_STANDBY_PLAIN, SB_STANDBY_WARM };
+enum sb_standby { SB_STANDBY_NONE, SB_STANDBY_PLAIN, SB_STANDBY_WARM, SB_STANDBY_FORK };
 
 struct pool_slot {
 	pid_t		 pid;		/* 0: empty */

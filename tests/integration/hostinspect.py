@@ -165,6 +165,9 @@ def is_idle_standby(pid, procs):
     warm standby: `pysandbox-jail OPTIONS... warm`), a child of a pysandboxd worker, whose init (made ahead with
     the program's process, a warm one's interpreter already running) has no run yet."""
     p = procs.get(pid)
+    if (p is not None and p["name"] == JAIL_NAME and p["cmdline"][:1] == [JAIL_NAME]
+            and p["cmdline"][-1:] == ["forkstandby"]):	# (a fork standby: its child is the fork server's)
+        return procs.get(p["ppid"], {}).get("name") == DAEMON_NAME
     standby = p is not None and (p["cmdline"] == [JAIL_NAME, "standby"] or
                                  (p["cmdline"][:1] == [JAIL_NAME] and p["cmdline"][-1:] == ["warm"]))
     return (standby and p["name"] == JAIL_NAME
@@ -172,15 +175,40 @@ def is_idle_standby(pid, procs):
             and any(q["ppid"] == pid and q["name"] == IDLE_INIT_NAME for q in procs.values()))
 
 
+FORK_CHILD_NAME = "pysandbox-fork"	# a fork server's child (fork_server.py), above the run's init
+FORK_READY_NAME = "pysandbox-ready"	# a fork standby's program, jailed, waiting for its run
+
+
 def is_fork_server(pid, procs):
     """pid is a stack's fork server (fork_server): its jail (`pysandbox-jail [--config F] forkserver`, the
-    master's child) or the interpreter that jail started, which lives as long as its stack."""
+    master's child) or the interpreter that jail started, which live as long as their stack, or a part of a
+    fork standby's tree below it still waiting for its run: the server's child, the run's init, the program
+    (named pysandbox-ready until its run comes)."""
     def outer(q):
         p = procs.get(q)
         return (p is not None and p["name"] == JAIL_NAME and p["cmdline"][:1] == [JAIL_NAME]
                 and p["cmdline"][-1:] == ["forkserver"] and procs.get(p["ppid"], {}).get("name") == DAEMON_NAME)
+    def server(q):
+        p = procs.get(q)
+        return p is not None and p["name"].startswith("python") and outer(p["ppid"])
+    def children(q):
+        return [k for k, v in procs.items() if v["ppid"] == q]
+
+    def idle_child(c):	# a server's child whose run has not come: no init yet, or an init and a ready program
+        if not (procs.get(c, {}).get("name") == FORK_CHILD_NAME and server(procs[c]["ppid"])):
+            return False
+        kids = children(c)
+        if not kids:
+            return True
+        grandkids = children(kids[0]) if len(kids) == 1 else [None, None]
+        return len(grandkids) <= 1 and all(procs.get(g, {}).get("name") == FORK_READY_NAME and not children(g)
+                                           for g in grandkids)
     p = procs.get(pid)
-    return p is not None and (outer(pid) or (p["name"].startswith("python") and outer(p["ppid"])))
+    if p is None:
+        return False
+    parent = procs.get(p["ppid"], {})
+    return (outer(pid) or server(pid) or idle_child(pid) or idle_child(p["ppid"])
+            or (parent and idle_child(parent["ppid"])))
 
 
 def is_standby_part(pid, procs):

@@ -98,6 +98,8 @@ def _jail_leftovers(before):
     for pid, p in procs.items():
         if p["name"] not in hostinspect.JAIL_NAMES or not _new(before, pid):
             continue
+        if hostinspect.is_fork_server(pid, procs):
+            continue	# (a live stack's fork server, or a fork standby's idle tree below it)
         chain = [procs[a]["name"] for a in hostinspect.ancestors(pid, procs)]
         while chain and chain[0] in hostinspect.JAIL_NAMES:
             chain = chain[1:]

@@ -30,7 +30,8 @@ def _look(service):
     procs = hostinspect.processes()
     for pid in hostinspect.stack_pids(service, procs):
         p = procs[pid]
-        if p["name"].startswith("python") and p["state"] != "Z" and hostinspect.is_fork_server(pid, procs):
+        if (p["name"].startswith("python") and p["state"] != "Z" and hostinspect.is_fork_server(pid, procs)
+                and procs.get(p["ppid"], {}).get("name") == hostinspect.JAIL_NAME):	# (not a child of it)
             return p["ppid"], pid
     return None
 
@@ -163,7 +164,11 @@ def test_a_killed_fork_server_comes_back_and_runs_go_cold_meanwhile(fork):
         results += concurrently(*[lambda: run(fork, "print('ok')")[0]] * 2)
         if _starts(fork).get(("cold", "fork_unavailable"), 0) > cold_before:
             break
-    assert all(r["status"] == "ok" and r["stdout"] == "ok\n" for r in results), [brief(r) for r in results]
+    # Each is answered: cold (or forked, once the server is back), or, for one in flight as the server died
+    # (its pid namespace took the run's), killed; never the sandbox's failure.
+    assert all((r["status"] == "ok" and r["stdout"] == "ok\n") or (r["status"] == "killed" and r["signal"] == "SIGKILL")
+               for r in results), [brief(r) for r in results]
+    assert any(r["status"] == "ok" for r in results), [brief(r) for r in results]
     assert _server(fork, other_than=old)[1] != server
     before = _starts(fork).get(("fork", "ready"), 0)
     wait_for("a forked run", lambda: run(fork, "print('ok')")[0]["stdout"] == "ok\n" and
