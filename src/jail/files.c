@@ -41,7 +41,9 @@ files_set_work(int dirfd)
 static int
 open_work(void)
 {
-	return work_fd != -1 ? fcntl(work_fd, F_DUPFD_CLOEXEC, 0) : open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (work_fd != -1)
+		return fcntl(work_fd, F_DUPFD_CLOEXEC, 0);
+	return open("/work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /* An input file could not be written (a client's doing, e.g. the directory is full): say so with an "I"

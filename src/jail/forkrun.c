@@ -593,7 +593,8 @@ forkrun_main(bool standby)
 	if (recv_msg(msg, sizeof(msg), &who, NULL, &setup) == -1) {
 		/* Its init ended without a word: killed from outside the run (its fork server ended, taking its
 		 * pid namespace, or the run's memory cgroup chose it): the run was killed, with what it had done. */
-		if ((errno != EPIPE && errno != ECONNRESET) || !pidfd_ended(pidfd_init, FORK_END_MS))	/* (its files close before it has ended) */
+		/* (its files close before it has ended: wait for that) */
+		if ((errno != EPIPE && errno != ECONNRESET) || !pidfd_ended(pidfd_init, FORK_END_MS))
 			die("the run's init did not report");
 		status = SIGKILL;	/* (a wait status: killed by SIGKILL) */
 		if (strcmp(how, "exited") == 0)

@@ -100,19 +100,17 @@ main(int argc, char **argv)
 {
 	struct sigaction sa;
 	int status, fd, alive[2], ctl[2], slirp_exit = -1;
-	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, warm, args_fd, server, fork_standby;
+	bool standby = argc == 2 && strcmp(argv[1], "standby") == 0, parsed, warm, args_fd, server, fork_standby;
 	struct jail_args peek;
 	char peek_why[64];
 	pid_t child, p, slirp = -1;
 
-	/* A warm standby's verb, read by the pure parser (before any fd of ours is opened); args_take below
-	 * refuses what it does not accept. */
-	warm = !standby && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
-	    peek.verb == JAIL_VERB_WARM;
-	server = !standby && !warm && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK &&
-	    peek.verb == JAIL_VERB_FORKSERVER;
-	fork_standby = !standby && !warm && !server && jail_args_parse(argc, argv, &peek, peek_why,
-	    sizeof(peek_why)) == SBX_OK && peek.verb == JAIL_VERB_FORKSTANDBY;
+	/* A warm standby's, a fork server's or a fork standby's verb, read by the pure parser (before any fd of ours
+	 * is opened); args_take below refuses what it does not accept. */
+	parsed = !standby && jail_args_parse(argc, argv, &peek, peek_why, sizeof(peek_why)) == SBX_OK;
+	warm = parsed && peek.verb == JAIL_VERB_WARM;
+	server = parsed && peek.verb == JAIL_VERB_FORKSERVER;
+	fork_standby = parsed && peek.verb == JAIL_VERB_FORKSTANDBY;
 	args_fd = standby || warm || fork_standby;
 
 	/* The worker must hand us exactly fds 0-4 (0-5 to a standby, 0-2 to a fork server); refuse to run with

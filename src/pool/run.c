@@ -355,9 +355,9 @@ fork_start(const struct conf *c, const struct jail_args *a, const struct buf *in
 }
 
 /* A plain run with fork_server: fork_start (unless the server could not take it a moment ago). Else the
- * worker's standby, if it is still there and takes the
- * run, else a jail of its own. A warm standby takes it as its own uid slot (argv_bytes rewritten); a run it
- * does not fit goes cold and leaves it waiting for the next. *start: which path it took, and why cold. */
+ * worker's standby, if it is still there and takes the run, else a jail of its own. A warm standby takes it as
+ * its own uid slot (argv_bytes rewritten); a run it does not fit goes cold and leaves it waiting for the next.
+ * *start: which path it took, and why cold. */
 static enum sbx_err
 jail_start(const struct conf *c, const struct jail_args *a, char *const *argv, const struct buf *argv_bytes,
     const struct buf *input, const struct run_input *in, struct jail_proc *jp, enum metrics_start *start,
