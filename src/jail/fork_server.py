@@ -239,7 +239,9 @@ def _pysandbox_fork_server():
         fd, _ = listener._accept()
         conn = _socket.socket(fileno=fd)
         try:
+            conn.settimeout(2.0)	# (the jail sends its request at once: one that does not must not stall the rest)
             fds = request(conn)
+            conn.settimeout(None)
             pid = os.fork() if fds else -1
         except OSError as e:
             os.write(2, f"pysandbox fork server: a request failed: {e}\n".encode())
