@@ -133,6 +133,9 @@ check_run(void)
 	errno = EPERM;
 	if (args.slot >= conf.uid_count)
 		refuse("slot %ld outside the uid pool of %d", args.slot, conf.uid_count);
+	/* The fork server's uids are never a run's (a run as the children's would own their user namespaces). */
+	if (conf.fork_server && (args.slot == slot_fork_server(&conf) || args.slot == slot_fork_child(&conf)))
+		refuse("slot %ld is the fork server's", args.slot);
 	if (args.env[0] && !limit_env_name_ok(args.env, strlen(args.env)) && !limit_build_dir_ok(args.env))
 		die("bad environment name");
 	if (args.build && !limit_build_dir_ok(args.env))
@@ -151,6 +154,8 @@ check_run(void)
 		refuse("%smemory above the configured maximum", kind);
 	if (args.fork && !conf.fork_server)
 		refuse("fork_server is off in the configuration");
+	if (args.fork && !slot_may_fork(&conf, args.slot))
+		refuse("slot %ld takes no fork run", args.slot);
 	if (args.net && !lim.allow_network)
 		refuse(args.build ? "network for builds is not allowed by the configuration" :
 		    "network is not allowed by the configuration");

@@ -90,9 +90,11 @@ def _pysandbox_fork_server():
         s.close()
 
     def recv_exact(conn, what):
-        msg = conn.recv(1 << 16)
+        msg, _, flags, _ = conn.recvmsg(1 << 21)	# (the run's arguments: jailproto.h's JAIL_ARGS_MAX)
         if not msg:
             raise OSError(f"the jail closed the connection before {what}")
+        if flags & _socket.MSG_TRUNC:
+            raise OSError(f"{what}: the message was cut short")
         return msg
 
     def program(conn, p):
@@ -194,6 +196,7 @@ def _pysandbox_fork_server():
         os.setresuid(real[0], real[0], real[0])
         check(libc.unshare(NEWUSER | NEWNS | NEWPID | NEWNET | NEWIPC | NEWUTS), "unshare")
         conn.send(b"U")
+        conn.settimeout(10.0)	# (the jail answers at once; a stopped one must not hold a child in the server's cgroup)
         fields = recv_exact(conn, "its maps").split()
         if fields[:1] != [b"M"] or len(fields) != 10:
             raise OSError("malformed message from the jail")
@@ -201,6 +204,7 @@ def _pysandbox_fork_server():
                      (int(f) for f in fields[1:])))
         p["bpf"] = recv_exact(conn, "the seccomp filter")
         p["env"] = recv_exact(conn, "the environment")
+        conn.settimeout(None)	# (a standby's program waits for its run as long as it takes)
         p["comm"] = comm
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         pid = os.fork()

@@ -70,6 +70,8 @@ fork_end(void)
 {
 	bool ended = true;
 
+	/* (a process throttled at a tiny CPU quota needs CPU time to die, init too) */
+	cg_run_unthrottle(&run_cgroups);
 	if (alive_w != -1)
 		close(alive_w);
 	alive_w = -1;
@@ -541,11 +543,11 @@ forkrun_main(bool standby)
 		errno = EPROTO;
 		die("the fork server's child did not become the program");
 	}
-	/* (A child gone meanwhile, with its server, fails any check: that is the server's end, not the child's.) */
+	/* A failed check is the sandbox's failure whatever the child does next (one that exits must not turn it
+	 * into a quiet cold run). */
 	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, child, workfd, own_depth)) != NULL) {
-		snprintf(msg, sizeof(msg), "the fork server's program failed the jail's check: %s", why);
 		errno = EPERM;
-		fork_lost(msg);
+		die("the fork server's program failed the jail's check: %s", why);
 	}
 	init = (pid_t)parent_of(who.pid);
 	if ((pidfd_init = pidfd_open_pid(init)) == -1 || parent_of(init) != child)
@@ -554,7 +556,13 @@ forkrun_main(bool standby)
 	if (standby)
 		fork_take_run(who.pid);
 	has_stdin = fstat(JAIL_FD_STDIN, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0);
-	/* Its tmpfs belongs to its user namespace, where only the run's ids are mapped: create as the run. */
+	/* Still empty (a standby's program has waited since the check; nothing of the jail's may follow a link it
+	 * planted). Its tmpfs belongs to its user namespace, where only the run's ids are mapped: create as the
+	 * run. */
+	if (!dir_empty(workfd)) {
+		errno = EEXIST;
+		die("the fork server's program wrote into its /work before its run");
+	}
 	setfsgid(run_gid);
 	setfsuid(run_uid);
 	files_set_work(workfd);
@@ -584,8 +592,10 @@ forkrun_main(bool standby)
 			break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	/* Stopped by us: init ends every process of the run and still reports. */
+	/* Stopped by us: init ends every process of the run and still reports (unthrottled, as the cold path's
+	 * init ends its run). */
 	if (strcmp(how, "exited") != 0) {
+		cg_run_unthrottle(&run_cgroups);
 		close(alive_w);
 		alive_w = -1;
 	}

@@ -108,8 +108,9 @@ listen_socket(struct sockaddr_un *sa)
 	return fd;
 }
 
-/* Become the server: uid A with real uid B (each child takes B, which the server then is not: a user
- * namespace's owner has every capability in it), no supplementary group, no capability in any set. */
+/* Become the server: uid A with real uid B (each child takes B without a capability; the server, effective A,
+ * is not its children's user namespaces' owner, though it could make itself so: its code is trusted,
+ * SECURITY.md), no supplementary group, no capability in any set. */
 static void
 drop_to_server(void)
 {
@@ -164,7 +165,8 @@ server_start(int listen_fd)
 void
 forkserver_main(void)
 {
-	struct cg_run_limits l = { .pids = 2L * conf_workers(&conf) + 8, .cpu_milli = -1 };
+	/* (its children until each is moved into its run's: every fork standby's and run's at once, at most) */
+	struct cg_run_limits l = { .pids = 2L * (conf_workers(&conf) + slots_run_workers(&conf)) + 16, .cpu_milli = -1 };
 	struct sockaddr_un sa;
 	struct sigaction act;
 	char why[300];

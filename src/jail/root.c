@@ -64,13 +64,6 @@ write_users(const char *dir, unsigned long uid, unsigned long gid)
 	write_file(path, text, 0644);
 }
 
-/* The slots a fork run may be: the runs' and the run workers' own (their fork standbys'), below them all. */
-static int
-fork_slots(void)
-{
-	return conf_workers(&conf) + slots_run_workers(&conf);
-}
-
 /* A fork server's /work (its programs cover it with their own): its main.py, and each run slot's passwd and
  * group in users/UID/ (the self-test's too), which its program binds over /etc's. */
 static void
@@ -81,10 +74,11 @@ write_fork_server_work(void)
 	files_write_fork_server();
 	if (mkdir(NEWROOT "/work/users", 0755) == -1)
 		die("mkdir /work/users");
-	int n = fork_slots();
+	for (int s = 0; s < conf.uid_count; s++) {
+		unsigned long uid = (unsigned long)slot_uid(&conf, s);
 
-	for (int s = 0; s <= n; s++) {
-		unsigned long uid = (unsigned long)slot_uid(&conf, s < n ? s : slot_selftest(&conf));
+		if (!slot_may_fork(&conf, s))
+			continue;
 
 		snprintf(dir, sizeof(dir), NEWROOT "/work/users/%lu", uid);
 		if (mkdir(dir, 0755) == -1)
@@ -265,8 +259,9 @@ root_build(void)
 	/* (A fork server's holds its main.py and the run slots' users, root's; each of its programs covers it with
 	 * one of the run's.) */
 	if (root_for_fork_server)
-		snprintf(opts, sizeof(opts), "size=%dk,nr_inodes=%d,mode=0755", 128 + 8 * (fork_slots() + 1),
-		    3 * fork_slots() + 16);	/* (a page for each file) */
+		snprintf(opts, sizeof(opts), "size=%dk,nr_inodes=%d,mode=0755",
+		    128 + 8 * (conf_workers(&conf) + slots_run_workers(&conf) + 1),
+		    3 * (conf_workers(&conf) + slots_run_workers(&conf) + 1) + 16);	/* (a page for each file) */
 	else
 		snprintf(opts, sizeof(opts), "size=%ldm,nr_inodes=%d,mode=0700,uid=%lu,gid=%lu",
 		    (long)lim.workdir_mb, args.build ? 262144 : 16384, (unsigned long)run_uid, (unsigned long)run_gid);

@@ -2,6 +2,8 @@
 #ifndef SBX_SLOTS_H
 #define SBX_SLOTS_H
 
+#include <stdbool.h>
+
 #include "conf.h"
 
 /*
@@ -11,8 +13,10 @@
  * admitted: a worker serves one run at a time; with fork_server its fork standby's child takes that slot the
  * same way. conf_check insists on enough of them (slots_needed), so that
  * no two processes of a run ever share a uid. With fork_server, the two below the builds' are the fork
- * server's (its uid) and its children's before each makes its own user namespace (the server's real uid): a
- * uid that owns a user namespace has every capability in it, so the server must not be its children's.
+ * server's (its uid) and its children's before each makes its own user namespace (the server's real uid, so
+ * that a child takes it without a capability). A uid that owns a user namespace has every capability in it:
+ * no run may hold either (args.c), and the server, which could take its real uid, runs only trusted code
+ * (SECURITY.md, the fork path).
  */
 static inline int
 slot_selftest(const struct conf *c)
@@ -56,6 +60,14 @@ static inline int
 slot_fork_child(const struct conf *c)
 {
 	return c->uid_count - 3 - c->max_builds;
+}
+
+/* Whether a run in slot may take the fork path: the runs' slots, the run workers' own (their fork standbys') and
+ * the self-test's (the fork server's root has their users, and no other). */
+static inline bool
+slot_may_fork(const struct conf *c, long slot)
+{
+	return (slot >= 0 && slot < conf_workers(c) + slots_run_workers(c)) || slot == slot_selftest(c);
 }
 
 static inline int

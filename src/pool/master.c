@@ -516,6 +516,7 @@ master_reload(struct master *m)
 {
 	struct conf newc, *c = m->c;
 	char err[600];
+	bool fork_layout;
 
 	if (m->stopping)
 		return;
@@ -527,11 +528,19 @@ master_reload(struct master *m)
 		log_warnx("reload: new socket paths take a restart; keeping %s and %s", c->socket, c->api_socket);
 	snprintf(newc.socket, sizeof(newc.socket), "%s", c->socket);
 	snprintf(newc.api_socket, sizeof(newc.api_socket), "%s", c->api_socket);
+	/* A running fork server keeps what it started with (its end is its runs'), unless it is turned off or what
+	 * it was built from changed: its uids and its children's (the uid pool's layout), the run slots' users in
+	 * its root, its socket's name, its interpreter, its limits. Its runs in flight are then reported killed. */
+	fork_layout = newc.uid_base != c->uid_base || newc.uid_count != c->uid_count || newc.max_builds != c->max_builds ||
+	    conf_workers(&newc) != conf_workers(c) || slots_run_workers(&newc) != slots_run_workers(c) ||
+	    strcmp(newc.state_dir, c->state_dir) != 0 || strcmp(newc.python, c->python) != 0 ||
+	    newc.max_memory_mb != c->max_memory_mb || newc.workdir_mb != c->workdir_mb || newc.tmp_mb != c->tmp_mb;
 	*c = newc;
-	/* A running fork server keeps the limits it started with (its end would be its runs'), unless it is
-	 * turned off. */
-	if (!c->fork_server)
+	if (!c->fork_server || fork_layout) {
+		if (c->fork_server && scoreboard->fork_server_pid > 0)
+			log_info("reload: restarting the fork server on the new configuration");
 		fork_server_stop();
+	}
 	log_set_level((enum log_level)c->log_level);
 	log_set_format((enum log_format)c->log_format);
 	log_info("configuration reloaded; recycling workers");

@@ -331,8 +331,17 @@ fork_start(const struct conf *c, const struct jail_args *a, const struct buf *in
 		standby = (struct jail_proc)JAIL_PROC_NONE;
 		sb_worker_standby(standby_wslot, SB_STANDBY_NONE);
 		if (waitpid(jp->pid, &wstatus, WNOHANG) != 0) {
-			/* (when the fork server is away, as when it is restarting: not worth a warning) */
-			log_info("fork standby jail %ld had ended; starting another", (long)jp->pid);
+			char rec[400] = "";
+			ssize_t n = read(jp->st_r, rec, sizeof(rec) - 1);	/* (it has ended: its record is all there) */
+
+			rec[n > 0 ? n : 0] = '\0';
+			rec[strcspn(rec, "\n")] = '\0';
+			/* W: the fork server was away (restarting, say), no surprise; anything else is a failure. */
+			if (rec[0] == 'W' || rec[0] == '\0')
+				log_info("fork standby jail %ld had ended (%s); starting another", (long)jp->pid,
+				    rec[0] ? rec + 2 : "no record");
+			else
+				log_warnx("fork standby jail %ld failed: %s", (long)jp->pid, rec);
 			jail_proc_close(jp);
 			jp->pid = -1;
 			take = false;

@@ -173,3 +173,22 @@ def test_a_killed_fork_server_comes_back_and_runs_go_cold_meanwhile(fork):
     before = _starts(fork).get(("fork", "ready"), 0)
     wait_for("a forked run", lambda: run(fork, "print('ok')")[0]["stdout"] == "ok\n" and
              _starts(fork).get(("fork", "ready"), 0) > before)
+
+
+def test_no_run_may_take_the_fork_servers_uids(fork):
+    """Two uids of the pool are the fork server's and its children's (a run as the children's would own their
+    user namespaces): the jail refuses both to every run, forked or cold, whatever the worker asks."""
+    from test_jail_direct import base_args, run_jail
+    n = len(hostinspect.uid_range(fork))
+    refused = {}
+    for slot in [0, n - 1] + list(range(n - 12, n - 1)):	# a run's, the self-test's, the builds' and the server's
+        for fork_flag in (True, None):
+            rc, out, _, status = run_jail(fork, base_args(fork, **{"--slot": str(slot), "--fork": fork_flag}) + ["run"])
+            if b"is the fork server's" in status:
+                assert status.startswith(b"L ") and out == b"", status
+                refused.setdefault(slot, []).append(fork_flag)
+            elif fork_flag and b"takes no fork run" in status:	# (a build's slot: the fork path is the runs')
+                assert status.startswith(b"L ") and out == b"" and slot not in (0, n - 1), status
+            else:
+                assert rc == 0 and out == b"hello\n", (slot, fork_flag, status)
+    assert len(refused) == 2 and all(v == [True, None] for v in refused.values()), refused
