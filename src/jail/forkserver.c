@@ -31,11 +31,13 @@
 static volatile sig_atomic_t server_pid, stopping;
 static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-/* A failure of ours after the socket was bound: nobody will listen on it. */
+/* A failure of ours after the socket was bound, or our end: nobody will listen on it; and the directory when
+ * no other server's socket is left in it (rmdir refuses one that is not empty). */
 static void
 remove_socket(void)
 {
 	unlink(socket_path);
+	(void)rmdir(FORK_SOCKET_DIR);
 }
 
 /* "P <kB>\n": the server's proportional set size (its own pages, and its share of what its children still
@@ -79,21 +81,25 @@ static int
 listen_socket(struct sockaddr_un *sa)
 {
 	struct stat st;
-	int fd;
+	int fd, rc, tries = 0;
 
-	if (mkdir(FORK_SOCKET_DIR, 0700) == -1 && errno != EEXIST)
-		die("mkdir %s", FORK_SOCKET_DIR);
-	if (lstat(FORK_SOCKET_DIR, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077) != 0) {
-		errno = EPERM;
-		die("%s is not a directory of root's alone", FORK_SOCKET_DIR);
-	}
 	fork_socket_path(sa);
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1)
 		die("socket");
-	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == -1) {
-		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* (Again when another server's jail, ending, removed the directory between our mkdir and bind.) */
+	do {
+		if (mkdir(FORK_SOCKET_DIR, 0700) == -1 && errno != EEXIST)
+			die("mkdir %s", FORK_SOCKET_DIR);
+		if (lstat(FORK_SOCKET_DIR, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    (st.st_mode & 077) != 0) {
+			errno = EPERM;
+			die("%s is not a directory of root's alone", FORK_SOCKET_DIR);
+		}
+	} while ((rc = bind(fd, (struct sockaddr *)sa, sizeof(*sa))) == -1 && errno == ENOENT && ++tries < 5);
+	if (rc == -1) {
+		int in_use = errno == EADDRINUSE, probe;
 
-		if (errno != EADDRINUSE || probe == -1)
+		if (!in_use || (probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1)
 			die("bind %s", sa->sun_path);
 		if (connect(probe, (struct sockaddr *)sa, sizeof(*sa)) == 0) {
 			errno = EADDRINUSE;

@@ -32,6 +32,7 @@ def snapshot():
         "state": set(glob.glob(STATE_DIRS)),
         "canary": {p for pattern in CANARIES for p in glob.glob(pattern)},
         "fork_sockets": set(glob.glob(FORK_SOCKETS)),
+        "fork_dir": os.path.exists(os.path.dirname(FORK_SOCKETS)),
         # Processes, cgroups and mounts of other instances on this host (another root's, a packaged
         # service, another session's): this suite judges only what it started.
         "procs": {hostinspect.identity(pid) for pid in hostinspect.processes()} - {None},
@@ -204,6 +205,13 @@ def no_fork_server_socket_left(before, stack):
             time.monotonic() < deadline:
         time.sleep(0.05)
     assert bad == [], _left("fork server sockets left (no server listens)", bad)
+    # The directory goes with the last server's jail (one that did not exist before the session).
+    left = os.path.dirname(FORK_SOCKETS)
+    if not before["fork_dir"] and os.path.isdir(left) and not os.listdir(left):
+        deadline = time.monotonic() + 2
+        while os.path.isdir(left) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.isdir(left), f"{left} left behind, empty"
 
 
 # In this order, each reported as its own test (tests/integration/leftovers.py::NAME).

@@ -69,8 +69,9 @@ ONE = "[service]\nworkers = 1\nqueue_size = 0\nspare_workers = 1\n"
 def worker_pids(service, master=None):
     """The master's FastCGI workers (its builder, named pysandbox-build, is not one)."""
     master = master or master_pid(service)
-    return sorted(p for p in children(master) if cmdline(p)[:1] and cmdline(p)[0].endswith("pysandboxd")
-                  and comm(p) != "pysandbox-build")
+    # (each command line read once: a child may end between two reads)
+    return sorted(p for p, argv in ((p, cmdline(p)) for p in children(master))
+                  if argv[:1] and argv[0].endswith("pysandboxd") and comm(p) != "pysandbox-build")
 
 
 def conf_path(service):
