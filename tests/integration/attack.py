@@ -116,8 +116,9 @@ def carriers(token):
 
 # Two checks for leftover processes of a uid pool, kept apart because they judge a process under a jail that no
 # pysandboxd started (a direct invocation, as test_jail_direct.py makes) differently:
-#   assert_no_run_processes (hostinspect.run_leftovers): such a process counts as escaped: every process of the
-#     pool must run under a jail that a live pysandboxd worker or builder started.
+#   assert_no_run_processes (hostinspect.run_leftovers): such a process counts as escaped unless a live test
+#     session (another xdist worker's, as root) started that jail: every other process of the pool must run
+#     under a jail that a live pysandboxd worker or builder started (one whose starter is gone is orphaned).
 #   assert_no_leftovers (leftovers below): any pysandbox-jail ancestor will do; only processes under no jail at
 #     all, or still under one of our stacks, count.
 
@@ -132,9 +133,8 @@ def assert_no_run_processes(service, uids, token=None):
 
 def leftovers(uids, owners):
     """Processes of the uid pool that either run under no jail at all (escaped) or still run under one of
-    owners (stacks of ours with nothing in flight). Like hostinspect.run_leftovers, except that a jail some
-    other session started outside a pysandboxd (a direct invocation) is not taken for an escape: the uid pool
-    is shared by every stack on the host."""
+    owners (stacks of ours with nothing in flight). Like hostinspect.run_leftovers, except that any jail will
+    do, an orphaned one (its starter gone) too: the uid pool is shared by every stack on the host."""
     procs = hostinspect.processes()
     bad = []
     for pid, _ in hostinspect.pool_processes(uids, procs):

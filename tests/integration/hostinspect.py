@@ -67,16 +67,33 @@ def descends_from(pid, root, procs):
     return root in ancestors(pid, procs)
 
 
+def jail_parent(pid, procs):
+    """The pid of the process that started the jail pid runs under (the first above its outer helper), or None
+    when pid runs under no jail or the snapshot ends above it."""
+    chain = ancestors(pid, procs)
+    names = [procs[a]["name"] for a in chain]
+    if JAIL_NAME not in names:
+        return None
+    i = names.index(JAIL_NAME)
+    while i < len(chain) and names[i] in JAIL_NAMES:	# the outer helper (init is below it)
+        i += 1
+    return chain[i] if i < len(chain) else None
+
+
 def under_live_jail(pid, procs):
     """True if pid runs inside a jail that a live pysandboxd worker started (someone's in-flight run)."""
-    chain = [procs[a]["name"] for a in ancestors(pid, procs)]
-    if JAIL_NAME not in chain:
-        return False
-    rest = chain[chain.index(JAIL_NAME):]
-    while rest and rest[0] in JAIL_NAMES:	# the outer helper (init is below it)
-        rest = rest[1:]
+    parent = jail_parent(pid, procs)
     # A run's jail sits under a worker (pysandboxd); a build's under the builder (pysandbox-build).
-    return bool(rest) and rest[0] in (DAEMON_NAME, BUILDER_NAME)
+    return parent is not None and procs[parent]["name"] in (DAEMON_NAME, BUILDER_NAME)
+
+
+def under_direct_jail(pid, procs):
+    """True if pid runs inside a jail that another live test session started itself, as root (a direct
+    invocation, as test_jail_direct.py makes, in another xdist worker: the default uid pool is every stack's
+    too). A jail whose starter is gone has pid 1 for its parent, which is no session."""
+    parent = jail_parent(pid, procs)
+    return (parent is not None and parent not in (1, os.getpid()) and procs[parent]["uids"][0] == 0
+            and procs[parent]["name"].startswith("python"))
 
 
 def describe(pid, procs):
@@ -93,15 +110,17 @@ def pool_processes(uids, procs):
 
 
 def run_leftovers(uids, owner_pids, procs=None):
-    """Processes with a uid of the pool that either escaped every jail (no live pysandboxd->jail ancestry) or
-    still run under one of owner_pids (a stack of ours with no request in flight). Other sessions' in-flight
-    runs on the same host are left alone: they sit under their own pysandboxd."""
+    """Processes with a uid of the pool that either escaped every jail (no live pysandboxd->jail ancestry, nor a
+    live session's own jail) or still run under one of owner_pids (a stack of ours with no request in flight).
+    Other sessions' in-flight runs on the same host are left alone: they sit under their own pysandboxd, or
+    under the jail such a session started itself."""
     procs = procs if procs is not None else processes()
     bad = []
     for pid, _ in pool_processes(uids, procs):
         if is_fork_server(pid, procs) and under_live_jail(pid, procs):
             continue	# (its stack's, while the stack lives)
-        if not under_live_jail(pid, procs) or any(descends_from(pid, o, procs) for o in owner_pids):
+        if any(descends_from(pid, o, procs) for o in owner_pids) or not (
+                under_live_jail(pid, procs) or under_direct_jail(pid, procs)):
             bad.append(describe(pid, procs))
     return bad
 
