@@ -153,7 +153,7 @@ chmod -R a+rX "$runtime/www"
 
 # The capabilities pysandbox-jail needs (and nothing else holds): namespaces and
 # mounts, the uid drop, chown of the run's files, its cgroups, lo, kill(-1).
-jail_caps=cap_sys_admin,cap_setuid,cap_setgid,cap_setpcap,cap_chown,cap_fowner,cap_dac_override,cap_kill,cap_net_admin+ep
+jail_caps=cap_sys_admin,cap_setuid,cap_setgid,cap_setpcap,cap_chown,cap_fowner,cap_dac_override,cap_kill,cap_net_admin,cap_sys_ptrace+ep
 jail=$build/src/pysandbox-jail
 if [[ -n $user ]]; then
 	# Two stacks starting at once may race to create it; either way it exists after.

@@ -97,7 +97,7 @@ def _pysandbox_fork_server():
             raise OSError(f"{what}: the message was cut short")
         return msg
 
-    def program(conn, p):
+    def program(conn, p, init_ready):
         """pid 2 of the run's pid namespace: jail itself, tell the jail, wait for go, run."""
         os.setsid()
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
@@ -128,6 +128,8 @@ def _pysandbox_fork_server():
             resource.setrlimit(limit, value)
         # Named while it waits (ps tells a fork standby's program from a run's), then as a cold start names it.
         set_name(b"pysandbox-ready")
+        os.read(init_ready, 1)	# (EOF once init has given up its own: the jail checks both at once)
+        os.close(init_ready)
         conn.sendmsg([b"P"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, work.to_bytes(4, sys.byteorder))])
         os.close(work)
         go = recv_exact(conn, "go")
@@ -149,15 +151,21 @@ def _pysandbox_fork_server():
     def init(conn, alive, p):
         """pid 1 of the run's pid namespace: fork the program, wait for it (or for the jail to stop the run), end
         every process of the run, report."""
+        init_ready, ready_w = os.pipe()
         prog = os.fork()
         if prog == 0:
             os.close(alive)
-            return program(conn, p)
+            os.close(ready_w)
+            return program(conn, p, init_ready)
+        os.close(init_ready)
         set_name(b"pysandbox-init")
-        drop_capabilities(keep=1 << 5)	# CAP_KILL, in the run's user namespace: it ends the run's processes
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # CAP_KILL, in the run's user namespace: it ends the run's processes (or all, for a sabotaged jail)
+        drop_capabilities(keep=(1 << 5) if p["misbehave"] != b"forkcaps" else 0xffffffff)
+        # (No parent-death signal: its parent, the child, leaves at once; the server's end takes its pid
+        # namespace, and this one with it.)
         load_seccomp(p["bpf"])
         pidfd = os.pidfd_open(prog)
+        os.close(ready_w)
         status = -1
         while True:
             ready, _, _ = select.select([pidfd, alive], [], [])
@@ -182,7 +190,9 @@ def _pysandbox_fork_server():
         os._exit(0)
 
     def child(conn, fds):
-        """The server's child: its user namespace and the rest, then the run's init."""
+        """The server's child: its user namespace and the rest, then the run's init; then it leaves, so that
+        nothing of the run stays in the server's pid namespace, where it could reach the server (init goes to
+        the server, pid 1 there, which reaps it)."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         with open("/proc/self/comm", "rb") as f:
             comm = f.read().rstrip(b"\n")	# (the server's: the interpreter's, as a cold start has it)
@@ -198,10 +208,18 @@ def _pysandbox_fork_server():
         conn.send(b"U")
         conn.settimeout(10.0)	# (the jail answers at once; a stopped one must not hold a child in the server's cgroup)
         fields = recv_exact(conn, "its maps").split()
-        if fields[:1] != [b"M"] or len(fields) != 10:
+        if fields[:1] != [b"M"] or len(fields) not in (10, 11):
             raise OSError("malformed message from the jail")
         p = dict(zip(("uid", "gid", "work_mb", "tmp_mb", "cpu", "as", "fsize", "nofile", "nproc"),
-                     (int(f) for f in fields[1:])))
+                     (int(f) for f in fields[1:10])))
+        # Test-only (a sabotaged jail's 11th field): keep what the jail's check must find, and fail the run.
+        misbehave = fields[10] if len(fields) == 11 else b""
+        if misbehave == b"forkshare":
+            import mmap
+            p["kept"] = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
+        elif misbehave == b"forkfd":
+            p["kept"] = os.pipe()
+        p["misbehave"] = misbehave
         p["bpf"] = recv_exact(conn, "the seccomp filter")
         p["env"] = recv_exact(conn, "the environment")
         conn.settimeout(None)	# (a standby's program waits for its run as long as it takes)
@@ -210,15 +228,8 @@ def _pysandbox_fork_server():
         pid = os.fork()
         if pid == 0:
             return init(conn, alive, p)
-        conn.close()
-        os.close(alive)
-        drop_capabilities()
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        if p["misbehave"] == b"forkstay":
+            os.waitpid(pid, 0)
         os._exit(0)
 
     def request(conn):

@@ -35,8 +35,9 @@
 #define FORK_REPORT_MS	2000	/* init's report, once the jail has stopped the run */
 
 static int conn = -1, alive_w = -1;
-static int pidfd_child = -1, pidfd_init = -1;
+static int pidfd_child = -1, pidfd_init = -1, pidfd_server = -1;
 static pid_t server_outer;	/* the root helper that listens (forkserver.c): the server's parent */
+static pid_t server;		/* the server, its child: the parent of the child, and then of the run's init */
 
 static int
 pidfd_open_pid(pid_t pid)
@@ -112,7 +113,7 @@ fork_lost(const char *what)
 	int saved = errno;
 
 	if (saved == EPIPE || saved == ECONNRESET || saved == ETIMEDOUT || saved == ESRCH ||
-	    (pidfd_child != -1 && pidfd_ended(pidfd_child, 0)))
+	    (pidfd_server != -1 && pidfd_ended(pidfd_server, 0)))
 		fork_unavailable("%s: the server's child is gone", what);
 	errno = saved;
 	die("%s", what);
@@ -292,17 +293,142 @@ field_is(pid_t pid, const char *key, const char *want)
 	return status_field(pid, key, v, sizeof(v)) && strcmp(v, want) == 0;
 }
 
+/* Whether a's namespace of kind is b's: 1, 0, or -1 when either cannot be read. */
+static int
+ns_same(pid_t a, pid_t b, const char *kind)
+{
+	char pa[64], pb[64];
+	struct stat sa, sb;
+
+	snprintf(pa, sizeof(pa), "/proc/%ld/ns/%s", (long)a, kind);
+	snprintf(pb, sizeof(pb), "/proc/%ld/ns/%s", (long)b, kind);
+	if (stat(pa, &sa) == -1 || stat(pb, &sb) == -1)
+		return -1;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* What a process of the run may hold open when the jail checks it: the run's stdio on 0-2 (the jail's own),
+ * and at most: sockets (its connection to the jail), the run's /work, the alive pipe's read end, pidfds. */
+struct fd_allowance {
+	int sockets, pidfds;
+	bool work, alive;
+};
+
+/* Whether pid holds nothing open beyond allow (no pipe, socket, memory file or directory of the server's). */
+static bool
+fds_within(pid_t pid, int workfd, struct fd_allowance allow)
+{
+	char path[320], link[64];
+	struct stat st, mine;
+	struct dirent *de;
+	bool ok = true;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return false;
+	while (ok && (de = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/fd/%s", (long)pid, de->d_name);
+		if (*end != '\0' || stat(path, &st) == -1 || (n = readlink(path, link, sizeof(link) - 1)) == -1) {
+			ok = false;
+			break;
+		}
+		link[n] = '\0';
+		if (fd >= JAIL_FD_STDIN && fd <= JAIL_FD_STDERR)
+			ok = fstat((int)fd, &mine) == 0 && same_file(&st, &mine);
+		else if (S_ISSOCK(st.st_mode))
+			ok = allow.sockets-- > 0;
+		else if (S_ISDIR(st.st_mode) && allow.work)
+			ok = fstat(workfd, &mine) == 0 && same_file(&st, &mine), allow.work = false;
+		else if (S_ISFIFO(st.st_mode) && allow.alive)
+			ok = fstat(alive_w, &mine) == 0 && same_file(&st, &mine), allow.alive = false;
+		else
+			ok = (strcmp(link, "anon_inode:[pidfd]") == 0 || strncmp(link, "pidfd:", 6) == 0) &&
+			    allow.pidfds-- > 0;
+	}
+	closedir(d);
+	return ok;
+}
+
+/* Whether pid maps nothing that writes through to another process: no VM_SHARED mapping (anonymous shared
+ * memory, or a file opened for writing, made before the fork, would be the server's too). A file opened read-only
+ * may be mapped shared (glibc's gconv cache is): nothing written in the run reaches it. */
+static bool
+maps_private(pid_t pid)
+{
+	char path[64], line[512];
+	bool ok = true, bol = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/smaps", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (ok && fgets(line, sizeof(line), f)) {
+		/* (a line's start only: a long path goes on in the next read) */
+		if (bol && strncmp(line, "VmFlags:", 8) == 0) {
+			char *save = NULL;
+
+			for (char *t = strtok_r(line + 8, " \n", &save); ok && t; t = strtok_r(NULL, " \n", &save))
+				ok = strcmp(t, "sh") != 0;
+			bol = true;
+			continue;
+		}
+		bol = strchr(line, '\n') != NULL;
+	}
+	fclose(f);
+	return ok;
+}
+
+/* What both processes of the run show: no_new_privs, a seccomp filter of their own alone (the server has
+ * none), namespaces none of which is the server's (and the program's are its init's), nothing shared mapped. */
+static const char *
+check_run_process(pid_t pid, pid_t prog)
+{
+	static const char *const kinds[] = { "user", "mnt", "pid", "net", "ipc", "uts" };
+	char v[32];
+
+	if (!field_is(pid, "NoNewPrivs", "1"))
+		return "no no_new_privs";
+	if (!field_is(pid, "Seccomp", "2") || (status_field(pid, "Seccomp_filters", v, sizeof(v)) && strcmp(v, "1") != 0))
+		return "not one seccomp filter";
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (ns_same(pid, server, kinds[i]) != 0 || ns_same(pid, prog, kinds[i]) != 1)
+			return "a namespace not the run's own";
+	if (!maps_private(pid))
+		return "a shared mapping";
+	return NULL;
+}
+
 /*
- * The jail's own check of what the server's code did (it ran in an interpreter, not in the jail): the
- * program (pid 2 of a pid namespace two below ours, its parent pid 1 there, whose parent is the child the
- * server made for this connection) holds the run's uid and gid and nothing else, no capability in any set,
- * no_new_privs, a seccomp filter, the run's cgroups, and an empty /work of its own. Why not, or NULL.
+ * The jail's own check of what the server's code did (it ran in an interpreter, not in the jail), which fails
+ * the run closed: the child the server made has left; the program is pid 2 of a pid namespace two below ours,
+ * its parent pid 1 there (the run's init, whose parent is the server now); the program holds the run's uid and
+ * gid and nothing else, no capability in any set, and init its uid B and CAP_KILL alone (in the run's user
+ * namespace); both have no_new_privs, one seccomp filter, namespaces of their own, nothing shared mapped and
+ * nothing open but the run's stdio and their connection (init: the alive pipe, a pidfd; the program: its /work);
+ * the run's cgroups, and an empty /work of its own. Why not, or NULL.
  */
 static const char *
-check_program(pid_t prog, pid_t child, int workfd, int own_depth)
+check_program(pid_t prog, int workfd, int own_depth)
 {
 	static const char *const caps[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb" };
+	static const char *const init_caps[] = { "0000000000000000", "0000000000000020", "0000000000000020",
+	    "0000000000000000", "0000000000000000" };
+	struct fd_allowance prog_fds = { .sockets = 1, .work = true }, init_fds = { .sockets = 1, .pidfds = 1, .alive = true };
 	char path[64], cg[512];
+	const char *why;
 	struct statfs sfs;
 	struct stat st;
 	long inner;
@@ -312,20 +438,27 @@ check_program(pid_t prog, pid_t child, int workfd, int own_depth)
 
 	if (sabotaged("forkcheck"))
 		return NULL;
+	if (!pidfd_ended(pidfd_child, FORK_CHILD_MS))
+		return "the server's child did not leave";
 	if (ns_depth(prog, &inner) != own_depth + 2 || inner != 2)
 		return "the program is not pid 2 of a pid namespace of its own";
 	init = (pid_t)parent_of(prog);
-	if (init <= 0 || ns_depth(init, &inner) != own_depth + 2 || inner != 1 || parent_of(init) != child)
-		return "the program's parent is not the run's init under this child";
+	if (init <= 0 || ns_depth(init, &inner) != own_depth + 2 || inner != 1 || parent_of(init) != server)
+		return "the program's parent is not the run's init under the server";
 	if (!ids_all(prog, "Uid", (long)run_uid) || !ids_all(prog, "Gid", (long)run_gid) || !field_is(prog, "Groups", ""))
 		return "the program does not hold the run's uid and gid alone";
-	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+	if (!ids_all(init, "Uid", (long)slot_uid(&conf, slot_fork_child(&conf))) || !field_is(init, "Groups", ""))
+		return "the run's init does not hold the server's children's uid alone";
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		if (!field_is(prog, caps[i], "0000000000000000"))
 			return "the program holds a capability";
-	if (!field_is(prog, "NoNewPrivs", "1"))
-		return "the program has no no_new_privs";
-	if (!field_is(prog, "Seccomp", "2"))
-		return "the program has no seccomp filter";
+		if (!field_is(init, caps[i], init_caps[i]))
+			return "the run's init holds another capability than CAP_KILL";
+	}
+	if ((why = check_run_process(prog, prog)) != NULL || (why = check_run_process(init, prog)) != NULL)
+		return why;
+	if (!fds_within(prog, workfd, prog_fds) || !fds_within(init, workfd, init_fds))
+		return "a process of the run holds a file that is not the run's";
 	snprintf(path, sizeof(path), "/proc/%ld/cgroup", (long)prog);
 	if ((f = fopen(path, "re")) == NULL)
 		return "the program's cgroups cannot be read";
@@ -430,14 +563,20 @@ fork_map_child(pid_t child)
 static void
 fork_send_params(void)
 {
+	/* Test-only: a child that keeps what the check must find (fork_server.py's misbehave; make sabotage) */
+	static const char *const misbehave[] = { "forkshare", "forkfd", "forkcaps", "forkstay" };
 	struct buf bpf = { 0 }, env = { 0 };
+	const char *bad = "";
 	char msg[256];
 	int n;
 
-	n = snprintf(msg, sizeof(msg), "M %lu %lu %ld %ld %ld %ld %ld %ld %ld", (unsigned long)run_uid,
+	for (size_t i = 0; i < sizeof(misbehave) / sizeof(misbehave[0]); i++)
+		if (sabotaged(misbehave[i]))
+			bad = misbehave[i];
+	n = snprintf(msg, sizeof(msg), "M %lu %lu %ld %ld %ld %ld %ld %ld %ld%s%s", (unsigned long)run_uid,
 	    (unsigned long)run_gid, (long)lim.workdir_mb, (long)lim.tmp_mb, (long)program_cpu_limit(args.timeout_ms),
 	    (long)program_as_limit(args.memory_mb, cg_run_has_memory(&run_cgroups)), lim.file_size,
-	    (long)lim.open_files, (long)lim.processes);
+	    (long)lim.open_files, (long)lim.processes, *bad ? " " : "", bad);
 	seccomp_policy_export(&bpf);
 	/* Test-only: a child that skips its filter, which the check must catch (forkseccomp), or which nothing
 	 * checks (forkcheck: the hostile tests must). */
@@ -488,9 +627,9 @@ fork_take_run(pid_t prog)
 		errno = EINVAL;
 		die("a run beyond its fork standby's profile");
 	}
-	/* The child may have gone with its server while the standby waited: then nothing of the run ran. */
-	if (pidfd_ended(pidfd_child, 0))
-		fork_unavailable("the server's child had ended before its run");
+	/* The run's init may have gone with its server while the standby waited: then nothing of the run ran. */
+	if (pidfd_ended(pidfd_init, 0) || pidfd_ended(pidfd_server, 0))
+		fork_unavailable("the fork server had ended before its run");
 	run_cgroup_limits();
 	if (program_limit_warm(prog) == -1)
 		fork_lost("the run's limits");
@@ -526,7 +665,9 @@ forkrun_main(bool standby)
 	/* (Its uid again once the pidfd holds it: the pid cannot have been reused by another than a child.) */
 	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || (pidfd_child = pidfd_open_pid(child)) == -1)
 		die("the fork server's child is not the server's");
-	if (parent_of(parent_of(child)) != server_outer || !ids_all(child, "Uid", (long)who.uid))
+	server = (pid_t)parent_of(child);
+	if (server <= 0 || (pidfd_server = pidfd_open_pid(server)) == -1 || parent_of(server) != server_outer ||
+	    parent_of(child) != server || !ids_all(child, "Uid", (long)who.uid))
 		fork_lost("the fork server's child is not the server's");
 	/* Into the run's cgroups first: with cgroup v1 a move waits out an RCU grace period (some 10 ms), which a
 	 * standby spends before its run comes. */
@@ -545,12 +686,15 @@ forkrun_main(bool standby)
 	}
 	/* A failed check is the sandbox's failure whatever the child does next (one that exits must not turn it
 	 * into a quiet cold run). */
-	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, child, workfd, own_depth)) != NULL) {
+	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, workfd, own_depth)) != NULL) {
+		/* (A server killed meanwhile takes the run's pid namespace, and its /proc with it: nothing ran.) */
+		if (pidfd_ended(pidfd_server, 0))
+			fork_unavailable("the server ended while the jail checked its program (%s)", why);
 		errno = EPERM;
 		die("the fork server's program failed the jail's check: %s", why);
 	}
 	init = (pid_t)parent_of(who.pid);
-	if ((pidfd_init = pidfd_open_pid(init)) == -1 || parent_of(init) != child)
+	if ((pidfd_init = pidfd_open_pid(init)) == -1 || parent_of(init) != server)
 		fork_lost("pidfd of the run's init");
 	/* A standby has all it can do ahead done: the program waits for go as its profile's slot. */
 	if (standby)

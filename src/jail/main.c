@@ -15,7 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -47,6 +49,26 @@ become_root(void)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 }
+/* CAP_SYS_PTRACE serves only the fork path's check of a forked run (forkrun.c reads the run's processes' /proc,
+ * which are not the jail's uid's): every other helper gives it up at once. (From its own sets, not from the
+ * bounding set: slirp4netns, which it executes as root, opens init's network namespace with it.) */
+static void
+drop_ptrace(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		die("drop CAP_SYS_PTRACE");
+	for (int i = 0; i < 2; i++) {
+		data[i].effective &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
+		data[i].permitted &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
+		data[i].inheritable &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
+	}
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		die("drop CAP_SYS_PTRACE");
+}
+
 /* The outer helper's side of init's network requests, until init closes its end. */
 static void
 serve_init(int fd, pid_t init, pid_t *slirp, int *slirp_exit)
@@ -131,6 +153,8 @@ main(int argc, char **argv)
 	if (!standby)
 		args_take(argc, argv, false);
 	become_root();
+	if (!args.fork && !fork_standby)
+		drop_ptrace();
 	if (server)
 		forkserver_main();
 	{

@@ -194,15 +194,15 @@ def is_idle_standby(pid, procs):
             and any(q["ppid"] == pid and q["name"] == IDLE_INIT_NAME for q in procs.values()))
 
 
-FORK_CHILD_NAME = "pysandbox-fork"	# a fork server's child (fork_server.py), above the run's init
+FORK_CHILD_NAME = "pysandbox-fork"	# a fork server's child (fork_server.py), which forks the run's init and leaves
 FORK_READY_NAME = "pysandbox-ready"	# a fork standby's program, jailed, waiting for its run
 
 
 def is_fork_server(pid, procs):
     """pid is a stack's fork server (fork_server): its jail (`pysandbox-jail [--config F] forkserver`, the
     master's child) or the interpreter that jail started, which live as long as their stack, or a part of a
-    fork standby's tree below it still waiting for its run: the server's child, the run's init, the program
-    (named pysandbox-ready until its run comes)."""
+    fork standby's tree below it still waiting for its run: the server's child (until it leaves), the run's
+    init (the server's child then), the program (named pysandbox-ready until its run comes)."""
     def outer(q):
         p = procs.get(q)
         return (p is not None and p["name"] == JAIL_NAME and p["cmdline"][:1] == [JAIL_NAME]
@@ -210,24 +210,21 @@ def is_fork_server(pid, procs):
     def server(q):
         p = procs.get(q)
         return p is not None and p["name"].startswith("python") and outer(p["ppid"])
-    def children(q):
-        return [k for k, v in procs.items() if v["ppid"] == q]
+    idle_names = (FORK_CHILD_NAME, INIT_NAME, FORK_READY_NAME)
 
-    def idle_child(c):	# a server's child whose run has not come: no init yet, or an init and a ready program
-        if not (procs.get(c, {}).get("name") == FORK_CHILD_NAME and server(procs[c]["ppid"])):
-            return False
-        kids = children(c)
-        if not kids:
-            return True
-        grandkids = children(kids[0]) if len(kids) == 1 else [None, None]
-        return len(grandkids) <= 1 and all(procs.get(g, {}).get("name") == FORK_READY_NAME and not children(g)
-                                           for g in grandkids)
+    def idle_below(q, depth=0):	# q and everything below it is a standby's part, no run's program yet
+        kids = [k for k, v in procs.items() if v["ppid"] == q]
+        return procs[q]["name"] in idle_names and depth < 3 and all(idle_below(k, depth + 1) for k in kids)
     p = procs.get(pid)
     if p is None:
         return False
-    parent = procs.get(p["ppid"], {})
-    return (outer(pid) or server(pid) or idle_child(pid) or idle_child(p["ppid"])
-            or (parent and idle_child(parent["ppid"])))
+    if outer(pid) or server(pid):
+        return True
+    chain = [pid] + ancestors(pid, procs)
+    for i, q in enumerate(chain[:3]):	# the top of the tree below the server: pid or one of its two parents
+        if i + 1 < len(chain) and server(chain[i + 1]) and procs[q]["name"] in (FORK_CHILD_NAME, INIT_NAME):
+            return idle_below(q)
+    return False
 
 
 def is_standby_part(pid, procs):

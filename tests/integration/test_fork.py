@@ -192,3 +192,30 @@ def test_no_run_may_take_the_fork_servers_uids(fork):
             else:
                 assert rc == 0 and out == b"hello\n", (slot, fork_flag, status)
     assert len(refused) == 2 and all(v == [True, None] for v in refused.values()), refused
+
+
+def test_only_a_fork_runs_jail_keeps_cap_sys_ptrace(fork):
+    """The jail reads a forked run's /proc with CAP_SYS_PTRACE (its processes are not its uid's); every other
+    helper gives it up at its start (main.c's drop_ptrace)."""
+    import threading
+    from test_jail_direct import base_args, run_jail
+    CAP_SYS_PTRACE = 19
+    held = {}
+    for fork_flag in (None, True):
+        done = {}
+        args = base_args(fork, **{"--fork": fork_flag}) + ["run"]
+        t = threading.Thread(target=lambda: done.update(r=run_jail(fork, args, code=b"import time\ntime.sleep(1.5)\n")))
+        t.start()
+        try:
+            jail = wait_for("the jail", lambda: next((pid for pid, p in hostinspect.processes().items()
+                                                      if p["ppid"] == os.getpid() and p["name"] == hostinspect.JAIL_NAME
+                                                      and not any(a == "forkserver" for a in p["cmdline"])), None))
+            time.sleep(0.5)	# (past its start: the run sleeps)
+            with open(f"/proc/{jail}/status") as f:
+                caps = {k: int(v, 16) for k, v in (line.split(":\t") for line in f if line.startswith("Cap"))}
+        finally:
+            t.join()
+        rc, out, _, status = done["r"]
+        assert rc == 0 and status.startswith(b"R exited 0 "), (fork_flag, status)
+        held[bool(fork_flag)] = bool(caps["CapEff"] >> CAP_SYS_PTRACE & 1), bool(caps["CapPrm"] >> CAP_SYS_PTRACE & 1)
+    assert held == {False: (False, False), True: (True, True)}, held
