@@ -219,6 +219,8 @@ def _pysandbox_fork_server():
             p["kept"] = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
         elif misbehave == b"forkfd":
             p["kept"] = os.pipe()
+        elif misbehave == b"forksock":
+            p["kept"] = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         p["misbehave"] = misbehave
         p["bpf"] = recv_exact(conn, "the seccomp filter")
         p["env"] = recv_exact(conn, "the environment")

@@ -22,6 +22,10 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/magic.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +42,7 @@ static int conn = -1, alive_w = -1;
 static int pidfd_child = -1, pidfd_init = -1, pidfd_server = -1;
 static pid_t server_outer;	/* the root helper that listens (forkserver.c): the server's parent */
 static pid_t server;		/* the server, its child: the parent of the child, and then of the run's init */
+static ino_t conn_peer;		/* the inode of the server's end of conn, which the run's processes hold */
 
 static int
 pidfd_open_pid(pid_t pid)
@@ -65,7 +70,8 @@ pidfd_ended(int pidfd, int ms)
 }
 
 /* End what the server made for this run: its init (whose end the kernel makes every process of the run's pid
- * namespace's first) and the child above it (in the run's cgroups). Whether both ended. */
+ * namespace's first) and the child that forked it (which leaves at once, but may not have). Whether both
+ * ended. */
 static bool
 fork_end(void)
 {
@@ -313,8 +319,55 @@ same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* The inode of the socket at the other end of the connected unix socket fd (sock_diag's UNIX_DIAG_PEER), or 0. */
+static ino_t
+unix_peer_inode(int fd)
+{
+	struct {
+		struct nlmsghdr		nlh;
+		struct unix_diag_req	req;
+	} q;
+	union {
+		struct nlmsghdr	nlh;
+		char		buf[8192];
+	} answer;
+	struct stat st;
+	ino_t peer = 0;
+	ssize_t n;
+	int nl;
+
+	if (fstat(fd, &st) == -1 || (nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) == -1)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	q.nlh.nlmsg_len = sizeof(q);
+	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nlh.nlmsg_flags = NLM_F_REQUEST;
+	q.req.sdiag_family = AF_UNIX;
+	q.req.udiag_states = ~0U;
+	q.req.udiag_ino = (__u32)st.st_ino;
+	q.req.udiag_show = UDIAG_SHOW_PEER;
+	q.req.udiag_cookie[0] = q.req.udiag_cookie[1] = ~0U;	/* (INET_DIAG_NOCOOKIE: look it up by inode alone) */
+	if (send(nl, &q, sizeof(q), 0) == (ssize_t)sizeof(q) && (n = recv(nl, &answer, sizeof(answer), 0)) > 0) {
+		struct nlmsghdr *h = &answer.nlh;
+
+		if (NLMSG_OK(h, (size_t)n) && h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct unix_diag_msg))) {
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			int left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+
+			for (struct rtattr *a = (struct rtattr *)(m + 1); m->udiag_ino == st.st_ino && RTA_OK(a, left);
+			    a = RTA_NEXT(a, left))
+				if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= (int)sizeof(__u32))
+					peer = *(__u32 *)RTA_DATA(a);
+		}
+	}
+	close(nl);
+	return peer;
+}
+
 /* What a process of the run may hold open when the jail checks it: the run's stdio on 0-2 (the jail's own),
- * and at most: sockets (its connection to the jail), the run's /work, the alive pipe's read end, pidfds. */
+ * and at most: its connection to the jail (conn's other end), the run's /work, the alive pipe's read end,
+ * pidfds. */
 struct fd_allowance {
 	int sockets, pidfds;
 	bool work, alive;
@@ -349,7 +402,7 @@ fds_within(pid_t pid, int workfd, struct fd_allowance allow)
 		if (fd >= JAIL_FD_STDIN && fd <= JAIL_FD_STDERR)
 			ok = fstat((int)fd, &mine) == 0 && same_file(&st, &mine);
 		else if (S_ISSOCK(st.st_mode))
-			ok = allow.sockets-- > 0;
+			ok = st.st_ino == conn_peer && allow.sockets-- > 0;	/* (the server's end of conn, and no other) */
 		else if (S_ISDIR(st.st_mode) && allow.work)
 			ok = fstat(workfd, &mine) == 0 && same_file(&st, &mine), allow.work = false;
 		else if (S_ISFIFO(st.st_mode) && allow.alive)
@@ -518,6 +571,7 @@ fork_request(void)
 	/* The listener is the root helper that started the server (only root can bind there). */
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == -1 || peer.uid != 0)
 		fork_unavailable("the socket's owner is not root");
+
 	if (pipe2(alive, O_CLOEXEC) == -1)
 		die("pipe");
 	alive_w = alive[1];
@@ -564,7 +618,7 @@ static void
 fork_send_params(void)
 {
 	/* Test-only: a child that keeps what the check must find (fork_server.py's misbehave; make sabotage) */
-	static const char *const misbehave[] = { "forkshare", "forkfd", "forkcaps", "forkstay" };
+	static const char *const misbehave[] = { "forkshare", "forkfd", "forksock", "forkcaps", "forkstay" };
 	struct buf bpf = { 0 }, env = { 0 };
 	const char *bad = "";
 	char msg[256];
@@ -662,6 +716,10 @@ forkrun_main(bool standby)
 	if (recv_msg(msg, sizeof(msg), &who, NULL, &child_by) == -1 || strcmp(msg, "U") != 0)
 		fork_unavailable("no child: %s", strerror(errno));
 	child = who.pid;
+	/* The server's end of conn, accepted by now (an embryo has no inode). Without sock_diag the check could
+	 * not tell it from another socket of the server's: cold. */
+	if ((conn_peer = unix_peer_inode(conn)) == 0)
+		fork_unavailable("sock_diag does not name the server's end of the connection");
 	/* (Its uid again once the pidfd holds it: the pid cannot have been reused by another than a child.) */
 	if (who.uid != (uid_t)slot_uid(&conf, slot_fork_child(&conf)) || (pidfd_child = pidfd_open_pid(child)) == -1)
 		die("the fork server's child is not the server's");

@@ -14,10 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <linux/capability.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,22 +118,8 @@ listen_socket(struct sockaddr_un *sa)
 static void
 drop_to_server(void)
 {
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	uid_t a = (uid_t)slot_uid(&conf, slot_fork_server(&conf)), b = (uid_t)slot_uid(&conf, slot_fork_child(&conf));
-
-	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
-			die("drop capability %d", cap);
-	if (setgroups(0, NULL) == -1 || setresgid(b, a, a) == -1 || setresuid(b, a, a) == -1)
-		die("become the fork server's uid");
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capset, &hdr, data) == -1)
-		die("clear capabilities");
-	if (setresuid(0, 0, 0) != -1 || geteuid() != a) {
-		errno = EPERM;
-		die("privileges could be regained");
-	}
+	program_become((uid_t)slot_uid(&conf, slot_fork_child(&conf)), (uid_t)slot_uid(&conf, slot_fork_server(&conf)),
+	    (gid_t)slot_uid(&conf, slot_fork_child(&conf)), (gid_t)slot_uid(&conf, slot_fork_server(&conf)));
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
 		die("pdeathsig");
 }

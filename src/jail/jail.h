@@ -101,6 +101,8 @@ void seccomp_policy_load(void);
 /* (seccomp.c) The same filter as BPF, for a fork server's program to load itself. */
 void seccomp_policy_export(struct buf *bpf);
 /* A run's environment variables, and the CPU-seconds and address-space limits of its timeout and memory. */
+/* Real ruid/rgid, effective and saved euid/egid, nothing else, no capability; root cannot be regained. */
+void program_become(uid_t ruid, uid_t euid, gid_t rgid, gid_t egid);
 extern char *program_run_envp[];
 rlim_t program_cpu_limit(long timeout_ms);
 rlim_t program_as_limit(long memory_mb, bool mem_cgroup);

@@ -85,33 +85,40 @@ program_configure(bool warm)
 	launch->args_len = used;
 }
 
-/* Empty the bounding set, then drop groups, gid and uid in that order, clear every capability set, and
- * prove that nothing can be regained. */
-static void
-drop_privileges(const struct launch *l)
+/* Take real uid and gid ruid/rgid, effective and saved euid/egid, no supplementary group and no capability in
+ * any set (the bounding set too: nothing exec'd can ever hold one), and make sure root cannot be regained. The
+ * run's program takes its uid for all three; the fork server its own, with its children's as the real one. */
+void
+program_become(uid_t ruid, uid_t euid, gid_t rgid, gid_t egid)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 
-	/* Nothing exec'd can ever hold a capability. */
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
 			die("drop capability %d", cap);
 	if (setgroups(0, NULL) == -1)
 		die("setgroups");
-	if (setresgid(l->gid, l->gid, l->gid) == -1)
+	if (setresgid(rgid, egid, egid) == -1)
 		die("setresgid");
-	if (setresuid(l->uid, l->uid, l->uid) == -1)
+	if (setresuid(ruid, euid, euid) == -1)
 		die("setresuid");
 	/* From a non-root caller with file capabilities the uid change keeps them. */
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &hdr, data) == -1)
 		die("clear capabilities");
-	if (!sabotaged("uid") && (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != l->uid ||
-	    getegid() != l->gid)) {
+	if (!sabotaged("uid") && (setresuid(0, 0, 0) != -1 || setegid(0) != -1 || geteuid() != euid ||
+	    getegid() != egid)) {
 		errno = EPERM;
 		die("privileges could be regained");
 	}
+}
+
+/* The run's uid and gid alone, then no_new_privs. */
+static void
+drop_privileges(const struct launch *l)
+{
+	program_become(l->uid, l->uid, l->gid, l->gid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		die("no_new_privs");
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)

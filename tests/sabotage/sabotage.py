@@ -29,10 +29,11 @@ COVER = {
     # check of it before go (forkrun.c) must fail every plain run closed (forkseccomp: the plain run fails too),
     # and with the check off as well (forkcheck) the hostile tests must notice the missing filter.
     "forkseccomp": ["test_fork.py::test_a_plain_run_is_forked"],
-    # ... and a child that keeps what the check looks for: a shared mapping, an open pipe, init's capabilities,
-    # or the child itself in the server's pid namespace (each must fail every plain run closed too).
+    # ... and a child that keeps what the check looks for: a shared mapping, an open pipe, a socket of its own,
+    # init's capabilities, or the child itself in the server's pid namespace (each fails every plain run closed).
     "forkshare": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkfd": ["test_fork.py::test_a_plain_run_is_forked"],
+    "forksock": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkcaps": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkstay": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkcheck": ["test_hostile_processes.py::test_no_user_namespaces", "test_side_channels.py"],
@@ -40,7 +41,7 @@ COVER = {
                  "test_network.py::test_a_run_with_network_reaches_the_internet_and_nothing_of_the_host"],
 }
 CONTROL = "test_smoke.py::test_hello_world"
-FAILS_CLOSED = {"forkseccomp", "forkshare", "forkfd", "forkcaps", "forkstay"}	# switches whose sabotage every run must fail on: the plain run too
+FAILS_CLOSED = {"forkseccomp", "forkshare", "forkfd", "forksock", "forkcaps", "forkstay"}	# switches whose sabotage every run must fail on: the plain run too
 POOL_UIDS = range(60000, 61064)	# the default pool and the hostile-build module's (61000..)
 
 
