@@ -71,7 +71,7 @@ run_counted() {	# NAME MAKE-ARGS...: make in build-test, its log in build-test/N
 }
 run_counted load load LOAD_ARGS="--duration 15"
 step_done load
-run_counted sabotage sabotage SABOTAGE="seccomp memory pid forkseccomp forkcheck forkshare forkfd forksock forkcaps forkstay"
+run_counted sabotage sabotage SABOTAGE="seccomp memory pid forkseccomp forkcheck forkshare forkfd forksock forkcaps forkstay forkserver"
 step_done sabotage
 # The API, hostile and environment suites again on the warm path (every stack with warm_interpreters).
 run_counted warm check-warm PYTEST_JOBS="$jobs"

@@ -5,11 +5,12 @@
 # runs the run's main.py as the cold path does (run_main.py).
 #
 # The jail starts it (forkserver.c) as `python3 -E -s -u main.py` in a root like a run's, as uid A with real uid
-# B and no capability, with a listening socket on fd 3 that only the jail (root) can reach. Per connection it
-# reads one request, "F" with four descriptors (the run's stdin, stdout and stderr, and a pipe whose EOF says
-# the jail has stopped the run), and forks; it never reads a run's code, files, stdin or arguments. The
-# child's side of the talk with the jail (src/jail/forkrun.c), one message each on the connection, which the
-# jail reads with SO_PASSCRED (the kernel's word for who sent each):
+# B, no capability and a seccomp filter of its own (seccomp.c: the run's policy less unshare and mount, which
+# the children need before they load the run's), with a listening socket on fd 3 that only the jail (root) can
+# reach. Per connection it reads one request, "F" with four descriptors (the run's stdin, stdout and stderr,
+# and a pipe whose EOF says the jail has stopped the run), and forks; it never reads a run's code, files,
+# stdin or arguments. The child's side of the talk with the jail (src/jail/forkrun.c), one message each on the
+# connection, which the jail reads with SO_PASSCRED (the kernel's word for who sent each):
 #   child -> jail   "U"                       its user namespace is made (sent by the child, uid B)
 #   jail -> child   "M <uid> <gid> <work_mb> <tmp_mb> <cpu_s> <as> <fsize> <nofile> <nproc>", then the
 #                   seccomp filter's BPF, then the run's environment (NAME=VALUE, each NUL-terminated): its

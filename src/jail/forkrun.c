@@ -37,6 +37,7 @@
 #define FORK_SETUP_MS	5000	/* from the request to the program waiting for go */
 #define FORK_END_MS	5000	/* the run's processes, once killed */
 #define FORK_REPORT_MS	2000	/* init's report, once the jail has stopped the run */
+#define FORK_SERVER_END_MS	1000	/* a killed server's end, once its namespace's processes are dying */
 
 static int conn = -1, alive_w = -1;
 static int pidfd_child = -1, pidfd_init = -1, pidfd_server = -1;
@@ -119,7 +120,7 @@ fork_lost(const char *what)
 	int saved = errno;
 
 	if (saved == EPIPE || saved == ECONNRESET || saved == ETIMEDOUT || saved == ESRCH ||
-	    (pidfd_server != -1 && pidfd_ended(pidfd_server, 0)))
+	    (pidfd_server != -1 && pidfd_ended(pidfd_server, FORK_SERVER_END_MS)))
 		fork_unavailable("%s: the server's child is gone", what);
 	errno = saved;
 	die("%s", what);
@@ -444,8 +445,8 @@ maps_private(pid_t pid)
 	return ok;
 }
 
-/* What both processes of the run show: no_new_privs, a seccomp filter of their own alone (the server has
- * none), namespaces none of which is the server's (and the program's are its init's), nothing shared mapped. */
+/* What both processes of the run show: no_new_privs, the server's seccomp filter and one of their own,
+ * namespaces none of which is the server's (and the program's are its init's), nothing shared mapped. */
 static const char *
 check_run_process(pid_t pid, pid_t prog)
 {
@@ -454,8 +455,8 @@ check_run_process(pid_t pid, pid_t prog)
 
 	if (!field_is(pid, "NoNewPrivs", "1"))
 		return "no no_new_privs";
-	if (!field_is(pid, "Seccomp", "2") || (status_field(pid, "Seccomp_filters", v, sizeof(v)) && strcmp(v, "1") != 0))
-		return "not one seccomp filter";
+	if (!field_is(pid, "Seccomp", "2") || (status_field(pid, "Seccomp_filters", v, sizeof(v)) && strcmp(v, "2") != 0))
+		return "not the server's seccomp filter and one of its own";
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (ns_same(pid, server, kinds[i]) != 0 || ns_same(pid, prog, kinds[i]) != 1)
 			return "a namespace not the run's own";
@@ -727,6 +728,9 @@ forkrun_main(bool standby)
 	if (server <= 0 || (pidfd_server = pidfd_open_pid(server)) == -1 || parent_of(server) != server_outer ||
 	    parent_of(child) != server || !ids_all(child, "Uid", (long)who.uid))
 		fork_lost("the fork server's child is not the server's");
+	/* (A server without its own filter is not one this jail started as it starts them: cold, and said.) */
+	if (!field_is(server, "Seccomp", "2"))
+		fork_unavailable("the fork server holds no seccomp filter");
 	/* Into the run's cgroups first: with cgroup v1 a move waits out an RCU grace period (some 10 ms), which a
 	 * standby spends before its run comes. */
 	if (cg_run_attach(&run_cgroups, child) == -1)
@@ -746,7 +750,8 @@ forkrun_main(bool standby)
 	 * into a quiet cold run). */
 	if ((why = who.uid != run_uid ? "not the run's uid" : check_program(who.pid, workfd, own_depth)) != NULL) {
 		/* (A server killed meanwhile takes the run's pid namespace, and its /proc with it: nothing ran.) */
-		if (pidfd_ended(pidfd_server, 0))
+		/* (The server's end follows its pid namespace's: give it a moment to show.) */
+		if (pidfd_ended(pidfd_server, FORK_SERVER_END_MS))
 			fork_unavailable("the server ended while the jail checked its program (%s)", why);
 		errno = EPERM;
 		die("the fork server's program failed the jail's check: %s", why);

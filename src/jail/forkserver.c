@@ -147,6 +147,12 @@ server_start(int listen_fd)
 	if (chdir("/work") == -1)
 		die("chdir /work");
 	drop_to_server();
+	/* Its own filter (it cannot reach into its children through ptrace, process_vm_*, pidfd_getfd, setns or
+	 * kcmp, whatever uid it takes), which each child keeps under the run's. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		die("no_new_privs");
+	if (!sabotaged("forkserver"))
+		seccomp_policy_load(true);
 	prctl(PR_SET_NAME, "pysandbox-fork", 0, 0, 0);
 	execve(conf.python, argv, program_run_envp);
 	die("exec %s", conf.python);

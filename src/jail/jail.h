@@ -96,8 +96,9 @@ void program_hand_over(int go_w, bool has_stdin);
 void program_go_message(struct buf *msg, bool has_stdin);
 /* Close every descriptor from lowfd up (with or without close_range). */
 void close_from(int lowfd);
-/* (seccomp.c) Load the program's filter into this process, its last step before exec; dies on failure. */
-void seccomp_policy_load(void);
+/* (seccomp.c) Load the program's filter into this process, its last step before exec (or the fork server's,
+ * fork_server); dies on failure. */
+void seccomp_policy_load(bool fork_server);
 /* (seccomp.c) The same filter as BPF, for a fork server's program to load itself. */
 void seccomp_policy_export(struct buf *bpf);
 /* A run's environment variables, and the CPU-seconds and address-space limits of its timeout and memory. */

@@ -241,7 +241,7 @@ exec_program(const sigset_t *oldmask)
 	drop_privileges(l);
 	umask(022);
 	if (!sabotaged("seccomp"))
-		seccomp_policy_load();
+		seccomp_policy_load(false);
 	argv = program_argv(l, &prog, &envp);
 	set_limits(l);
 	/* Only 0-2 and the status stream (closed on exec) stay open, and a warm interpreter's go and ready

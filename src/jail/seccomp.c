@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,9 +63,15 @@ static const unsigned long seccomp_clone_ns_flags[] = {
 	CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWCGROUP,
 };
 
-/* The policy as a libseccomp filter (released by the caller); dies on failure. */
+/* What the fork server's filter denies besides the run's: the last ways to reach into another process
+ * (its children's, whose user namespaces its real uid owns) that the run's policy leaves to a run's own. */
+static const char *const seccomp_server_deny[] = { "pidfd_getfd", "kcmp", "process_madvise" };
+
+/* The policy as a libseccomp filter (released by the caller); dies on failure. The fork server's (server):
+ * the run's, except what its children need before their own filter (unshare, mount), and seccomp_server_deny
+ * as well; each child adds the run's on top. */
 static scmp_filter_ctx
-seccomp_policy(void)
+seccomp_policy(bool server)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int rc = 0;
@@ -75,8 +82,17 @@ seccomp_policy(void)
 	}
 	for (size_t i = 0; i < sizeof(seccomp_deny) / sizeof(seccomp_deny[0]) && rc == 0; i++) {
 		int nr = seccomp_syscall_resolve_name(seccomp_deny[i].name);
+
+		if (server && (strcmp(seccomp_deny[i].name, "unshare") == 0 || strcmp(seccomp_deny[i].name, "mount") == 0))
+			continue;
 		if (nr != __NR_SCMP_ERROR)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(seccomp_deny[i].err), nr, 0);
+	}
+	for (size_t i = 0; server && i < sizeof(seccomp_server_deny) / sizeof(seccomp_server_deny[0]) && rc == 0; i++) {
+		int nr = seccomp_syscall_resolve_name(seccomp_server_deny[i]);
+
+		if (nr != __NR_SCMP_ERROR)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
 	}
 	for (size_t i = 0; i < sizeof(seccomp_clone_ns_flags) / sizeof(seccomp_clone_ns_flags[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -111,9 +127,9 @@ seccomp_policy(void)
 }
 
 void
-seccomp_policy_load(void)
+seccomp_policy_load(bool fork_server)
 {
-	scmp_filter_ctx ctx = seccomp_policy();
+	scmp_filter_ctx ctx = seccomp_policy(fork_server);
 	int rc = seccomp_load(ctx);
 
 	seccomp_release(ctx);
@@ -126,7 +142,7 @@ seccomp_policy_load(void)
 void
 seccomp_policy_export(struct buf *bpf)
 {
-	scmp_filter_ctx ctx = seccomp_policy();
+	scmp_filter_ctx ctx = seccomp_policy(false);
 	int fd = memfd_create("pysandbox-seccomp", MFD_CLOEXEC), rc;
 	char chunk[4096];
 	ssize_t n;

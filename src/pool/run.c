@@ -628,7 +628,7 @@ run_fork_server_spawn(const struct conf *c, int *report_r)
 {
 	struct jail_args a;
 	struct buf bytes = { 0 };
-	char *argv[8];
+	char *argv[8], envstore[5][256], *envp[6];
 	int devnull, report[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	pid_t pid = -1;
@@ -652,7 +652,7 @@ run_fork_server_spawn(const struct conf *c, int *report_r)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, report[1], 1);
-	errno = posix_spawn(&pid, c->jail, &fa, NULL, argv, (char *[]){ NULL });
+	errno = posix_spawn(&pid, c->jail, &fa, NULL, argv, jail_envp(envstore, envp, 6));	/* (as a run's jail's) */
 	posix_spawn_file_actions_destroy(&fa);
 	close(devnull);
 	close(report[1]);

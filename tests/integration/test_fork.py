@@ -207,9 +207,13 @@ def test_only_a_fork_runs_jail_keeps_cap_sys_ptrace(fork):
         t = threading.Thread(target=lambda: done.update(r=run_jail(fork, args, code=b"import time\ntime.sleep(1.5)\n")))
         t.start()
         try:
-            jail = wait_for("the jail", lambda: next((pid for pid, p in hostinspect.processes().items()
-                                                      if p["ppid"] == os.getpid() and p["name"] == hostinspect.JAIL_NAME
-                                                      and not any(a == "forkserver" for a in p["cmdline"])), None))
+            def find():
+                found = next((pid for pid, p in hostinspect.processes().items()
+                              if p["ppid"] == os.getpid() and p["name"] == hostinspect.JAIL_NAME), None)
+                if found is None and not t.is_alive():
+                    pytest.fail(f"the run ended before its jail was seen: {done}")
+                return found
+            jail = wait_for("the jail", find)
             time.sleep(0.5)	# (past its start: the run sleeps)
             with open(f"/proc/{jail}/status") as f:
                 caps = {k: int(v, 16) for k, v in (line.split(":\t") for line in f if line.startswith("Cap"))}
@@ -219,3 +223,18 @@ def test_only_a_fork_runs_jail_keeps_cap_sys_ptrace(fork):
         assert rc == 0 and status.startswith(b"R exited 0 "), (fork_flag, status)
         held[bool(fork_flag)] = bool(caps["CapEff"] >> CAP_SYS_PTRACE & 1), bool(caps["CapPrm"] >> CAP_SYS_PTRACE & 1)
     assert held == {False: (False, False), True: (True, True)}, held
+
+
+def test_the_fork_server_and_its_runs_hold_their_filters(fork):
+    """The server holds a seccomp filter of its own (no ptrace, process_vm_*, pidfd_getfd, setns or kcmp into
+    its children, whatever uid it takes), and each run's processes keep it under the run's: two filters."""
+    _, server = _server(fork)
+    with open(f"/proc/{server}/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    assert (status["Seccomp"], status["NoNewPrivs"], status.get("Seccomp_filters", "1")) == ("2", "1", "1"), status
+    r, _ = run(fork, "print(open('/proc/self/status').read())")
+    mine = dict(line.split(":\t", 1) for line in r["stdout"].splitlines() if ":\t" in line)
+    assert (mine["Seccomp"], mine.get("Seccomp_filters", "2")) == ("2", "2"), brief(r)
+    before = _starts(fork).get(("fork", "ready"), 0)
+    run(fork, "print('ok')")
+    assert _starts(fork).get(("fork", "ready"), 0) > before	# (forked: the jail found the server's filter)

@@ -36,6 +36,8 @@ COVER = {
     "forksock": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkcaps": ["test_fork.py::test_a_plain_run_is_forked"],
     "forkstay": ["test_fork.py::test_a_plain_run_is_forked"],
+    # A fork server without its own filter (the jail then runs every run cold).
+    "forkserver": ["test_fork.py::test_the_fork_server_and_its_runs_hold_their_filters"],
     "forkcheck": ["test_hostile_processes.py::test_no_user_namespaces", "test_side_channels.py"],
     "buildnet": ["test_network.py::test_a_build_installs_from_an_index_on_the_internet_and_reaches_nothing_of_the_host",
                  "test_network.py::test_a_run_with_network_reaches_the_internet_and_nothing_of_the_host"],
