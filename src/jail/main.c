@@ -60,11 +60,9 @@ drop_ptrace(void)
 
 	if (syscall(SYS_capget, &hdr, data) == -1)
 		die("drop CAP_SYS_PTRACE");
-	for (int i = 0; i < 2; i++) {
-		data[i].effective &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
-		data[i].permitted &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
-		data[i].inheritable &= ~(CAP_TO_MASK(CAP_SYS_PTRACE) * (CAP_TO_INDEX(CAP_SYS_PTRACE) == i));
-	}
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].permitted &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].inheritable &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
 	if (syscall(SYS_capset, &hdr, data) == -1)
 		die("drop CAP_SYS_PTRACE");
 }
